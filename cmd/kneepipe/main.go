@@ -1,0 +1,125 @@
+// Command kneepipe runs declarative data pipelines: stages in a YAML file
+// form a DAG, exchange Arrow record batches, cache their outputs and write
+// Parquet and CSV artifacts.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/joho/godotenv"
+	"github.com/spf13/cobra"
+
+	"github.com/kneepipe/kneepipe/runner"
+	"github.com/kneepipe/kneepipe/stages"
+)
+
+// Exit codes, documented in the README for schedulers.
+const (
+	exitOK            = 0
+	exitFailed        = 1 // a stage failed; no artifact was touched
+	exitConfig        = 2 // bad pipeline file or command line; nothing ran
+	exitObjectsFailed = 3 // finished, but some objects could not be fetched
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// usageError marks command-line mistakes (exit code 2).
+type usageError struct{ error }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	app := newApp(stdout, stderr)
+	root := app.command()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(stderr, "kneepipe:", err)
+	var ce *runner.ConfigError
+	var ue usageError
+	switch {
+	case errors.As(err, &ce), errors.As(err, &ue):
+		return exitConfig
+	case errors.Is(err, runner.ErrObjectsFailed):
+		return exitObjectsFailed
+	}
+	return exitFailed
+}
+
+// app holds what the subcommands share; one per invocation.
+type app struct {
+	stdout, stderr io.Writer
+	kinds          stages.Registry
+	file           string
+	logFormat      string
+}
+
+func newApp(stdout, stderr io.Writer) *app {
+	return &app{stdout: stdout, stderr: stderr, kinds: stages.Builtin()}
+}
+
+func (a *app) command() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "kneepipe",
+		Short:         "Run declarative data pipelines over object stores",
+		Long:          "kneepipe runs the stages of a YAML pipeline as a DAG: they pass Arrow record batches,\ncache their outputs, and write Parquet and CSV artifacts.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVarP(&a.file, "file", "f", "pipeline.yaml", "pipeline file")
+	root.PersistentFlags().StringVar(&a.logFormat, "log-format", "text", "log format on stderr: text or json")
+	root.AddCommand(a.runCommand(), a.validateCommand(), a.graphCommand(), a.stagesCommand())
+	return root
+}
+
+// lookup reads the environment, then a .env file in the working
+// directory (the notebook loaded its keys from one). The file never
+// overrides the environment.
+func lookupEnv() (func(string) (string, bool), error) {
+	dotenv, err := godotenv.Read(".env")
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf(".env: %w", err)
+	}
+	return func(name string) (string, bool) {
+		if v, ok := os.LookupEnv(name); ok {
+			return v, true
+		}
+		v, ok := dotenv[name]
+		return v, ok
+	}, nil
+}
+
+func (a *app) logger() (*slog.Logger, error) {
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	switch a.logFormat {
+	case "text":
+		return slog.New(slog.NewTextHandler(a.stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(a.stderr, opts)), nil
+	}
+	return nil, usageError{fmt.Errorf("--log-format %q: want text or json", a.logFormat)}
+}
+
+func (a *app) load() (*runner.Config, func(string) (string, bool), error) {
+	lookup, err := lookupEnv()
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	cfg, err := runner.Load(a.file, a.kinds, lookup)
+	return cfg, lookup, err
+}

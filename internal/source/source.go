@@ -1,0 +1,62 @@
+// Package source lists and reads the objects a pipeline starts from: an S3
+// bucket prefix or a local directory laid out like one. Both list keys in
+// S3 order (byte order of the whole key), so a pipeline gives the same rows
+// whichever one holds the data.
+package source
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// Object is one listed object.
+type Object struct {
+	Key          string // full key in the bucket (or path under the root)
+	Rel          string // Key relative to the source prefix
+	Size         int64
+	ETag         string // as the server sends it, without quotes; empty for local files
+	LastModified time.Time
+}
+
+// Store is a listed, readable set of objects under one prefix.
+type Store interface {
+	// List calls fn for every object under the prefix in byte order of Key.
+	List(ctx context.Context, fn func(Object) error) error
+	// Get opens the object's bytes.
+	Get(ctx context.Context, key string) (io.ReadCloser, error)
+	// URI names an object so that another program can open it.
+	URI(key string) string
+}
+
+// Config says where the objects are. Only URI is needed for a local
+// directory; Endpoint, Region and PathStyle tune S3.
+type Config struct {
+	URI       string // s3://bucket/prefix/ or a directory path (file:// optional)
+	Endpoint  string // e.g. https://storage.yandexcloud.net; empty for AWS
+	Region    string // e.g. ru-central1; empty: from the environment, else us-east-1
+	PathStyle *bool  // nil: path style for IP and localhost endpoints only
+	// Connections sizes the HTTP connection pool (the fetch concurrency).
+	Connections int
+}
+
+// Open returns the store cfg names. lookup reads environment variables
+// (the process environment overlaid on a .env file).
+func Open(ctx context.Context, cfg Config, lookup func(string) (string, bool)) (Store, error) {
+	if cfg.URI == "" {
+		return nil, fmt.Errorf("no source: set source.uri in the pipeline or pass --source")
+	}
+	if rest, ok := strings.CutPrefix(cfg.URI, "s3://"); ok {
+		bucket, prefix, _ := strings.Cut(rest, "/")
+		if bucket == "" {
+			return nil, fmt.Errorf("source %q: no bucket name", cfg.URI)
+		}
+		return openS3(ctx, cfg, bucket, prefix, lookup)
+	}
+	if strings.Contains(cfg.URI, "://") && !strings.HasPrefix(cfg.URI, "file://") {
+		return nil, fmt.Errorf("source %q: unsupported scheme (want s3:// or a directory)", cfg.URI)
+	}
+	return openDir(strings.TrimPrefix(cfg.URI, "file://"))
+}

@@ -1,0 +1,159 @@
+package table
+
+import (
+	"bufio"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// WriteCSV writes rec the way pandas' DataFrame.to_csv(index=False) does:
+// a header line, commas, "\n" line ends, a field quoted only when it holds a
+// comma, a quote or a line break (quotes doubled), a lone empty field
+// written as "" and nulls as empty fields. Training code and the notebook's
+// users compare these files byte for byte, so the format is fixed here once.
+func WriteCSV(w io.Writer, rec arrow.RecordBatch) error {
+	bw := bufio.NewWriterSize(w, 1<<16)
+	row := make([]string, rec.NumCols())
+	for i := range row {
+		row[i] = rec.ColumnName(i)
+	}
+	writeCSVRow(bw, row)
+	n := int(rec.NumRows())
+	for r := 0; r < n; r++ {
+		for c := range row {
+			s, err := cellText(rec.Column(c), r)
+			if err != nil {
+				return fmt.Errorf("column %q: %w", rec.ColumnName(c), err)
+			}
+			row[c] = s
+		}
+		writeCSVRow(bw, row)
+	}
+	return bw.Flush()
+}
+
+func writeCSVRow(w *bufio.Writer, row []string) {
+	for i, f := range row {
+		if i > 0 {
+			w.WriteByte(',')
+		}
+		switch {
+		case len(row) == 1 && f == "":
+			w.WriteString(`""`)
+		case strings.ContainsAny(f, ",\"\n\r"):
+			w.WriteByte('"')
+			w.WriteString(strings.ReplaceAll(f, `"`, `""`))
+			w.WriteByte('"')
+		default:
+			w.WriteString(f)
+		}
+	}
+	w.WriteByte('\n')
+}
+
+// cellText formats one cell as pandas would print it in a CSV.
+func cellText(a arrow.Array, i int) (string, error) {
+	if a.IsNull(i) {
+		return "", nil
+	}
+	switch a := a.(type) {
+	case *array.String:
+		return a.Value(i), nil
+	case *array.Int64:
+		return strconv.FormatInt(a.Value(i), 10), nil
+	case *array.Boolean:
+		if a.Value(i) {
+			return "True", nil
+		}
+		return "False", nil
+	case *array.Float64:
+		return strconv.FormatFloat(a.Value(i), 'g', -1, 64), nil
+	case *array.Timestamp:
+		unit := a.DataType().(*arrow.TimestampType).Unit
+		t := a.Value(i).ToTime(unit).UTC()
+		if t.Nanosecond() == 0 {
+			return t.Format("2006-01-02 15:04:05+00:00"), nil
+		}
+		return t.Format("2006-01-02 15:04:05.000000+00:00"), nil
+	default:
+		return "", fmt.Errorf("cannot write %s to CSV", a.DataType())
+	}
+}
+
+// ReadCSV reads a CSV file with a header line into one record batch. Columns
+// named in types are parsed as that type (int64 is supported); all others
+// are strings. An empty field in an int64 column is a null.
+func ReadCSV(mem memory.Allocator, r io.Reader, types map[string]arrow.DataType) (arrow.RecordBatch, error) {
+	cr := csv.NewReader(bufio.NewReaderSize(r, 1<<16))
+	cr.ReuseRecord = true
+	header, err := cr.Read()
+	if errors.Is(err, io.EOF) {
+		return nil, errors.New("empty file: no header line")
+	}
+	if err != nil {
+		return nil, err
+	}
+	header = append([]string(nil), header...)
+	for name := range types {
+		if !contains(header, name) {
+			return nil, fmt.Errorf("typed column %q is not in the header %v", name, header)
+		}
+	}
+	fields := make([]arrow.Field, len(header))
+	for i, h := range header {
+		t := types[h]
+		if t == nil {
+			t = arrow.BinaryTypes.String
+		}
+		if t.ID() != arrow.STRING && t.ID() != arrow.INT64 {
+			return nil, fmt.Errorf("column %q: type %s is not supported in CSV", h, t)
+		}
+		fields[i] = arrow.Field{Name: h, Type: t, Nullable: true}
+	}
+	b := array.NewRecordBuilder(mem, arrow.NewSchema(fields, nil))
+	defer b.Release()
+	for {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		for i, f := range rec {
+			switch fb := b.Field(i).(type) {
+			case *array.StringBuilder:
+				fb.Append(f)
+			case *array.Int64Builder:
+				if f == "" {
+					fb.AppendNull()
+					continue
+				}
+				v, err := strconv.ParseInt(f, 10, 64)
+				if err != nil {
+					line, _ := cr.FieldPos(i)
+					return nil, fmt.Errorf("line %d: column %q: %q is not an integer", line, header[i], f)
+				}
+				fb.Append(v)
+			}
+		}
+	}
+	return b.NewRecordBatch(), nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,199 @@
+// Package table holds the small set of Arrow helpers the stages share:
+// building record batches from Go slices, reading typed columns by name,
+// and selecting rows. Stages exchange single in-memory record batches.
+package table
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/compute"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// Column is one named column under construction.
+type Column struct {
+	Name  string
+	Array arrow.Array
+}
+
+// Strings builds a non-null string column.
+func Strings(mem memory.Allocator, name string, vals []string) Column {
+	b := array.NewStringBuilder(mem)
+	defer b.Release()
+	b.AppendValues(vals, nil)
+	return Column{name, b.NewArray()}
+}
+
+// Int64s builds an int64 column; valid may be nil (all valid).
+func Int64s(mem memory.Allocator, name string, vals []int64, valid []bool) Column {
+	b := array.NewInt64Builder(mem)
+	defer b.Release()
+	b.AppendValues(vals, valid)
+	return Column{name, b.NewArray()}
+}
+
+// Timestamps builds a UTC microsecond timestamp column.
+func Timestamps(mem memory.Allocator, name string, vals []arrow.Timestamp) Column {
+	b := array.NewTimestampBuilder(mem, &arrow.TimestampType{Unit: arrow.Microsecond, TimeZone: "UTC"})
+	defer b.Release()
+	b.AppendValues(vals, nil)
+	return Column{name, b.NewArray()}
+}
+
+// New assembles columns of equal length into a record batch. It takes
+// ownership of the column arrays.
+func New(cols ...Column) arrow.RecordBatch {
+	fields := make([]arrow.Field, len(cols))
+	arrs := make([]arrow.Array, len(cols))
+	var n int64
+	for i, c := range cols {
+		fields[i] = arrow.Field{Name: c.Name, Type: c.Array.DataType(), Nullable: true}
+		arrs[i] = c.Array
+		n = int64(c.Array.Len())
+	}
+	rec := array.NewRecordBatch(arrow.NewSchema(fields, nil), arrs, n)
+	for _, a := range arrs {
+		a.Release()
+	}
+	return rec
+}
+
+// Columns returns the record's columns as Column values (retained), so a
+// stage can pass some of its input through and add its own.
+func Columns(rec arrow.RecordBatch) []Column {
+	cols := make([]Column, rec.NumCols())
+	for i := range cols {
+		a := rec.Column(i)
+		a.Retain()
+		cols[i] = Column{rec.ColumnName(i), a}
+	}
+	return cols
+}
+
+// Set replaces the column of the same name or appends it.
+func Set(cols []Column, c Column) []Column {
+	for i := range cols {
+		if cols[i].Name == c.Name {
+			cols[i].Array.Release()
+			cols[i] = c
+			return cols
+		}
+	}
+	return append(cols, c)
+}
+
+// Index returns the position of the named column, or an error naming the
+// columns that exist.
+func Index(rec arrow.RecordBatch, name string) (int, error) {
+	idx := rec.Schema().FieldIndices(name)
+	if len(idx) == 0 {
+		return -1, fmt.Errorf("no column %q (have %v)", name, Names(rec))
+	}
+	return idx[0], nil
+}
+
+// Names lists the record's column names in order.
+func Names(rec arrow.RecordBatch) []string {
+	out := make([]string, rec.NumCols())
+	for i := range out {
+		out[i] = rec.ColumnName(i)
+	}
+	return out
+}
+
+// StringCol returns the named column, which must be a string column.
+func StringCol(rec arrow.RecordBatch, name string) (*array.String, error) {
+	i, err := Index(rec, name)
+	if err != nil {
+		return nil, err
+	}
+	a, ok := rec.Column(i).(*array.String)
+	if !ok {
+		return nil, fmt.Errorf("column %q is %s, want string", name, rec.Column(i).DataType())
+	}
+	return a, nil
+}
+
+// Int64Col returns the named column, which must be an int64 column.
+func Int64Col(rec arrow.RecordBatch, name string) (*array.Int64, error) {
+	i, err := Index(rec, name)
+	if err != nil {
+		return nil, err
+	}
+	a, ok := rec.Column(i).(*array.Int64)
+	if !ok {
+		return nil, fmt.Errorf("column %q is %s, want int64", name, rec.Column(i).DataType())
+	}
+	return a, nil
+}
+
+// Text renders any supported cell as the text a key comparison needs.
+// It lets stages that match on columns (dedupe, filter) work on string and
+// integer columns alike.
+func Text(a arrow.Array, i int) string {
+	if a.IsNull(i) {
+		return "\x00null"
+	}
+	return a.ValueStr(i)
+}
+
+// Take returns the rows at idx, in that order.
+func Take(ctx context.Context, mem memory.Allocator, rec arrow.RecordBatch, idx []int) (arrow.RecordBatch, error) {
+	ib := array.NewInt64Builder(mem)
+	defer ib.Release()
+	ib.Reserve(len(idx))
+	for _, i := range idx {
+		ib.UnsafeAppend(int64(i))
+	}
+	indices := ib.NewArray()
+	defer indices.Release()
+	ctx = compute.WithAllocator(ctx, mem)
+	cols := make([]arrow.Array, rec.NumCols())
+	for c := range cols {
+		out, err := compute.TakeArray(ctx, rec.Column(c), indices)
+		if err != nil {
+			for _, a := range cols[:c] {
+				a.Release()
+			}
+			return nil, fmt.Errorf("take column %q: %w", rec.ColumnName(c), err)
+		}
+		cols[c] = out
+	}
+	res := array.NewRecordBatch(rec.Schema(), cols, int64(len(idx)))
+	for _, a := range cols {
+		a.Release()
+	}
+	return res, nil
+}
+
+// Select returns the named columns in the given order, renamed by rename
+// (old name to new name) where it says so.
+func Select(rec arrow.RecordBatch, names []string, rename map[string]string) (arrow.RecordBatch, error) {
+	if len(names) == 0 {
+		names = Names(rec)
+	}
+	fields := make([]arrow.Field, len(names))
+	cols := make([]arrow.Array, len(names))
+	for i, n := range names {
+		idx, err := Index(rec, n)
+		if err != nil {
+			return nil, err
+		}
+		fields[i] = rec.Schema().Field(idx)
+		if to, ok := rename[n]; ok {
+			fields[i].Name = to
+		}
+		cols[i] = rec.Column(idx)
+	}
+	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, rec.NumRows()), nil
+}
+
+// Empty returns a zero-row record with the given schema.
+func Empty(mem memory.Allocator, schema *arrow.Schema) arrow.RecordBatch {
+	b := array.NewRecordBuilder(mem, schema)
+	defer b.Release()
+	return b.NewRecordBatch()
+}

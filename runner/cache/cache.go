@@ -1,0 +1,269 @@
+// Package cache stores stage outputs under a fingerprint of everything
+// that determines them, so a rerun with nothing changed recomputes nothing.
+//
+// An entry is a directory <root>/entries/<key>/ holding one Parquet file per
+// output and a manifest.json with each file's SHA-256. Entries are written
+// to a temporary directory, synced and renamed into place, so a reader sees
+// a whole entry or none; a file whose checksum no longer matches makes the
+// entry a miss, never a wrong answer.
+package cache
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+)
+
+// FormatVersion is mixed into every key; bump it when the layout of stage
+// outputs changes so old entries stop matching.
+const FormatVersion = "kneepipe-cache-1"
+
+// Key is a hex fingerprint.
+type Key string
+
+// Hasher builds a Key from labelled parts, each length-prefixed so no two
+// different part lists collide by concatenation.
+type Hasher struct{ h [][2]string }
+
+// Add appends a labelled part.
+func (h *Hasher) Add(label, value string) *Hasher {
+	h.h = append(h.h, [2]string{label, value})
+	return h
+}
+
+// Key returns the fingerprint of the parts added so far.
+func (h *Hasher) Key() Key {
+	s := sha256.New()
+	fmt.Fprintf(s, "%s\n", FormatVersion)
+	for _, p := range h.h {
+		fmt.Fprintf(s, "%d:%s=%d:%s\n", len(p[0]), p[0], len(p[1]), p[1])
+	}
+	return Key(hex.EncodeToString(s.Sum(nil)))
+}
+
+// Manifest describes one entry.
+type Manifest struct {
+	Key     Key              `json:"key"`
+	Stage   string           `json:"stage"`
+	Kind    string           `json:"kind"`
+	Outputs map[string]File  `json:"outputs"`
+	Counts  map[string]int64 `json:"counts,omitempty"`
+}
+
+// File is one stored output.
+type File struct {
+	Name   string `json:"file"`
+	SHA256 string `json:"sha256"`
+	Rows   int64  `json:"rows"`
+}
+
+// Store is a cache directory.
+type Store struct{ Root string }
+
+func (s Store) dir(k Key) string { return filepath.Join(s.Root, "entries", string(k)) }
+
+// ErrMiss means no usable entry exists.
+var ErrMiss = errors.New("not cached")
+
+// Lookup returns the entry's manifest and the path of each output after
+// checking every file against its recorded checksum. A missing entry is
+// ErrMiss; a damaged one is another error (the caller warns and recomputes).
+func (s Store) Lookup(k Key) (*Manifest, map[string]string, error) {
+	dir := s.dir(k)
+	data, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, ErrMiss
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil || m.Key != k {
+		return nil, nil, fmt.Errorf("cache entry %s: manifest is damaged", short(k))
+	}
+	paths := map[string]string{}
+	for name, f := range m.Outputs {
+		p := filepath.Join(dir, f.Name)
+		sum, err := fileSHA256(p)
+		if err != nil {
+			return nil, nil, fmt.Errorf("cache entry %s: %w", short(k), err)
+		}
+		if sum != f.SHA256 {
+			return nil, nil, fmt.Errorf("cache entry %s: %s does not match its checksum", short(k), f.Name)
+		}
+		paths[name] = p
+	}
+	return &m, paths, nil
+}
+
+// Writer stages a new entry; Commit makes it visible atomically.
+type Writer struct {
+	store Store
+	tmp   string
+	m     Manifest
+}
+
+// Create starts an entry for key.
+func (s Store) Create(k Key, stage, kind string) (*Writer, error) {
+	if err := os.MkdirAll(filepath.Join(s.Root, "entries"), 0o755); err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp(filepath.Join(s.Root, "entries"), ".tmp-")
+	if err != nil {
+		return nil, err
+	}
+	return &Writer{store: s, tmp: tmp, m: Manifest{Key: k, Stage: stage, Kind: kind, Outputs: map[string]File{}}}, nil
+}
+
+// Add writes one output file through write, recording its checksum.
+func (w *Writer) Add(output string, rows int64, write func(io.Writer) error) error {
+	name := output + ".parquet"
+	f, err := os.Create(filepath.Join(w.tmp, name))
+	if err != nil {
+		return err
+	}
+	h := sha256.New()
+	if err := write(io.MultiWriter(f, h)); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", name, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	w.m.Outputs[output] = File{Name: name, SHA256: hex.EncodeToString(h.Sum(nil)), Rows: rows}
+	return nil
+}
+
+// Commit writes the manifest and renames the entry into place. An entry
+// already there (another run computed the same thing) is kept.
+func (w *Writer) Commit(counts map[string]int64) error {
+	w.m.Counts = counts
+	data, err := json.MarshalIndent(w.m, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := WriteFileAtomic(filepath.Join(w.tmp, "manifest.json"), data); err != nil {
+		return err
+	}
+	dst := w.store.dir(w.m.Key)
+	if err := os.Rename(w.tmp, dst); err != nil {
+		if _, statErr := os.Stat(filepath.Join(dst, "manifest.json")); statErr == nil {
+			return os.RemoveAll(w.tmp)
+		}
+		// A damaged entry is in the way: replace it.
+		if rmErr := os.RemoveAll(dst); rmErr != nil {
+			return rmErr
+		}
+		if err := os.Rename(w.tmp, dst); err != nil {
+			return err
+		}
+	}
+	return syncDir(filepath.Dir(dst))
+}
+
+// Abort removes a staged entry.
+func (w *Writer) Abort() { os.RemoveAll(w.tmp) }
+
+// WriteFileAtomic writes data to path through a synced temporary file in
+// the same directory and a rename: readers see the old file or the new one.
+func WriteFileAtomic(path string, data []byte) error {
+	return WriteAtomic(path, func(w io.Writer) error { _, err := w.Write(data); return err })
+}
+
+// WriteAtomic is WriteFileAtomic for streamed content.
+func WriteAtomic(path string, write func(io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if err := write(f); err != nil {
+		return fail(err)
+	}
+	if err := f.Sync(); err != nil {
+		return fail(err)
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Chmod(tmp, 0o644); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Entries lists the keys stored.
+func (s Store) Entries() ([]Key, error) {
+	des, err := os.ReadDir(filepath.Join(s.Root, "entries"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []Key
+	for _, d := range des {
+		if d.IsDir() && d.Name()[0] != '.' {
+			out = append(out, Key(d.Name()))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out, nil
+}
+
+func short(k Key) string {
+	if len(k) > 12 {
+		return string(k[:12])
+	}
+	return string(k)
+}
+
+// Digest is the hex SHA-256 of data.
+func Digest(data []byte) string {
+	s := sha256.Sum256(data)
+	return hex.EncodeToString(s[:])
+}

@@ -1,0 +1,178 @@
+package stages
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/kneepipe/kneepipe/internal/table"
+)
+
+func crossCheckKind() Kind {
+	return Kind{
+		Name:   "cross-check",
+		Doc:    "Compares raters item by item: the wide table (one grade column per rater), pairwise agreement matrices, the items they disagree on and the items some rater lacks.",
+		Inputs: []Port{{"rows", "one row per (item, rater) with an integer grade; de-duplicate first"}},
+		Outputs: []Port{
+			{"wide", "item column plus one grade column per rater (sorted by name), sorted by item"},
+			{"matrix", "rater_a, rater_b, grade_a, grade_b, count: items per grade pair, for every pair of raters"},
+			{"disagreements", "rows of wide where the present raters' grades differ (or a rater is missing, with missing_disagrees)"},
+			{"missing", "item, rater: items a rater did not grade"},
+		},
+		Params: []Param{
+			{Name: "item", Type: String, Default: "file_id", Doc: "column identifying an item across raters"},
+			{Name: "rater", Type: String, Default: "expert", Doc: "column naming the rater"},
+			{Name: "grade", Type: String, Default: "severity", Doc: "int64 grade column"},
+			{Name: "missing_disagrees", Type: Bool, Default: false, Doc: "count an item some rater lacks as a disagreement, as the notebook's pivot does (NaN != grade)"},
+		},
+		New: func(p Params) (Stage, error) {
+			return &crossCheck{item: p.Str("item"), rater: p.Str("rater"), grade: p.Str("grade"), missingDisagrees: p.Bool("missing_disagrees")}, nil
+		},
+	}
+}
+
+type crossCheck struct {
+	item, rater, grade string
+	missingDisagrees   bool
+}
+
+func (s *crossCheck) Run(ctx context.Context, env *Env, in map[string]arrow.RecordBatch) (*Result, error) {
+	rows, err := input(in, "rows")
+	if err != nil {
+		return nil, err
+	}
+	items, err := table.StringCol(rows, s.item)
+	if err != nil {
+		return nil, err
+	}
+	raters, err := table.StringCol(rows, s.rater)
+	if err != nil {
+		return nil, err
+	}
+	grades, err := table.Int64Col(rows, s.grade)
+	if err != nil {
+		return nil, err
+	}
+
+	// Pivot: item -> rater -> grade.
+	raterIdx := map[string]int{}
+	for i := range raters.Len() {
+		raterIdx[raters.Value(i)] = 0
+	}
+	names := sortedKeys(raterIdx)
+	for i, n := range names {
+		raterIdx[n] = i
+	}
+	type cell struct {
+		grade int64
+		ok    bool
+	}
+	pivot := map[string][]cell{}
+	for i := range items.Len() {
+		id, r := items.Value(i), raterIdx[raters.Value(i)]
+		if grades.IsNull(i) {
+			return nil, fmt.Errorf("row %d: %s is empty", i+1, s.grade)
+		}
+		cells := pivot[id]
+		if cells == nil {
+			cells = make([]cell, len(names))
+			pivot[id] = cells
+		}
+		if cells[r].ok {
+			return nil, fmt.Errorf("item %s has more than one grade from %s: de-duplicate first", id, names[r])
+		}
+		cells[r] = cell{grades.Value(i), true}
+	}
+	ids := sortedKeys(pivot)
+
+	wide := s.wideTable(env, names, ids, func(id string, r int) (int64, bool) { c := pivot[id][r]; return c.grade, c.ok })
+	var disagree []int
+	var missID, missRater []string
+	type pairKey struct {
+		a, b   int
+		ga, gb int64
+	}
+	counts := map[pairKey]int64{}
+	for n, id := range ids {
+		cells := pivot[id]
+		first, differ := int64(-1), false
+		for r, c := range cells {
+			if !c.ok {
+				missID = append(missID, id)
+				missRater = append(missRater, names[r])
+				differ = differ || s.missingDisagrees
+				continue
+			}
+			if first >= 0 && c.grade != first {
+				differ = true
+			}
+			if first < 0 {
+				first = c.grade
+			}
+			for b := r + 1; b < len(cells); b++ {
+				if cells[b].ok {
+					counts[pairKey{r, b, c.grade, cells[b].grade}]++
+				}
+			}
+		}
+		if differ {
+			disagree = append(disagree, n)
+		}
+	}
+	keys := make([]pairKey, 0, len(counts))
+	for k := range counts {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		x, y := keys[i], keys[j]
+		if x.a != y.a {
+			return x.a < y.a
+		}
+		if x.b != y.b {
+			return x.b < y.b
+		}
+		if x.ga != y.ga {
+			return x.ga < y.ga
+		}
+		return x.gb < y.gb
+	})
+	var ra, rb []string
+	var ga, gb, cnt []int64
+	for _, k := range keys {
+		ra, rb = append(ra, names[k.a]), append(rb, names[k.b])
+		ga, gb = append(ga, k.ga), append(gb, k.gb)
+		cnt = append(cnt, counts[k])
+	}
+	m := env.Mem
+	matrix := table.New(
+		table.Strings(m, "rater_a", ra), table.Strings(m, "rater_b", rb),
+		table.Int64s(m, "grade_a", ga, nil), table.Int64s(m, "grade_b", gb, nil),
+		table.Int64s(m, "count", cnt, nil),
+	)
+	disagreements, err := table.Take(ctx, m, wide, disagree)
+	if err != nil {
+		return nil, err
+	}
+	missing := table.New(table.Strings(m, s.item, missID), table.Strings(m, s.rater, missRater))
+	if len(disagree) > 0 {
+		env.Log.Info("raters disagree", "items", len(disagree))
+	}
+	return &Result{Outputs: map[string]arrow.RecordBatch{
+		"wide": wide, "matrix": matrix, "disagreements": disagreements, "missing": missing,
+	}}, nil
+}
+
+func (s *crossCheck) wideTable(env *Env, names, ids []string, grade func(string, int) (int64, bool)) arrow.RecordBatch {
+	cols := []table.Column{table.Strings(env.Mem, s.item, ids)}
+	for r, name := range names {
+		vals := make([]int64, len(ids))
+		valid := make([]bool, len(ids))
+		for i, id := range ids {
+			vals[i], valid[i] = grade(id, r)
+		}
+		cols = append(cols, table.Int64s(env.Mem, name, vals, valid))
+	}
+	return table.New(cols...)
+}

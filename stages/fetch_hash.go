@@ -1,0 +1,204 @@
+package stages
+
+import (
+	"context"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/kneepipe/kneepipe/internal/table"
+)
+
+func fetchHashKind() Kind {
+	return Kind{
+		Name:   "fetch-hash",
+		Doc:    "Downloads every listed object once, hashing the stream with SHA-256 and MD5 together; file_id = <sha256>:<md5>. Rows stay in listing order.",
+		Source: true,
+		Inputs: []Port{{"objects", "a list stage's output (key and size columns)"}},
+		Outputs: []Port{
+			{"rows", "the input rows with sha256, md5 and file_id added"},
+			{"failed", "key, error, attempts: objects that could not be fetched"},
+		},
+		Params: []Param{
+			{Name: "concurrency", Type: Int, Default: int64(64), Min: 1, Max: 1024, Doc: "parallel downloads"},
+			{Name: "attempts", Type: Int, Default: int64(4), Min: 1, Max: 20, Doc: "tries per object, backing off exponentially between them"},
+			{Name: "fail_fast", Type: Bool, Default: false, Doc: "stop the run at the first object that fails for good"},
+		},
+		New: func(p Params) (Stage, error) {
+			return &fetchHash{
+				concurrency: int(p.Int("concurrency")),
+				attempts:    int(p.Int("attempts")),
+				failFast:    p.Bool("fail_fast"),
+			}, nil
+		},
+	}
+}
+
+type fetchHash struct {
+	concurrency int
+	attempts    int
+	failFast    bool
+}
+
+type fetched struct {
+	sha, md5 string
+	err      error
+	attempts int
+}
+
+func (s *fetchHash) Run(ctx context.Context, env *Env, in map[string]arrow.RecordBatch) (*Result, error) {
+	if env.Store == nil {
+		return nil, errors.New("the pipeline has no source: set source.uri or pass --source")
+	}
+	objects, err := input(in, "objects")
+	if err != nil {
+		return nil, err
+	}
+	keys, err := table.StringCol(objects, "key")
+	if err != nil {
+		return nil, err
+	}
+	sizes, err := table.Int64Col(objects, "size")
+	if err != nil {
+		return nil, err
+	}
+	n := keys.Len()
+	results := make([]fetched, n)
+	progress := env.Progress("fetch", n)
+	defer progress.Done()
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range min(s.concurrency, max(n, 1)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			h := newDualHash()
+			for i := range next {
+				results[i] = s.fetchOne(ctx, env, h, keys.Value(i), sizes.Value(i))
+				if results[i].err != nil && s.failFast {
+					cancel(fmt.Errorf("fetch %s: %w", keys.Value(i), results[i].err))
+				}
+				progress.Add(1)
+			}
+		}()
+	}
+feed:
+	for i := range n {
+		select {
+		case next <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return nil, err
+	}
+	return s.result(ctx, env, objects, keys, results)
+}
+
+// fetchOne downloads one object, retrying transient failures with capped
+// exponential backoff and jitter.
+func (s *fetchHash) fetchOne(ctx context.Context, env *Env, h *dualHash, key string, size int64) fetched {
+	var err error
+	for attempt := 1; ; attempt++ {
+		var sha, md string
+		sha, md, err = h.object(ctx, env, key, size)
+		if err == nil {
+			return fetched{sha: sha, md5: md, attempts: attempt}
+		}
+		if attempt >= s.attempts || ctx.Err() != nil {
+			return fetched{err: err, attempts: attempt}
+		}
+		backoff := min(100*time.Millisecond<<(attempt-1), 5*time.Second)
+		select {
+		case <-time.After(backoff/2 + rand.N(backoff/2+1)):
+		case <-ctx.Done():
+			return fetched{err: err, attempts: attempt}
+		}
+	}
+}
+
+// dualHash streams a body through SHA-256 and MD5 at once with one reused
+// buffer: an object is never held in memory whole.
+type dualHash struct {
+	sha, md5 hash.Hash
+	w        io.Writer
+	buf      []byte
+}
+
+func newDualHash() *dualHash {
+	h := &dualHash{sha: sha256.New(), md5: md5.New(), buf: make([]byte, 64<<10)}
+	h.w = io.MultiWriter(h.sha, h.md5)
+	return h
+}
+
+func (h *dualHash) object(ctx context.Context, env *Env, key string, size int64) (string, string, error) {
+	body, err := env.Store.Get(ctx, key)
+	if err != nil {
+		return "", "", err
+	}
+	defer body.Close()
+	h.sha.Reset()
+	h.md5.Reset()
+	got, err := io.CopyBuffer(h.w, body, h.buf)
+	if err != nil {
+		return "", "", fmt.Errorf("read body: %w", err)
+	}
+	if got != size {
+		return "", "", fmt.Errorf("got %d bytes, listing says %d", got, size)
+	}
+	return hex.EncodeToString(h.sha.Sum(nil)), hex.EncodeToString(h.md5.Sum(nil)), nil
+}
+
+func (s *fetchHash) result(ctx context.Context, env *Env, objects arrow.RecordBatch, keys interface{ Value(int) string }, results []fetched) (*Result, error) {
+	var ok []int
+	var shas, mds, ids, failedKeys, failedErrs []string
+	var failedAttempts []int64
+	for i, r := range results {
+		if r.err != nil {
+			failedKeys = append(failedKeys, keys.Value(i))
+			failedErrs = append(failedErrs, r.err.Error())
+			failedAttempts = append(failedAttempts, int64(r.attempts))
+			env.Log.Warn("fetch failed", "key", keys.Value(i), "attempts", r.attempts, "err", r.err)
+			continue
+		}
+		ok = append(ok, i)
+		shas = append(shas, r.sha)
+		mds = append(mds, r.md5)
+		ids = append(ids, r.sha+":"+r.md5)
+	}
+	kept, err := table.Take(ctx, env.Mem, objects, ok)
+	if err != nil {
+		return nil, err
+	}
+	defer kept.Release()
+	m := env.Mem
+	cols := append(table.Columns(kept),
+		table.Strings(m, "sha256", shas),
+		table.Strings(m, "md5", mds),
+		table.Strings(m, "file_id", ids),
+	)
+	failed := table.New(
+		table.Strings(m, "key", failedKeys),
+		table.Strings(m, "error", failedErrs),
+		table.Int64s(m, "attempts", failedAttempts, nil),
+	)
+	return &Result{
+		Outputs: map[string]arrow.RecordBatch{"rows": table.New(cols...), "failed": failed},
+		Counts:  map[string]int64{"failed": int64(len(failedKeys))},
+	}, nil
+}

@@ -1,0 +1,75 @@
+package stages
+
+import (
+	"context"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/kneepipe/kneepipe/internal/table"
+)
+
+func filterKind() Kind {
+	return Kind{
+		Name: "filter",
+		Doc:  "Keeps (or drops) the rows whose column value appears in another table's column: pandas' isin / ~isin. Row order is kept.",
+		Inputs: []Port{
+			{"rows", "rows to filter"},
+			{"by", "table holding the values to match"},
+		},
+		Outputs: []Port{{"rows", "the rows kept"}},
+		Params: []Param{
+			{Name: "column", Type: String, Default: "file_id", Doc: "column of rows to match"},
+			{Name: "by_column", Type: String, Default: "", Doc: "column of by to match against (empty: same as column)"},
+			{Name: "mode", Type: String, Default: "keep", Enum: []string{"keep", "drop"}, Doc: "keep matching rows, or drop them"},
+		},
+		New: func(p Params) (Stage, error) {
+			by := p.Str("by_column")
+			if by == "" {
+				by = p.Str("column")
+			}
+			return &filter{column: p.Str("column"), byColumn: by, keep: p.Str("mode") == "keep"}, nil
+		},
+	}
+}
+
+type filter struct {
+	column, byColumn string
+	keep             bool
+}
+
+func (s *filter) Run(ctx context.Context, env *Env, in map[string]arrow.RecordBatch) (*Result, error) {
+	rows, err := input(in, "rows")
+	if err != nil {
+		return nil, err
+	}
+	by, err := input(in, "by")
+	if err != nil {
+		return nil, err
+	}
+	ci, err := table.Index(rows, s.column)
+	if err != nil {
+		return nil, err
+	}
+	bi, err := table.Index(by, s.byColumn)
+	if err != nil {
+		return nil, err
+	}
+	set := map[string]struct{}{}
+	byCol := by.Column(bi)
+	for i := range byCol.Len() {
+		set[table.Text(byCol, i)] = struct{}{}
+	}
+	col := rows.Column(ci)
+	var idx []int
+	for i := range col.Len() {
+		_, found := set[table.Text(col, i)]
+		if found == s.keep {
+			idx = append(idx, i)
+		}
+	}
+	out, err := table.Take(ctx, env.Mem, rows, idx)
+	if err != nil {
+		return nil, err
+	}
+	return &Result{Outputs: map[string]arrow.RecordBatch{"rows": out}}, nil
+}

@@ -1,0 +1,199 @@
+package stages
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/kneepipe/kneepipe/internal/table"
+)
+
+// notebookGrades is the notebook's severity_map.
+func notebookGrades() map[string]int64 {
+	return map[string]int64{"0Normal": 0, "1Doubtful": 1, "2Mild": 2, "3Moderate": 3, "4Severe": 4}
+}
+
+func mapSeverityKind() Kind {
+	return Kind{
+		Name:   "map-severity",
+		Doc:    "Splits each relative path by a layout into named fields and maps the grade folder label to an integer; rows that do not fit are rejected with a reason.",
+		Inputs: []Port{{"rows", "rows with a path column"}},
+		Outputs: []Port{
+			{"rows", "the input rows with one string column per layout field, the grade as int64 and its label as <grade>_label"},
+			{"rejected", "the input rows that did not fit, with a reason column"},
+		},
+		Params: []Param{
+			{Name: "path_column", Type: String, Default: "relative_path", Doc: "column holding the path to split"},
+			{Name: "layout", Type: String, Default: "{expert}/{severity}/{file}", Doc: "path pattern; {name} matches one path segment (or part of one)"},
+			{Name: "grade_field", Type: String, Default: "severity", Doc: "layout field holding the grade label"},
+			{Name: "grades", Type: IntMap, Default: notebookGrades(), Doc: "grade label to integer"},
+		},
+		New: func(p Params) (Stage, error) {
+			l, err := ParseLayout(p.Str("layout"))
+			if err != nil {
+				return nil, fmt.Errorf("layout: %w", err)
+			}
+			grade := p.Str("grade_field")
+			if !contains(l.Fields, grade) {
+				return nil, fmt.Errorf("grade_field %q is not a field of layout %q", grade, p.Str("layout"))
+			}
+			if len(p.IntMap("grades")) == 0 {
+				return nil, fmt.Errorf("grades: the map is empty")
+			}
+			return &mapSeverity{pathCol: p.Str("path_column"), layout: l, grade: grade, grades: p.IntMap("grades")}, nil
+		},
+	}
+}
+
+// Layout is a compiled path pattern such as "{expert}/{severity}/{file}".
+type Layout struct {
+	Fields []string
+	text   string
+	re     *regexp.Regexp
+}
+
+var fieldName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// ParseLayout compiles a layout. A {field} matches one or more characters
+// other than '/'; everything else must match literally.
+func ParseLayout(s string) (*Layout, error) {
+	var pat strings.Builder
+	pat.WriteString("^")
+	l := &Layout{text: s}
+	rest := s
+	for rest != "" {
+		open := strings.IndexByte(rest, '{')
+		if open < 0 {
+			if strings.IndexByte(rest, '}') >= 0 {
+				return nil, fmt.Errorf("unmatched '}' in %q", s)
+			}
+			pat.WriteString(regexp.QuoteMeta(rest))
+			break
+		}
+		lit := rest[:open]
+		if strings.IndexByte(lit, '}') >= 0 {
+			return nil, fmt.Errorf("unmatched '}' in %q", s)
+		}
+		pat.WriteString(regexp.QuoteMeta(lit))
+		end := strings.IndexByte(rest[open:], '}')
+		if end < 0 {
+			return nil, fmt.Errorf("unclosed '{' in %q", s)
+		}
+		name := rest[open+1 : open+end]
+		if !fieldName.MatchString(name) {
+			return nil, fmt.Errorf("bad field name %q in %q", name, s)
+		}
+		if contains(l.Fields, name) {
+			return nil, fmt.Errorf("field %q appears twice in %q", name, s)
+		}
+		if strings.HasSuffix(pat.String(), "([^/]+)") {
+			return nil, fmt.Errorf("fields {%s} and the one before it touch in %q: put a separator between them", name, s)
+		}
+		l.Fields = append(l.Fields, name)
+		pat.WriteString("([^/]+)")
+		rest = rest[open+end+1:]
+	}
+	if len(l.Fields) == 0 {
+		return nil, fmt.Errorf("no {field} in %q", s)
+	}
+	pat.WriteString("$")
+	l.re = regexp.MustCompile(pat.String())
+	return l, nil
+}
+
+// Match returns the field values of path, or false.
+func (l *Layout) Match(path string) ([]string, bool) {
+	m := l.re.FindStringSubmatch(path)
+	if m == nil {
+		return nil, false
+	}
+	return m[1:], true
+}
+
+type mapSeverity struct {
+	pathCol string
+	layout  *Layout
+	grade   string
+	grades  map[string]int64
+}
+
+func (s *mapSeverity) Run(ctx context.Context, env *Env, in map[string]arrow.RecordBatch) (*Result, error) {
+	rows, err := input(in, "rows")
+	if err != nil {
+		return nil, err
+	}
+	paths, err := table.StringCol(rows, s.pathCol)
+	if err != nil {
+		return nil, err
+	}
+	gradeAt := indexOf(s.layout.Fields, s.grade)
+	fields := make([][]string, len(s.layout.Fields))
+	var grades []int64
+	var ok, bad []int
+	var reasons []string
+	for i := range paths.Len() {
+		vals, matched := s.layout.Match(paths.Value(i))
+		if !matched {
+			bad = append(bad, i)
+			reasons = append(reasons, "path does not match layout "+s.layout.text)
+			continue
+		}
+		g, known := s.grades[vals[gradeAt]]
+		if !known {
+			bad = append(bad, i)
+			reasons = append(reasons, fmt.Sprintf("unknown grade label %q (known: %s)", vals[gradeAt], strings.Join(sortedKeys(s.grades), ", ")))
+			continue
+		}
+		ok = append(ok, i)
+		grades = append(grades, g)
+		for f, v := range vals {
+			fields[f] = append(fields[f], v)
+		}
+	}
+	kept, err := table.Take(ctx, env.Mem, rows, ok)
+	if err != nil {
+		return nil, err
+	}
+	defer kept.Release()
+	cols := table.Columns(kept)
+	for f, name := range s.layout.Fields {
+		if name == s.grade {
+			cols = table.Set(cols, table.Int64s(env.Mem, name, grades, nil))
+			cols = table.Set(cols, table.Strings(env.Mem, name+"_label", fields[f]))
+			continue
+		}
+		cols = table.Set(cols, table.Strings(env.Mem, name, fields[f]))
+	}
+	rejected, err := table.Take(ctx, env.Mem, rows, bad)
+	if err != nil {
+		return nil, err
+	}
+	defer rejected.Release()
+	rejCols := table.Set(table.Columns(rejected), table.Strings(env.Mem, "reason", reasons))
+	return &Result{
+		Outputs: map[string]arrow.RecordBatch{"rows": table.New(cols...), "rejected": table.New(rejCols...)},
+		Counts:  map[string]int64{"accepted": int64(len(ok)), "rejected": int64(len(bad))},
+	}, nil
+}
+
+func indexOf(list []string, s string) int {
+	for i, x := range list {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,118 @@
+// Package stages holds kneepipe's stage kinds, one per file. Each kind
+// declares its inputs, outputs and parameters once (a Kind value); the
+// runner decodes and validates YAML against that declaration, `kneepipe
+// stages` prints it, and the kind's constructor receives typed values.
+package stages
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kneepipe/kneepipe/internal/source"
+)
+
+// Kind declares a stage kind.
+type Kind struct {
+	Name    string
+	Doc     string
+	Inputs  []Port  // named inputs, all required
+	Outputs []Port  // named outputs; the first is the stage's default output
+	Params  []Param // declared parameters
+	// Source marks kinds that read the pipeline's source (bucket or directory).
+	Source bool
+	// Volatile marks kinds that read the outside world (a listing, a file):
+	// they always run, and their outputs are fingerprinted by content.
+	Volatile bool
+	// New builds a stage from validated parameters. It may reject
+	// combinations of values that a single parameter's type cannot.
+	New func(Params) (Stage, error)
+}
+
+// Port names one input or output of a kind.
+type Port struct {
+	Name string
+	Doc  string
+}
+
+// Stage is a configured stage, ready to run.
+type Stage interface {
+	// Run consumes one record batch per declared input and returns one per
+	// declared output. It must not retain or release its inputs.
+	Run(ctx context.Context, env *Env, in map[string]arrow.RecordBatch) (*Result, error)
+}
+
+// Result is what a stage run produced.
+type Result struct {
+	Outputs map[string]arrow.RecordBatch
+	// Counts are object tallies the run reports: listed, rejected, failed.
+	Counts map[string]int64
+}
+
+// Env is what the runner lends a stage.
+type Env struct {
+	Store    source.Store // nil when the pipeline has no source
+	Mem      memory.Allocator
+	Log      *slog.Logger
+	Progress func(label string, total int) Progress
+}
+
+// Progress reports work done, for a progress bar or log lines.
+type Progress interface {
+	Add(n int)
+	Done()
+}
+
+// Registry maps kind names to declarations.
+type Registry map[string]Kind
+
+// Builtin returns the kinds kneepipe ships. A fresh map each call: no
+// package-level state to mutate.
+func Builtin() Registry {
+	r := Registry{}
+	for _, k := range []Kind{
+		listKind(),
+		fetchHashKind(),
+		mapSeverityKind(),
+		dedupeKind(),
+		crossCheckKind(),
+		filterKind(),
+		readKind(),
+	} {
+		r[k.Name] = k
+	}
+	return r
+}
+
+// Names lists the registered kinds in order.
+func (r Registry) Names() []string {
+	out := make([]string, 0, len(r))
+	for n := range r {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Output reports whether the kind declares an output of that name.
+func (k Kind) Output(name string) bool {
+	for _, p := range k.Outputs {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// input returns the named input or an error; kinds call it in Run.
+func input(in map[string]arrow.RecordBatch, name string) (arrow.RecordBatch, error) {
+	rec, ok := in[name]
+	if !ok || rec == nil {
+		return nil, fmt.Errorf("input %q missing", name)
+	}
+	return rec, nil
+}
