@@ -20,6 +20,7 @@ import (
 	"github.com/kneepipe/kneepipe/internal/source"
 	"github.com/kneepipe/kneepipe/internal/table"
 	"github.com/kneepipe/kneepipe/runner/cache"
+	"github.com/kneepipe/kneepipe/runner/uptodate"
 	"github.com/kneepipe/kneepipe/stages"
 )
 
@@ -31,14 +32,19 @@ type Options struct {
 	Log      *slog.Logger
 	// Progress makes a progress reporter; nil reports nothing.
 	Progress func(label string, total int) stages.Progress
+	// Force names stages to recompute; "*" recomputes all.
+	Force []string
+	// Wait is how long to wait for another run's cache lock.
+	Wait time.Duration
 }
 
-// Stage statuses in run.json.
+// Stage statuses in run.json and plans.
 const (
-	StatusOK      = "ok"
-	StatusCached  = "cached"
-	StatusFailed  = "failed"
-	StatusSkipped = "skipped" // an input failed
+	StatusOK       = "ok"
+	StatusCached   = "cached"
+	StatusFailed   = "failed"
+	StatusSkipped  = "skipped" // an input failed
+	StatusWouldRun = "would run"
 )
 
 // Report is run.json.
@@ -66,9 +72,11 @@ type StageReport struct {
 	Name        string           `json:"name"`
 	Kind        string           `json:"kind"`
 	Status      string           `json:"status"`
+	Why         string           `json:"why,omitempty"`
 	RowsIn      int64            `json:"rows_in"`
 	RowsOut     int64            `json:"rows_out"`
 	Outputs     map[string]int64 `json:"outputs,omitempty"`
+	Counts      map[string]int64 `json:"counts,omitempty"`
 	Seconds     float64          `json:"seconds"`
 	Fingerprint string           `json:"fingerprint,omitempty"`
 	Error       string           `json:"error,omitempty"`
@@ -78,6 +86,18 @@ type StageReport struct {
 // objects; the CLI maps it to its own exit code.
 var ErrObjectsFailed = errors.New("some objects failed")
 
+// execution is one run (or plan) of a pipeline.
+type execution struct {
+	cfg     *Config
+	opts    Options
+	env     *stages.Env
+	store   cache.Store
+	checker func(*Stage) uptodate.Checker
+	dry     bool // plan: run only volatile stages, decide the rest
+	writes  sync.WaitGroup
+	runs    map[string]*stageRun
+}
+
 type stageRun struct {
 	st      *Stage
 	report  *StageReport
@@ -85,80 +105,105 @@ type stageRun struct {
 	outputs map[string]arrow.RecordBatch
 	key     cache.Key
 	counts  map[string]int64
+	record  uptodate.Record
 	failed  bool
+	pending bool // dry run: would run, outputs unknown
 }
 
 // Run executes the pipeline: independent stages concurrently, each stage
-// output cached as Parquet under its fingerprint, then the artifacts and
-// run.json written into opts.OutDir.
+// taken from the cache when up to date or computed and cached as Parquet,
+// then the artifacts and run.json written into opts.OutDir.
 func Run(ctx context.Context, cfg *Config, opts Options) (*Report, error) {
+	return execute(ctx, cfg, opts, false)
+}
+
+// Plan says which stages a run would compute and why, without computing
+// them: it runs only the stages that read the source (one listing, no
+// downloads) and checks the cache for the rest. It writes nothing.
+func Plan(ctx context.Context, cfg *Config, opts Options) (*Report, error) {
+	return execute(ctx, cfg, opts, true)
+}
+
+func execute(ctx context.Context, cfg *Config, opts Options, dry bool) (*Report, error) {
 	start := time.Now()
-	log := opts.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if opts.Log == nil {
+		opts.Log = slog.New(slog.DiscardHandler)
 	}
-	progress := opts.Progress
-	if progress == nil {
-		progress = func(string, int) stages.Progress { return nopProgress{} }
+	if opts.Progress == nil {
+		opts.Progress = func(string, int) stages.Progress { return nopProgress{} }
 	}
 	order, err := Order(cfg.Stages)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
-		return nil, fmt.Errorf("out dir: %w", err)
+	unlock, err := lockCache(opts.CacheDir, opts.Wait)
+	if err != nil {
+		return nil, err
 	}
-	env := &stages.Env{Mem: memory.NewGoAllocator(), Log: log, Progress: progress}
+	defer unlock()
+	if !dry {
+		if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
+			return nil, fmt.Errorf("out dir: %w", err)
+		}
+	}
+	x := &execution{cfg: cfg, opts: opts, dry: dry, store: cache.Store{Root: opts.CacheDir}, runs: map[string]*stageRun{}}
+	x.env = &stages.Env{Mem: memory.NewGoAllocator(), Log: opts.Log, Progress: opts.Progress}
 	if needsSource(order) {
 		src := cfg.Source
 		src.Connections = maxConcurrency(order)
-		if env.Store, err = source.Open(ctx, src, opts.Lookup); err != nil {
+		if x.env.Store, err = source.Open(ctx, src, opts.Lookup); err != nil {
 			return nil, err
 		}
 	}
-	store := cache.Store{Root: opts.CacheDir}
-	rep := &Report{Pipeline: cfg.File, Source: cfg.Source.URI, Artifacts: []string{}}
+	last, err := readLastRun(opts.CacheDir)
+	if err != nil {
+		opts.Log.Warn("previous run record unreadable; plans will say less", "err", err)
+	}
+	force := map[string]bool{}
+	for _, f := range opts.Force {
+		force[f] = true
+	}
+	x.checker = func(st *Stage) uptodate.Checker {
+		var c uptodate.Checker = uptodate.Fingerprint{Store: x.store, Last: last}
+		if st.Kind.Volatile {
+			c = uptodate.Always{}
+		}
+		return uptodate.Force{Stages: force, Next: c}
+	}
 
-	runs := map[string]*stageRun{}
+	rep := &Report{Pipeline: cfg.File, Source: cfg.Source.URI, Artifacts: []string{}}
 	for _, st := range order {
 		sr := &stageRun{st: st, done: make(chan struct{}), report: &StageReport{Name: st.Name, Kind: st.Kind.Name}}
-		runs[st.Name] = sr
+		x.runs[st.Name] = sr
 		rep.Stages = append(rep.Stages, sr.report)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	var writes sync.WaitGroup // background cache writes
 	for _, st := range order {
-		sr := runs[st.Name]
+		sr := x.runs[st.Name]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer close(sr.done)
-			if err := runStage(ctx, sr, runs, env, store, &writes, cfg); err != nil {
+			if err := x.stage(ctx, sr); err != nil {
 				sr.failed = true
 				if sr.report.Status == "" {
 					sr.report.Status = StatusFailed
 					sr.report.Error = err.Error()
-					log.Error("stage failed", "stage", st.Name, "err", err)
+					opts.Log.Error("stage failed", "stage", st.Name, "err", err)
 				}
 				cancel()
 			}
 		}()
 	}
 	wg.Wait()
-	writes.Wait()
-	defer func() {
-		for _, sr := range runs {
-			for _, rec := range sr.outputs {
-				rec.Release()
-			}
-		}
-	}()
+	x.writes.Wait()
+	defer x.release()
 
 	var runErr error
 	for _, st := range order {
-		sr := runs[st.Name]
+		sr := x.runs[st.Name]
 		if sr.report.Status == StatusFailed && runErr == nil {
 			runErr = fmt.Errorf("stage %s: %s", st.Name, sr.report.Error)
 		}
@@ -167,12 +212,18 @@ func Run(ctx context.Context, cfg *Config, opts Options) (*Report, error) {
 		rep.Objects.Rejected += sr.counts["rejected"]
 		rep.Objects.Failed += sr.counts["failed"]
 	}
+	if runErr == nil && ctx.Err() != nil {
+		runErr = ctx.Err()
+	}
+	if dry {
+		rep.Seconds = time.Since(start).Seconds()
+		return rep, runErr
+	}
 	if runErr == nil {
-		if ctx.Err() != nil {
-			runErr = ctx.Err()
-		} else {
-			rep.Artifacts, runErr = writeArtifacts(cfg, runs, opts.OutDir)
-		}
+		rep.Artifacts, runErr = x.writeArtifacts()
+	}
+	if err := x.writeLastRun(); err != nil {
+		opts.Log.Warn("could not record this run for the next plan", "err", err)
 	}
 	rep.Seconds = time.Since(start).Seconds()
 	switch {
@@ -191,18 +242,30 @@ func Run(ctx context.Context, cfg *Config, opts Options) (*Report, error) {
 	return rep, runErr
 }
 
-// runStage waits for the stage's inputs, then takes its outputs from the
-// cache or computes and caches them.
-func runStage(ctx context.Context, sr *stageRun, runs map[string]*stageRun, env *stages.Env, store cache.Store, writes *sync.WaitGroup, cfg *Config) error {
-	in := map[string]arrow.RecordBatch{}
-	var fp cache.Hasher
-	fp.Add("kind", sr.st.Kind.Name).Add("params", string(sr.st.Params.Canonical()))
-	if sr.st.Kind.Source {
-		fp.Add("source", cfg.Source.URI).Add("endpoint", cfg.Source.Endpoint)
+func (x *execution) release() {
+	for _, sr := range x.runs {
+		for _, rec := range sr.outputs {
+			rec.Release()
+		}
 	}
-	for _, port := range sortedKeys(sr.st.Inputs) {
-		ref := sr.st.Inputs[port]
-		up := runs[ref.Stage]
+}
+
+// stage waits for the stage's inputs, asks its checker whether it is up to
+// date, and takes its outputs from the cache or computes and caches them.
+func (x *execution) stage(ctx context.Context, sr *stageRun) error {
+	st := sr.st
+	in := map[string]arrow.RecordBatch{}
+	desc := uptodate.Stage{
+		Name: st.Name, Kind: st.Kind.Name, Params: st.Params.Fingerprinted(),
+		Inputs: map[string]cache.Key{}, Volatile: st.Kind.Volatile,
+	}
+	if st.Kind.Source {
+		desc.Source = x.cfg.Source.URI + " " + x.cfg.Source.Endpoint
+	}
+	pending := false
+	for _, port := range sortedKeys(st.Inputs) {
+		ref := st.Inputs[port]
+		up := x.runs[ref.Stage]
 		select {
 		case <-up.done:
 		case <-ctx.Done():
@@ -214,75 +277,94 @@ func runStage(ctx context.Context, sr *stageRun, runs map[string]*stageRun, env 
 			sr.report.Error = "input " + ref.String() + " failed"
 			return errors.New(sr.report.Error)
 		}
-		rec := up.outputs[ref.Output]
-		in[port] = rec
-		sr.report.RowsIn += rec.NumRows()
-		fp.Add("input:"+port, string(up.key)+"/"+ref.Output)
+		pending = pending || up.pending
+		if rec := up.outputs[ref.Output]; rec != nil {
+			in[port] = rec
+			sr.report.RowsIn += rec.NumRows()
+		}
+		desc.Inputs[port] = up.key + cache.Key("/"+ref.Output)
 	}
 	start := time.Now()
 	defer func() { sr.report.Seconds = time.Since(start).Seconds() }()
-	log := env.Log.With("stage", sr.st.Name)
+	log := x.opts.Log.With("stage", st.Name)
 
-	// A stage that reads the outside world always runs; the others are
-	// taken from the cache when their fingerprint matches.
-	volatile := sr.st.Kind.Volatile
-	if !volatile {
-		sr.key = fp.Key()
-		outs, counts, err := loadCached(ctx, env.Mem, store, sr.key)
-		switch {
-		case err == nil:
-			sr.outputs, sr.counts = outs, counts
-			sr.report.Status = StatusCached
-			sr.report.Fingerprint = string(sr.key)
-			sr.report.Outputs, sr.report.RowsOut = rowCounts(sr.st.Kind, outs)
-			log.Info("stage cached", "rows_out", sr.report.RowsOut)
-			return nil
-		case !errors.Is(err, cache.ErrMiss):
-			log.Warn("cache entry unusable, recomputing", "err", err)
+	d := x.checker(st).Check(desc)
+	sr.key = d.Key
+	sr.report.Why = d.Why
+	sr.record = uptodate.Record{Key: d.Key, Kind: st.Kind.Name, Params: desc.Params, Inputs: desc.Inputs}
+	if !d.Run {
+		outs, err := loadEntry(ctx, x.env.Mem, d.Entry)
+		if err != nil {
+			return fmt.Errorf("load cached outputs: %w", err)
 		}
+		sr.outputs, sr.counts = outs, d.Entry.Counts
+		sr.report.Status = StatusCached
+		sr.report.Fingerprint = string(sr.key)
+		sr.report.Outputs, sr.report.RowsOut = rowCounts(st.Kind, outs)
+		sr.report.Counts = sr.counts
+		log.Info("stage cached", "rows_out", sr.report.RowsOut)
+		return nil
+	}
+	if x.dry && (!st.Kind.Volatile || pending) {
+		sr.pending = true
+		sr.report.Status = StatusWouldRun
+		return nil
 	}
 
-	log.Info("stage started", "kind", sr.st.Kind.Name, "rows_in", sr.report.RowsIn)
-	res, err := sr.st.Impl.Run(ctx, env, in)
+	log.Info("stage started", "kind", st.Kind.Name, "rows_in", sr.report.RowsIn, "why", d.Why)
+	env := *x.env
+	env.StateDir = x.stateDir(desc)
+	res, err := st.Impl.Run(ctx, &env, in)
 	if err != nil {
 		return err
 	}
-	for _, p := range sr.st.Kind.Outputs {
+	for _, p := range st.Kind.Outputs {
 		if res.Outputs[p.Name] == nil {
-			return fmt.Errorf("kind %s produced no %q output", sr.st.Kind.Name, p.Name)
+			return fmt.Errorf("kind %s produced no %q output", st.Kind.Name, p.Name)
 		}
 	}
 	sr.outputs, sr.counts = res.Outputs, res.Counts
-	if volatile {
-		// Fingerprint by content, so downstream stages hit the cache when
-		// the listing or file did not change.
+	if st.Kind.Volatile {
+		// Key what an outside read returned by its content, so the stages
+		// after it hit the cache when the listing or file did not change.
+		digests := map[string]string{}
 		var buf bytes.Buffer
-		for _, p := range sr.st.Kind.Outputs {
+		for _, p := range st.Kind.Outputs {
 			buf.Reset()
 			if err := table.WriteParquet(&buf, res.Outputs[p.Name]); err != nil {
 				return err
 			}
-			fp.Add("content:"+p.Name, cache.Digest(buf.Bytes()))
+			digests[p.Name] = cache.Digest(buf.Bytes())
 		}
-		sr.key = fp.Key()
+		sr.key = uptodate.ContentKey(d.Key, digests)
+		sr.record.Key = sr.key
 	}
 	sr.report.Status = StatusOK
 	sr.report.Fingerprint = string(sr.key)
-	sr.report.Outputs, sr.report.RowsOut = rowCounts(sr.st.Kind, res.Outputs)
+	sr.report.Outputs, sr.report.RowsOut = rowCounts(st.Kind, res.Outputs)
+	sr.report.Counts = sr.counts
 	log.Info("stage done", "rows_out", sr.report.RowsOut, "seconds", time.Since(start).Seconds())
-
-	if sr.counts["failed"] > 0 {
-		// Not cached: the next run must retry the objects that failed.
+	if x.dry || sr.counts["failed"] > 0 {
+		// A plan stores nothing; a stage with failed objects is not cached
+		// so that the next run retries them.
 		return nil
 	}
-	writes.Add(1)
+	x.writes.Add(1)
 	go func() {
-		defer writes.Done()
-		if err := saveCached(store, sr); err != nil {
+		defer x.writes.Done()
+		if err := saveEntry(x.store, sr); err != nil {
 			log.Warn("could not cache stage output", "err", err)
 		}
 	}()
 	return nil
+}
+
+// stateDir is where a stage keeps state between runs (fetch-hash's
+// record of what it hashed), one per kind and source.
+func (x *execution) stateDir(d uptodate.Stage) string {
+	var h cache.Hasher
+	h.Add("kind", d.Kind).Add("source", d.Source)
+	return filepath.Join(x.opts.CacheDir, "state", d.Kind+"-"+string(h.Key()[:16]))
 }
 
 func rowCounts(k stages.Kind, outs map[string]arrow.RecordBatch) (map[string]int64, int64) {
@@ -293,26 +375,22 @@ func rowCounts(k stages.Kind, outs map[string]arrow.RecordBatch) (map[string]int
 	return m, m[k.Outputs[0].Name]
 }
 
-func loadCached(ctx context.Context, mem memory.Allocator, store cache.Store, key cache.Key) (map[string]arrow.RecordBatch, map[string]int64, error) {
-	m, paths, err := store.Lookup(key)
-	if err != nil {
-		return nil, nil, err
-	}
+func loadEntry(ctx context.Context, mem memory.Allocator, e *cache.Entry) (map[string]arrow.RecordBatch, error) {
 	outs := map[string]arrow.RecordBatch{}
-	for name, p := range paths {
+	for name, p := range e.Paths {
 		rec, err := table.ReadParquet(ctx, mem, p)
 		if err != nil {
 			for _, r := range outs {
 				r.Release()
 			}
-			return nil, nil, err
+			return nil, err
 		}
 		outs[name] = rec
 	}
-	return outs, m.Counts, nil
+	return outs, nil
 }
 
-func saveCached(store cache.Store, sr *stageRun) error {
+func saveEntry(store cache.Store, sr *stageRun) error {
 	w, err := store.Create(sr.key, sr.st.Name, sr.st.Kind.Name)
 	if err != nil {
 		return err
@@ -331,10 +409,73 @@ func saveCached(store cache.Store, sr *stageRun) error {
 	return nil
 }
 
+// lastRun is <cache>/state/last-run.json: what the latest run computed,
+// for the next plan's explanations and for `cache gc`.
+type lastRun struct {
+	Stages map[string]uptodate.Record `json:"stages"`
+}
+
+func lastRunPath(cacheDir string) string {
+	return filepath.Join(cacheDir, "state", "last-run.json")
+}
+
+func readLastRun(cacheDir string) (map[string]uptodate.Record, error) {
+	data, err := os.ReadFile(lastRunPath(cacheDir))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var lr lastRun
+	if err := json.Unmarshal(data, &lr); err != nil {
+		return nil, fmt.Errorf("%s: %w", lastRunPath(cacheDir), err)
+	}
+	return lr.Stages, nil
+}
+
+func (x *execution) writeLastRun() error {
+	lr := lastRun{Stages: map[string]uptodate.Record{}}
+	for name, sr := range x.runs {
+		if sr.key != "" && !sr.failed {
+			lr.Stages[name] = sr.record
+		}
+	}
+	data, err := json.MarshalIndent(lr, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(lastRunPath(x.opts.CacheDir)), 0o755); err != nil {
+		return err
+	}
+	return cache.WriteFileAtomic(lastRunPath(x.opts.CacheDir), data)
+}
+
+// GC removes cache entries the latest run does not reference.
+func GC(cacheDir string, wait time.Duration) (int, error) {
+	unlock, err := lockCache(cacheDir, wait)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
+	last, err := readLastRun(cacheDir)
+	if err != nil {
+		return 0, err
+	}
+	if last == nil {
+		return 0, errors.New("no run recorded in this cache yet: nothing to compare against")
+	}
+	keep := map[cache.Key]bool{}
+	for _, r := range last {
+		keep[r.Key] = true
+	}
+	return cache.Store{Root: cacheDir}.GC(keep)
+}
+
 // writeArtifacts writes every artifact to a temporary file first and
 // renames them all only when every one was written: a failed run leaves
 // the previous artifacts as they were.
-func writeArtifacts(cfg *Config, runs map[string]*stageRun, outDir string) ([]string, error) {
+func (x *execution) writeArtifacts() ([]string, error) {
 	type pending struct{ tmp, dst string }
 	var done []pending
 	cleanup := func() {
@@ -342,15 +483,15 @@ func writeArtifacts(cfg *Config, runs map[string]*stageRun, outDir string) ([]st
 			os.Remove(p.tmp)
 		}
 	}
-	for _, a := range cfg.Artifacts {
-		rec := runs[a.From.Stage].outputs[a.From.Output]
+	for _, a := range x.cfg.Artifacts {
+		rec := x.runs[a.From.Stage].outputs[a.From.Output]
 		sel, err := table.Select(rec, a.Columns, a.Rename)
 		if err != nil {
 			cleanup()
 			return nil, fmt.Errorf("artifact %s: %w", a.Name, err)
 		}
 		for i, f := range a.Formats {
-			dst := filepath.Join(outDir, a.Files()[i])
+			dst := filepath.Join(x.opts.OutDir, a.Files()[i])
 			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 				sel.Release()
 				cleanup()
@@ -378,7 +519,7 @@ func writeArtifacts(cfg *Config, runs map[string]*stageRun, outDir string) ([]st
 			cleanup()
 			return nil, err
 		}
-		rel, _ := filepath.Rel(outDir, p.dst)
+		rel, _ := filepath.Rel(x.opts.OutDir, p.dst)
 		names = append(names, filepath.ToSlash(rel))
 	}
 	sort.Strings(names)

@@ -1,7 +1,6 @@
 package stages
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -38,12 +37,16 @@ type Param struct {
 	Enum     []string // allowed values of a String parameter
 	Min      int64    // least value of an Int parameter (when Min < Max)
 	Max      int64
+	// Tuning marks parameters that change how a stage works, not what it
+	// produces (concurrency, retries): they are left out of fingerprints.
+	Tuning bool
 }
 
 // Params holds a stage's decoded parameter values, defaults applied.
 type Params struct {
 	kind   string
 	values map[string]any
+	tuning map[string]bool
 }
 
 // PosError is an error at a place in the YAML file. The runner adds the
@@ -62,7 +65,10 @@ func posErr(n *yaml.Node, format string, args ...any) *PosError {
 // DecodeParams checks a stage's `params:` mapping against the kind's
 // declaration. at is the node errors point to when params is nil.
 func (k Kind) DecodeParams(params, at *yaml.Node) (Params, error) {
-	p := Params{kind: k.Name, values: map[string]any{}}
+	p := Params{kind: k.Name, values: map[string]any{}, tuning: map[string]bool{}}
+	for _, d := range k.Params {
+		p.tuning[d.Name] = d.Tuning
+	}
 	given := map[string]bool{}
 	if params != nil {
 		if params.Kind != yaml.MappingNode {
@@ -245,14 +251,16 @@ func (p Params) StringMap(name string) map[string]string { return p.get(name).(m
 // IntMap returns an IntMap parameter.
 func (p Params) IntMap(name string) map[string]int64 { return p.get(name).(map[string]int64) }
 
-// Canonical encodes the values in a stable form (sorted keys), for
-// fingerprints.
-func (p Params) Canonical() []byte {
-	b, err := json.Marshal(p.values)
-	if err != nil {
-		panic(err) // values are plain strings, numbers, lists and maps
+// Fingerprinted returns the values that determine the stage's output:
+// all but the tuning parameters.
+func (p Params) Fingerprinted() map[string]any {
+	out := map[string]any{}
+	for k, v := range p.values {
+		if !p.tuning[k] {
+			out[k] = v
+		}
 	}
-	return b
+	return out
 }
 
 // FormatDefault renders a default for `kneepipe stages`.

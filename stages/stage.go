@@ -59,6 +59,9 @@ type Env struct {
 	Mem      memory.Allocator
 	Log      *slog.Logger
 	Progress func(label string, total int) Progress
+	// StateDir is where the stage may keep state between runs (under
+	// --cache, one per kind and source); only one run writes it at a time.
+	StateDir string
 }
 
 // Progress reports work done, for a progress bar or log lines.

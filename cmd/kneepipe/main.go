@@ -26,6 +26,7 @@ const (
 	exitFailed        = 1 // a stage failed; no artifact was touched
 	exitConfig        = 2 // bad pipeline file or command line; nothing ran
 	exitObjectsFailed = 3 // finished, but some objects could not be fetched
+	exitLocked        = 4 // another run holds the cache lock (see --wait)
 )
 
 func main() {
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitConfig
 	case errors.Is(err, runner.ErrObjectsFailed):
 		return exitObjectsFailed
+	case errors.Is(err, runner.ErrLocked):
+		return exitLocked
 	}
 	return exitFailed
 }
@@ -83,7 +86,7 @@ func (a *app) command() *cobra.Command {
 	}
 	root.PersistentFlags().StringVarP(&a.file, "file", "f", "pipeline.yaml", "pipeline file")
 	root.PersistentFlags().StringVar(&a.logFormat, "log-format", "text", "log format on stderr: text or json")
-	root.AddCommand(a.runCommand(), a.validateCommand(), a.graphCommand(), a.stagesCommand())
+	root.AddCommand(a.runCommand(), a.planCommand(), a.validateCommand(), a.graphCommand(), a.stagesCommand(), a.cacheCommand())
 	return root
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -11,8 +12,42 @@ import (
 	"github.com/kneepipe/kneepipe/runner"
 )
 
+// sourceFlags override the pipeline's source: block.
+type sourceFlags struct{ uri, endpoint, region, pathStyle string }
+
+func (s *sourceFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&s.uri, "source", "", "override source.uri: s3://bucket/prefix/ or a directory")
+	f.StringVar(&s.endpoint, "endpoint", "", "override source.endpoint (S3 endpoint URL)")
+	f.StringVar(&s.region, "region", "", "override source.region")
+	f.StringVar(&s.pathStyle, "path-style", "", "override source.path_style: true or false")
+}
+
+func (s *sourceFlags) apply(cfg *runner.Config) error {
+	if s.uri != "" {
+		cfg.Source.URI = s.uri
+	}
+	if s.endpoint != "" {
+		cfg.Source.Endpoint = s.endpoint
+	}
+	if s.region != "" {
+		cfg.Source.Region = s.region
+	}
+	if s.pathStyle != "" {
+		b, err := strconv.ParseBool(s.pathStyle)
+		if err != nil {
+			return usageError{fmt.Errorf("--path-style %q: want true or false", s.pathStyle)}
+		}
+		cfg.Source.PathStyle = &b
+	}
+	return nil
+}
+
 func (a *app) runCommand() *cobra.Command {
-	var out, cacheDir, src, endpoint, region, pathStyle string
+	var out, cacheDir string
+	var src sourceFlags
+	var force []string
+	var wait time.Duration
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the pipeline and write its artifacts and run.json into --out",
@@ -21,8 +56,13 @@ func (a *app) runCommand() *cobra.Command {
 --source, --endpoint, --region and --path-style override the pipeline's source:
 block, so any pipeline can be pointed at another bucket or folder unchanged.
 
+Stages whose definition and inputs are unchanged are taken from --cache
+("cached" in the log and run.json); --force recomputes all stages, and
+--force=STAGE (repeatable) only the ones named.
+
 Exit codes: 0 success, 1 a stage failed, 2 bad pipeline file or flags,
-3 finished but some objects could not be fetched.`,
+3 finished but some objects could not be fetched, 4 another run holds the
+cache lock for longer than --wait.`,
 		Example: `  kneepipe run
   kneepipe run -f examples/notebook.yaml --out out/notebook
   kneepipe run --source s3://tnn-hse-medtech/datasets/ --endpoint https://storage.yandexcloud.net --region ru-central1`,
@@ -36,23 +76,13 @@ Exit codes: 0 success, 1 a stage failed, 2 bad pipeline file or flags,
 			if err != nil {
 				return err
 			}
-			if src != "" {
-				cfg.Source.URI = src
+			if err := src.apply(cfg); err != nil {
+				return err
 			}
-			if endpoint != "" {
-				cfg.Source.Endpoint = endpoint
+			if err := checkForce(cfg, force); err != nil {
+				return err
 			}
-			if region != "" {
-				cfg.Source.Region = region
-			}
-			if pathStyle != "" {
-				b, err := strconv.ParseBool(pathStyle)
-				if err != nil {
-					return usageError{fmt.Errorf("--path-style %q: want true or false", pathStyle)}
-				}
-				cfg.Source.PathStyle = &b
-			}
-			opts := runner.Options{OutDir: out, CacheDir: cacheDir, Lookup: lookup, Log: log}
+			opts := runner.Options{OutDir: out, CacheDir: cacheDir, Lookup: lookup, Log: log, Force: force, Wait: wait}
 			if f, ok := a.stderr.(*os.File); ok && a.logFormat == "text" && term.IsTerminal(int(f.Fd())) {
 				opts.Progress = newBar(a.stderr)
 			}
@@ -68,11 +98,28 @@ Exit codes: 0 success, 1 a stage failed, 2 bad pipeline file or flags,
 	f := cmd.Flags()
 	f.StringVar(&out, "out", "out", "directory for artifacts and run.json")
 	f.StringVar(&cacheDir, "cache", ".kneepipe/cache", "directory for cached stage outputs")
-	f.StringVar(&src, "source", "", "override source.uri: s3://bucket/prefix/ or a directory")
-	f.StringVar(&endpoint, "endpoint", "", "override source.endpoint (S3 endpoint URL)")
-	f.StringVar(&region, "region", "", "override source.region")
-	f.StringVar(&pathStyle, "path-style", "", "override source.path_style: true or false")
+	f.StringSliceVar(&force, "force", nil, "recompute all stages (--force) or the named ones (--force=STAGE)")
+	f.Lookup("force").NoOptDefVal = "*"
+	f.DurationVar(&wait, "wait", 0, "wait this long for another run's cache lock (e.g. 10m)")
+	src.register(cmd)
 	return cmd
+}
+
+// checkForce rejects --force=NAME for a stage the pipeline lacks.
+func checkForce(cfg *runner.Config, force []string) error {
+	for _, name := range force {
+		if name == "*" {
+			continue
+		}
+		found := false
+		for _, st := range cfg.Stages {
+			found = found || st.Name == name
+		}
+		if !found {
+			return usageError{fmt.Errorf("--force=%s: the pipeline has no stage of that name", name)}
+		}
+	}
+	return nil
 }
 
 func (a *app) validateCommand() *cobra.Command {

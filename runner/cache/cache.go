@@ -72,35 +72,63 @@ func (s Store) dir(k Key) string { return filepath.Join(s.Root, "entries", strin
 // ErrMiss means no usable entry exists.
 var ErrMiss = errors.New("not cached")
 
-// Lookup returns the entry's manifest and the path of each output after
-// checking every file against its recorded checksum. A missing entry is
-// ErrMiss; a damaged one is another error (the caller warns and recomputes).
-func (s Store) Lookup(k Key) (*Manifest, map[string]string, error) {
+// Entry is a stored, verified entry.
+type Entry struct {
+	Manifest
+	Paths map[string]string // output name -> Parquet file
+}
+
+// Lookup returns the entry after checking every file against its recorded
+// checksum. A missing entry is ErrMiss; a damaged one is another error
+// (the caller warns and recomputes).
+func (s Store) Lookup(k Key) (*Entry, error) {
 	dir := s.dir(k)
 	data, err := os.ReadFile(filepath.Join(dir, "manifest.json"))
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, ErrMiss
+		return nil, ErrMiss
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	var m Manifest
-	if err := json.Unmarshal(data, &m); err != nil || m.Key != k {
-		return nil, nil, fmt.Errorf("cache entry %s: manifest is damaged", short(k))
+	e := &Entry{Paths: map[string]string{}}
+	if err := json.Unmarshal(data, &e.Manifest); err != nil || e.Key != k {
+		return nil, fmt.Errorf("cache entry %s: manifest is damaged", short(k))
 	}
-	paths := map[string]string{}
-	for name, f := range m.Outputs {
+	for name, f := range e.Outputs {
 		p := filepath.Join(dir, f.Name)
 		sum, err := fileSHA256(p)
 		if err != nil {
-			return nil, nil, fmt.Errorf("cache entry %s: %w", short(k), err)
+			return nil, fmt.Errorf("cache entry %s: %w", short(k), err)
 		}
 		if sum != f.SHA256 {
-			return nil, nil, fmt.Errorf("cache entry %s: %s does not match its checksum", short(k), f.Name)
+			return nil, fmt.Errorf("cache entry %s: %s does not match its checksum", short(k), f.Name)
 		}
-		paths[name] = p
+		e.Paths[name] = p
 	}
-	return &m, paths, nil
+	return e, nil
+}
+
+// GC removes every entry not in keep, and leftovers of interrupted
+// writes. Run it only while holding the cache lock.
+func (s Store) GC(keep map[Key]bool) (removed int, err error) {
+	dir := filepath.Join(s.Root, "entries")
+	des, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	for _, d := range des {
+		if keep[Key(d.Name())] {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, d.Name())); err != nil {
+			return removed, err
+		}
+		removed++
+	}
+	return removed, nil
 }
 
 // Writer stages a new entry; Commit makes it visible atomically.

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kneepipe/kneepipe/runner"
+)
+
+func (a *app) planCommand() *cobra.Command {
+	var cacheDir string
+	var src sourceFlags
+	var force []string
+	var wait time.Duration
+	cmd := &cobra.Command{
+		Use:   "plan",
+		Short: "Say which stages a run would compute and why, and which are cached, without running them",
+		Long: `Say which stages a run would compute and why (which parameter or input
+changed), and which are cached. It lists the source (no downloads) and reads
+manifests, so it can tell whether the bucket changed; it computes and writes
+nothing.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := a.logger()
+			if err != nil {
+				return err
+			}
+			cfg, lookup, err := a.load()
+			if err != nil {
+				return err
+			}
+			if err := src.apply(cfg); err != nil {
+				return err
+			}
+			if err := checkForce(cfg, force); err != nil {
+				return err
+			}
+			rep, err := runner.Plan(cmd.Context(), cfg, runner.Options{CacheDir: cacheDir, Lookup: lookup, Log: log, Force: force, Wait: wait})
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "STAGE\tKIND\tPLAN\tWHY")
+			for _, s := range rep.Stages {
+				plan := s.Status
+				if s.Status == runner.StatusOK {
+					plan = "runs"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.Name, s.Kind, plan, s.Why)
+			}
+			return tw.Flush()
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cacheDir, "cache", ".kneepipe/cache", "directory for cached stage outputs")
+	f.StringSliceVar(&force, "force", nil, "plan as if --force (all) or --force=STAGE were given")
+	f.Lookup("force").NoOptDefVal = "*"
+	f.DurationVar(&wait, "wait", 0, "wait this long for another run's cache lock")
+	src.register(cmd)
+	return cmd
+}
+
+func (a *app) cacheCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "cache", Short: "Maintain the stage cache"}
+	var cacheDir string
+	var wait time.Duration
+	gc := &cobra.Command{
+		Use:   "gc",
+		Short: "Remove cache entries the latest run does not reference",
+		Args:  cobra.NoArgs,
+		RunE: func(*cobra.Command, []string) error {
+			n, err := runner.GC(cacheDir, wait)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "removed %d cache entries\n", n)
+			return nil
+		},
+	}
+	gc.Flags().StringVar(&cacheDir, "cache", ".kneepipe/cache", "cache directory")
+	gc.Flags().DurationVar(&wait, "wait", 0, "wait this long for another run's cache lock")
+	cmd.AddCommand(gc)
+	return cmd
+}
