@@ -11,6 +11,7 @@ import (
 	"hash"
 	"io"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/kneepipe/kneepipe/internal/journal"
+	"github.com/kneepipe/kneepipe/internal/source"
 	"github.com/kneepipe/kneepipe/internal/table"
 )
 
@@ -36,19 +38,24 @@ func fetchHashKind() Kind {
 		Source: true,
 		Inputs: []Port{{"objects", "a list stage's output (key and size columns)"}},
 		Outputs: []Port{
-			{"rows", "the input rows with sha256, md5 and file_id added"},
+			{"rows", "the input rows with sha256, md5, file_id and the PNG header's width, height, bit_depth, color_type (null when not a PNG)"},
 			{"failed", "key, error, attempts: objects that could not be fetched"},
+			{"rejected", "key, reason: objects fetched but unusable (empty; not a PNG with expect: png)"},
 		},
 		Params: []Param{
 			{Name: "concurrency", Type: Int, Default: int64(64), Min: 1, Max: 1024, Tuning: true, Doc: "parallel downloads"},
 			{Name: "attempts", Type: Int, Default: int64(4), Min: 1, Max: 20, Tuning: true, Doc: "tries per object, backing off exponentially between them"},
 			{Name: "fail_fast", Type: Bool, Default: false, Tuning: true, Doc: "stop the run at the first object that fails for good"},
+			{Name: "stall_timeout", Type: Duration, Default: 30 * time.Second, Tuning: true, Doc: "give up an attempt when no byte arrives for this long"},
+			{Name: "expect", Type: String, Default: "png", Enum: []string{"png", "any"}, Doc: "png: reject objects whose bytes are not a PNG; any: accept all non-empty objects"},
 		},
 		New: func(p Params) (Stage, error) {
 			return &fetchHash{
 				concurrency: int(p.Int("concurrency")),
 				attempts:    int(p.Int("attempts")),
 				failFast:    p.Bool("fail_fast"),
+				stall:       p.Duration("stall_timeout"),
+				pngOnly:     p.Str("expect") == "png",
 			}, nil
 		},
 	}
@@ -58,10 +65,13 @@ type fetchHash struct {
 	concurrency int
 	attempts    int
 	failFast    bool
+	stall       time.Duration
+	pngOnly     bool
 }
 
 type fetched struct {
 	sha, md5 string
+	png      pngHeader
 	err      error
 	attempts int // 0: taken from the record of an earlier run
 }
@@ -70,12 +80,13 @@ type fetched struct {
 // Env.StateDir): an object whose key, size, ETag and last-modified time
 // are unchanged is not downloaded again.
 type hashed struct {
-	Key      string `json:"k"`
-	Size     int64  `json:"s"`
-	ETag     string `json:"e"`
-	Modified int64  `json:"m"` // microseconds since the epoch
-	SHA256   string `json:"sha256"`
-	MD5      string `json:"md5"`
+	Key      string    `json:"k"`
+	Size     int64     `json:"s"`
+	ETag     string    `json:"e"`
+	Modified int64     `json:"m"` // microseconds since the epoch
+	SHA256   string    `json:"sha256"`
+	MD5      string    `json:"md5"`
+	PNG      pngHeader `json:"png"`
 }
 
 func (h hashed) same(o hashed) bool {
@@ -131,7 +142,7 @@ func (s *fetchHash) Run(ctx context.Context, env *Env, in map[string]arrow.Recor
 	var todo []int
 	for i := range n {
 		if p, ok := previous[ident[i].Key]; ok && p.same(ident[i]) {
-			results[i] = fetched{sha: p.SHA256, md5: p.MD5}
+			results[i] = fetched{sha: p.SHA256, md5: p.MD5, png: p.PNG}
 			continue
 		}
 		todo = append(todo, i)
@@ -157,14 +168,14 @@ func (s *fetchHash) Run(ctx context.Context, env *Env, in map[string]arrow.Recor
 			defer wg.Done()
 			h := newDualHash()
 			for i := range next {
-				r := s.fetchOne(ctx, env, h, keys.Value(i), sizes.Value(i))
+				r := s.fetchOne(ctx, env, h, ident[i])
 				results[i] = r
 				switch {
 				case r.err != nil && s.failFast:
 					cancel(fmt.Errorf("fetch %s: %w", keys.Value(i), r.err))
 				case r.err == nil && record != nil:
 					rec := ident[i]
-					rec.SHA256, rec.MD5 = r.sha, r.md5
+					rec.SHA256, rec.MD5, rec.PNG = r.sha, r.md5, r.png
 					if err := record.Add(rec); err != nil {
 						cancel(fmt.Errorf("record of hashed objects: %w", err))
 					}
@@ -195,7 +206,7 @@ feed:
 		for i, r := range results {
 			if r.err == nil {
 				rec := ident[i]
-				rec.SHA256, rec.MD5 = r.sha, r.md5
+				rec.SHA256, rec.MD5, rec.PNG = r.sha, r.md5, r.png
 				keep = append(keep, rec)
 			}
 		}
@@ -228,16 +239,16 @@ func objectIdentities(objects arrow.RecordBatch, keys *array.String, sizes *arra
 }
 
 // fetchOne downloads one object, retrying transient failures with capped
-// exponential backoff and jitter.
-func (s *fetchHash) fetchOne(ctx context.Context, env *Env, h *dualHash, key string, size int64) fetched {
-	var err error
+// exponential backoff and jitter. Failures the store calls permanent
+// (missing object, access denied) are not retried.
+func (s *fetchHash) fetchOne(ctx context.Context, env *Env, h *dualHash, obj hashed) fetched {
 	for attempt := 1; ; attempt++ {
-		var sha, md string
-		sha, md, err = h.object(ctx, env, key, size)
+		r, err := h.object(ctx, env, obj, s.stall)
 		if err == nil {
-			return fetched{sha: sha, md5: md, attempts: attempt}
+			r.attempts = attempt
+			return r
 		}
-		if attempt >= s.attempts || ctx.Err() != nil {
+		if attempt >= s.attempts || ctx.Err() != nil || source.Permanent(err) {
 			return fetched{err: err, attempts: attempt}
 		}
 		backoff := min(100*time.Millisecond<<(attempt-1), 5*time.Second)
@@ -250,42 +261,132 @@ func (s *fetchHash) fetchOne(ctx context.Context, env *Env, h *dualHash, key str
 }
 
 // dualHash streams a body through SHA-256 and MD5 at once with one reused
-// buffer: an object is never held in memory whole.
+// buffer, keeping the first bytes for the PNG header: an object is never
+// held in memory whole.
 type dualHash struct {
 	sha, md5 hash.Hash
+	head     headBuffer
 	w        io.Writer
 	buf      []byte
 }
 
 func newDualHash() *dualHash {
 	h := &dualHash{sha: sha256.New(), md5: md5.New(), buf: make([]byte, 64<<10)}
-	h.w = io.MultiWriter(h.sha, h.md5)
+	h.w = io.MultiWriter(h.sha, h.md5, &h.head)
 	return h
 }
 
-func (h *dualHash) object(ctx context.Context, env *Env, key string, size int64) (string, string, error) {
-	body, err := env.Store.Get(ctx, key)
+// object makes one attempt. A body that stops arriving for stall is cut
+// off; a byte count that differs from the listing, or an MD5 that differs
+// from a plain-MD5 ETag, is an error (and so retried).
+func (h *dualHash) object(ctx context.Context, env *Env, obj hashed, stall time.Duration) (fetched, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	watchdog := time.AfterFunc(stall, func() { cancel(fmt.Errorf("no data for %s", stall)) })
+	defer watchdog.Stop()
+
+	body, err := env.Store.Get(ctx, obj.Key)
 	if err != nil {
-		return "", "", err
+		return fetched{}, withCause(ctx, err)
 	}
 	defer body.Close()
 	h.sha.Reset()
 	h.md5.Reset()
-	got, err := io.CopyBuffer(h.w, body, h.buf)
+	h.head.n = 0
+	got, err := io.CopyBuffer(h.w, stallReader{body, watchdog, stall}, h.buf)
 	if err != nil {
-		return "", "", fmt.Errorf("read body: %w", err)
+		return fetched{}, fmt.Errorf("read body: %w", withCause(ctx, err))
 	}
-	if got != size {
-		return "", "", fmt.Errorf("got %d bytes, listing says %d", got, size)
+	if got != obj.Size {
+		return fetched{}, fmt.Errorf("got %d bytes, listing says %d", got, obj.Size)
 	}
-	return hex.EncodeToString(h.sha.Sum(nil)), hex.EncodeToString(h.md5.Sum(nil)), nil
+	md := hex.EncodeToString(h.md5.Sum(nil))
+	if plainMD5ETag(obj.ETag) && !strings.EqualFold(obj.ETag, md) {
+		return fetched{}, fmt.Errorf("MD5 %s differs from ETag %s: body damaged in transit", md, obj.ETag)
+	}
+	return fetched{sha: hex.EncodeToString(h.sha.Sum(nil)), md5: md, png: parsePNGHeader(h.head.bytes())}, nil
+}
+
+// withCause prefers the reason a context was cancelled (a stall) to the
+// bare "context canceled" the client reports.
+func withCause(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
+}
+
+// stallReader pushes the watchdog back on every read that brings bytes.
+type stallReader struct {
+	r     io.Reader
+	timer *time.Timer
+	stall time.Duration
+}
+
+func (s stallReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if n > 0 {
+		s.timer.Reset(s.stall)
+	}
+	return n, err
+}
+
+// plainMD5ETag says whether an ETag is an object's MD5: single-part
+// uploads give 32 hex digits; multipart ones add "-N".
+func plainMD5ETag(etag string) bool {
+	if len(etag) != 32 {
+		return false
+	}
+	_, err := hex.DecodeString(etag)
+	return err == nil
+}
+
+// headBuffer keeps the first bytes written to it.
+type headBuffer struct {
+	b [pngHeaderLen]byte
+	n int
+}
+
+func (h *headBuffer) Write(p []byte) (int, error) {
+	h.n += copy(h.b[h.n:], p)
+	return len(p), nil
+}
+
+func (h *headBuffer) bytes() []byte { return h.b[:h.n] }
+
+// pngHeaderLen is the signature plus the IHDR chunk up to its colour type.
+const pngHeaderLen = 8 + 8 + 10
+
+// pngHeader holds the facts of a PNG's IHDR chunk; OK is false for bytes
+// that are not a PNG.
+type pngHeader struct {
+	OK        bool  `json:"ok,omitempty"`
+	Width     int64 `json:"w,omitempty"`
+	Height    int64 `json:"h,omitempty"`
+	BitDepth  int64 `json:"d,omitempty"`
+	ColorType int64 `json:"c,omitempty"`
+}
+
+func parsePNGHeader(b []byte) pngHeader {
+	const sig = "\x89PNG\r\n\x1a\n"
+	if len(b) < pngHeaderLen || string(b[:8]) != sig || string(b[12:16]) != "IHDR" {
+		return pngHeader{}
+	}
+	be := func(x []byte) int64 { return int64(x[0])<<24 | int64(x[1])<<16 | int64(x[2])<<8 | int64(x[3]) }
+	return pngHeader{OK: true, Width: be(b[16:20]), Height: be(b[20:24]), BitDepth: int64(b[24]), ColorType: int64(b[25])}
 }
 
 func (s *fetchHash) result(ctx context.Context, env *Env, objects arrow.RecordBatch, keys *array.String, results []fetched) (*Result, error) {
 	var ok []int
 	var downloaded int64
-	var shas, mds, ids, failedKeys, failedErrs []string
+	var shas, mds, ids, failedKeys, failedErrs, rejKeys, rejReasons []string
 	var failedAttempts []int64
+	var png [4][]int64
+	var pngValid []bool
+	sizes, err := table.Int64Col(objects, "size")
+	if err != nil {
+		return nil, err
+	}
 	for i, r := range results {
 		if r.err != nil {
 			failedKeys = append(failedKeys, keys.Value(i))
@@ -297,10 +398,23 @@ func (s *fetchHash) result(ctx context.Context, env *Env, objects arrow.RecordBa
 		if r.attempts > 0 {
 			downloaded++
 		}
+		switch {
+		case sizes.Value(i) == 0:
+			rejKeys, rejReasons = append(rejKeys, keys.Value(i)), append(rejReasons, "empty object")
+			continue
+		case s.pngOnly && !r.png.OK:
+			rejKeys, rejReasons = append(rejKeys, keys.Value(i)), append(rejReasons, "bytes are not a PNG")
+			continue
+		}
 		ok = append(ok, i)
 		shas = append(shas, r.sha)
 		mds = append(mds, r.md5)
 		ids = append(ids, r.sha+":"+r.md5)
+		png[0] = append(png[0], r.png.Width)
+		png[1] = append(png[1], r.png.Height)
+		png[2] = append(png[2], r.png.BitDepth)
+		png[3] = append(png[3], r.png.ColorType)
+		pngValid = append(pngValid, r.png.OK)
 	}
 	kept, err := table.Take(ctx, env.Mem, objects, ok)
 	if err != nil {
@@ -312,14 +426,23 @@ func (s *fetchHash) result(ctx context.Context, env *Env, objects arrow.RecordBa
 		table.Strings(m, "sha256", shas),
 		table.Strings(m, "md5", mds),
 		table.Strings(m, "file_id", ids),
+		table.Int64s(m, "width", png[0], pngValid),
+		table.Int64s(m, "height", png[1], pngValid),
+		table.Int64s(m, "bit_depth", png[2], pngValid),
+		table.Int64s(m, "color_type", png[3], pngValid),
 	)
 	failed := table.New(
 		table.Strings(m, "key", failedKeys),
 		table.Strings(m, "error", failedErrs),
 		table.Int64s(m, "attempts", failedAttempts, nil),
 	)
+	rejected := table.New(table.Strings(m, "key", rejKeys), table.Strings(m, "reason", rejReasons))
 	return &Result{
-		Outputs: map[string]arrow.RecordBatch{"rows": table.New(cols...), "failed": failed},
-		Counts:  map[string]int64{"failed": int64(len(failedKeys)), "downloaded": downloaded},
+		Outputs: map[string]arrow.RecordBatch{"rows": table.New(cols...), "failed": failed, "rejected": rejected},
+		Counts: map[string]int64{
+			"failed":     int64(len(failedKeys)),
+			"rejected":   int64(len(rejKeys)),
+			"downloaded": downloaded,
+		},
 	}, nil
 }

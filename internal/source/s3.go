@@ -138,9 +138,11 @@ func explain(err error) error {
 	if errors.As(err, &apiErr) {
 		switch apiErr.ErrorCode() {
 		case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "Forbidden":
-			return fmt.Errorf("access denied (check the access key and secret): %w", err)
+			return fmt.Errorf("%w: access denied (check the access key and secret): %w", ErrPermanent, err)
 		case "NoSuchBucket":
-			return fmt.Errorf("bucket does not exist: %w", err)
+			return fmt.Errorf("%w: bucket does not exist: %w", ErrPermanent, err)
+		case "NoSuchKey", "NotFound":
+			return fmt.Errorf("%w: object does not exist: %w", ErrPermanent, err)
 		}
 	}
 	return err

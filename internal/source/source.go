@@ -6,11 +6,22 @@ package source
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"strings"
 	"time"
 )
+
+// ErrPermanent marks failures a retry cannot mend: the object is gone, or
+// the credentials are refused.
+var ErrPermanent = errors.New("permanent failure")
+
+// Permanent reports whether err is not worth retrying.
+func Permanent(err error) bool {
+	return errors.Is(err, ErrPermanent) || errors.Is(err, fs.ErrNotExist)
+}
 
 // Object is one listed object.
 type Object struct {
