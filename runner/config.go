@@ -55,10 +55,15 @@ type Artifact struct {
 	Pos     Pos
 }
 
-// Files lists the artifact's file names in format order.
+// Files lists the artifact's file names in format order. A "files"
+// artifact is a folder (its rows name the files), "." for --out itself.
 func (a *Artifact) Files() []string {
 	out := make([]string, len(a.Formats))
 	for i, f := range a.Formats {
+		if f == "files" {
+			out[i] = a.Name + "/"
+			continue
+		}
 		out[i] = a.Name + "." + f
 	}
 	return out
@@ -335,8 +340,11 @@ func (l *loader) artifacts(n *yaml.Node, cfg *Config) error {
 					return err
 				}
 				for _, f := range list {
-					if f != "csv" && f != "parquet" {
-						return l.errAt(v, "artifact formats: %q is not csv or parquet", f)
+					if f != "csv" && f != "parquet" && f != "files" {
+						return l.errAt(v, "artifact formats: %q is not csv, parquet or files", f)
+					}
+					if f == "files" && len(list) > 1 {
+						return l.errAt(v, "artifact formats: files stands alone (it writes each row of a name, content table as a file)")
 					}
 				}
 				if len(list) == 0 {
@@ -363,6 +371,10 @@ func (l *loader) artifacts(n *yaml.Node, cfg *Config) error {
 			return l.errAt(fromNode, "artifact from must name a stage")
 		}
 		a.From = parseRef(fromNode)
+		if a.Name == "." && len(a.Formats) == 1 && a.Formats[0] == "files" {
+			cfg.Artifacts = append(cfg.Artifacts, a)
+			continue
+		}
 		if !filepath.IsLocal(a.Name) || strings.ContainsAny(a.Name, "\\\x00") || filepath.Ext(a.Name) == ".csv" || filepath.Ext(a.Name) == ".parquet" {
 			return l.errAt(nameNode, "artifact name %q: give a relative file name without extension, inside --out", a.Name)
 		}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kneepipe/kneepipe/internal/source"
@@ -476,45 +477,37 @@ func GC(cacheDir string, wait time.Duration) (int, error) {
 // renames them all only when every one was written: a failed run leaves
 // the previous artifacts as they were.
 func (x *execution) writeArtifacts() ([]string, error) {
-	type pending struct{ tmp, dst string }
-	var done []pending
+	var staged []stagedFile
 	cleanup := func() {
-		for _, p := range done {
+		for _, p := range staged {
 			os.Remove(p.tmp)
 		}
 	}
 	for _, a := range x.cfg.Artifacts {
 		rec := x.runs[a.From.Stage].outputs[a.From.Output]
-		sel, err := table.Select(rec, a.Columns, a.Rename)
+		files, release, err := artifactFiles(a, rec)
 		if err != nil {
 			cleanup()
 			return nil, fmt.Errorf("artifact %s: %w", a.Name, err)
 		}
-		for i, f := range a.Formats {
-			dst := filepath.Join(x.opts.OutDir, a.Files()[i])
-			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-				sel.Release()
-				cleanup()
-				return nil, err
-			}
+		for _, f := range files {
+			dst := filepath.Join(x.opts.OutDir, f.name)
 			tmp := dst + ".tmp-kneepipe"
-			err := writeSynced(tmp, func(w io.Writer) error {
-				if f == "csv" {
-					return table.WriteCSV(w, sel)
-				}
-				return table.WriteParquet(w, sel)
-			})
-			if err != nil {
-				sel.Release()
-				cleanup()
-				return nil, fmt.Errorf("artifact %s: %w", a.Files()[i], err)
+			err := os.MkdirAll(filepath.Dir(dst), 0o755)
+			if err == nil {
+				err = writeSynced(tmp, f.write)
 			}
-			done = append(done, pending{tmp, dst})
+			if err != nil {
+				release()
+				cleanup()
+				return nil, fmt.Errorf("artifact %s: %w", f.name, err)
+			}
+			staged = append(staged, stagedFile{tmp, dst})
 		}
-		sel.Release()
+		release()
 	}
 	var names []string
-	for _, p := range done {
+	for _, p := range staged {
 		if err := os.Rename(p.tmp, p.dst); err != nil {
 			cleanup()
 			return nil, err
@@ -524,6 +517,56 @@ func (x *execution) writeArtifacts() ([]string, error) {
 	}
 	sort.Strings(names)
 	return names, nil
+}
+
+type stagedFile struct{ tmp, dst string }
+
+type artifactFile struct {
+	name  string // relative to --out
+	write func(io.Writer) error
+}
+
+// artifactFiles lists the files one artifact writes. CSV and Parquet hold
+// the selected columns; "files" writes each row of a (name, content) table
+// as a file in the artifact's folder.
+func artifactFiles(a *Artifact, rec arrow.RecordBatch) ([]artifactFile, func(), error) {
+	if len(a.Formats) == 1 && a.Formats[0] == "files" {
+		names, err := table.StringCol(rec, "name")
+		if err != nil {
+			return nil, nil, err
+		}
+		ci, err := table.Index(rec, "content")
+		if err != nil {
+			return nil, nil, err
+		}
+		content, ok := rec.Column(ci).(*array.Binary)
+		if !ok {
+			return nil, nil, fmt.Errorf("column content is %s, want binary", rec.Column(ci).DataType())
+		}
+		var out []artifactFile
+		for i := range names.Len() {
+			name := filepath.Join(a.Name, filepath.FromSlash(names.Value(i)))
+			if !filepath.IsLocal(name) {
+				return nil, nil, fmt.Errorf("file name %q leaves the output folder", names.Value(i))
+			}
+			data := content.Value(i)
+			out = append(out, artifactFile{name, func(w io.Writer) error { _, err := w.Write(data); return err }})
+		}
+		return out, func() {}, nil
+	}
+	sel, err := table.Select(rec, a.Columns, a.Rename)
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []artifactFile
+	for i, f := range a.Formats {
+		write := func(w io.Writer) error { return table.WriteParquet(w, sel) }
+		if f == "csv" {
+			write = func(w io.Writer) error { return table.WriteCSV(w, sel) }
+		}
+		out = append(out, artifactFile{a.Files()[i], write})
+	}
+	return out, sel.Release, nil
 }
 
 func writeSynced(path string, write func(io.Writer) error) error {
