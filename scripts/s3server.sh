@@ -49,12 +49,15 @@
 #                             is gone (Go TestMain: pass os.Getpid() so a
 #                             crashed/killed test binary does not leak it)
 set -euo pipefail
+# A caller that dies mid-start must not kill this script before the watcher
+# is up (that would leak the server): ignore SIGPIPE, tolerate failed writes.
+trap "" PIPE
 
 readonly HEALTH_PATH=/_kneepipe_health   # bucket names cannot contain '_'
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
 readonly REPO
 
-log() { printf 's3server: %s\n' "$*" >&2; }
+log() { printf 's3server: %s\n' "$*" >&2 || true; }
 die() { log "error: $*"; exit 1; }
 
 usage() {
