@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -375,7 +376,7 @@ func (l *loader) artifacts(n *yaml.Node, cfg *Config) error {
 			cfg.Artifacts = append(cfg.Artifacts, a)
 			continue
 		}
-		if !filepath.IsLocal(a.Name) || strings.ContainsAny(a.Name, "\\\x00") || filepath.Ext(a.Name) == ".csv" || filepath.Ext(a.Name) == ".parquet" {
+		if path.Clean(a.Name) != a.Name || !filepath.IsLocal(a.Name) || strings.ContainsAny(a.Name, "\\\x00") || filepath.Ext(a.Name) == ".csv" || filepath.Ext(a.Name) == ".parquet" {
 			return l.errAt(nameNode, "artifact name %q: give a relative file name without extension, inside --out", a.Name)
 		}
 		cfg.Artifacts = append(cfg.Artifacts, a)

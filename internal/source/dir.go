@@ -114,7 +114,16 @@ func (d *dirStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	if target, err := filepath.EvalSymlinks(p); err != nil || !d.inside(target) {
 		return nil, fmt.Errorf("open %s: outside the source root or missing", key)
 	}
-	return os.Open(p)
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	// A directory is not an object (List never returns one).
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("open %s: not a regular file", key)
+	}
+	return f, nil
 }
 
 func (d *dirStore) URI(key string) string {

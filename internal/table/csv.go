@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 
@@ -75,14 +76,18 @@ func cellText(a arrow.Array, i int) (string, error) {
 		}
 		return "False", nil
 	case *array.Float64:
-		return strconv.FormatFloat(a.Value(i), 'g', -1, 64), nil
+		return pyFloat(a.Value(i)), nil
 	case *array.Timestamp:
 		unit := a.DataType().(*arrow.TimestampType).Unit
 		t := a.Value(i).ToTime(unit).UTC()
-		if t.Nanosecond() == 0 {
+		switch {
+		case t.Nanosecond() == 0:
 			return t.Format("2006-01-02 15:04:05+00:00"), nil
+		case t.Nanosecond()%1000 == 0:
+			return t.Format("2006-01-02 15:04:05.000000+00:00"), nil
+		default: // str(pd.Timestamp) shows nanoseconds when it has them
+			return t.Format("2006-01-02 15:04:05.000000000+00:00"), nil
 		}
-		return t.Format("2006-01-02 15:04:05.000000+00:00"), nil
 	default:
 		return "", fmt.Errorf("cannot write %s to CSV", a.DataType())
 	}
@@ -147,6 +152,30 @@ func ReadCSV(mem memory.Allocator, r io.Reader, types map[string]arrow.DataType)
 		}
 	}
 	return b.NewRecordBatch(), nil
+}
+
+// pyFloat formats a float as pandas writes it: Python's repr (shortest
+// round-trip digits; fixed notation with at least one decimal for exponents
+// -4..15, else d.ddde+XX), NaN as an empty field, infinities as inf/-inf.
+func pyFloat(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return ""
+	case math.IsInf(v, 1):
+		return "inf"
+	case math.IsInf(v, -1):
+		return "-inf"
+	}
+	sci := strconv.FormatFloat(v, 'e', -1, 64)
+	exp, _ := strconv.Atoi(sci[strings.IndexByte(sci, 'e')+1:])
+	if exp < -4 || exp >= 16 {
+		return sci
+	}
+	s := strconv.FormatFloat(v, 'f', -1, 64)
+	if !strings.Contains(s, ".") {
+		s += ".0"
+	}
+	return s
 }
 
 func contains(list []string, s string) bool {

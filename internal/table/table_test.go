@@ -1,0 +1,85 @@
+package table
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+)
+
+func TestTakeSelectSet(t *testing.T) {
+	mem := checkedMem(t)
+	rec := New(Strings(mem, "a", []string{"x", "y", "z"}), Int64s(mem, "b", []int64{1, 2, 3}, nil))
+	defer rec.Release()
+
+	took, err := Take(context.Background(), mem, rec, []int{2, 0, 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer took.Release()
+	if got, want := writeCSV(t, took), "a,b\nz,3\nx,1\nz,3\n"; got != want {
+		t.Errorf("Take = %q, want %q", got, want)
+	}
+
+	none, err := Take(context.Background(), mem, rec, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer none.Release()
+	if none.NumRows() != 0 || none.NumCols() != 2 {
+		t.Errorf("Take(nil) shape %dx%d, want 0x2", none.NumRows(), none.NumCols())
+	}
+
+	sel, err := Select(rec, []string{"b", "a"}, map[string]string{"a": "renamed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sel.Release()
+	if got, want := writeCSV(t, sel), "b,renamed\n1,x\n2,y\n3,z\n"; got != want {
+		t.Errorf("Select = %q, want %q", got, want)
+	}
+	if _, err := Select(rec, []string{"nope"}, nil); err == nil || !strings.Contains(err.Error(), `no column "nope" (have [a b])`) {
+		t.Errorf("Select(nope) error = %v", err)
+	}
+
+	cols := Columns(rec)
+	cols = Set(cols, Int64s(mem, "a", []int64{7, 8, 9}, nil))
+	cols = Set(cols, Strings(mem, "c", []string{"p", "q", "r"}))
+	set := New(cols...)
+	defer set.Release()
+	if got, want := writeCSV(t, set), "a,b,c\n7,1,p\n8,2,q\n9,3,r\n"; got != want {
+		t.Errorf("Set = %q, want %q", got, want)
+	}
+}
+
+func TestTypedColumns(t *testing.T) {
+	mem := checkedMem(t)
+	rec := New(Strings(mem, "s", []string{"1"}), Int64s(mem, "i", []int64{1}, nil))
+	defer rec.Release()
+	if _, err := StringCol(rec, "i"); err == nil || !strings.Contains(err.Error(), `column "i" is int64, want string`) {
+		t.Errorf("StringCol(i) error = %v", err)
+	}
+	if _, err := Int64Col(rec, "s"); err == nil || !strings.Contains(err.Error(), `column "s" is utf8, want int64`) {
+		t.Errorf("Int64Col(s) error = %v", err)
+	}
+	if _, err := Int64Col(rec, "x"); err == nil || !strings.Contains(err.Error(), `no column "x"`) {
+		t.Errorf("Int64Col(x) error = %v", err)
+	}
+	// Text makes an integer and its decimal string compare equal, and a null
+	// unlike any string.
+	s, _ := StringCol(rec, "s")
+	i, _ := Int64Col(rec, "i")
+	if Text(s, 0) != Text(i, 0) {
+		t.Errorf("Text: %q != %q", Text(s, 0), Text(i, 0))
+	}
+	b := array.NewStringBuilder(mem)
+	b.AppendNull()
+	b.Append("")
+	nulls := b.NewArray()
+	b.Release()
+	defer nulls.Release()
+	if Text(nulls, 0) == Text(nulls, 1) {
+		t.Error("Text: null equals the empty string")
+	}
+}
