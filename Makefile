@@ -1,6 +1,7 @@
 # kneepipe: two commands on a fresh machine.
 #   make run    the default pipeline on the bundled sample (no network, no credentials)
-#   make test   unit tests, then end-to-end tests through a real S3 server (versitygw)
+#   make test   unit and end-to-end tests (through a real S3 server, versitygw), then fuzzing
+#   make fuzz FUZZTIME=10m   longer fuzzing
 GO      ?= go
 BIN     := bin/kneepipe
 OUT     ?= out
@@ -23,8 +24,20 @@ vet:
 
 # The end-to-end tests start versitygw themselves (scripts/s3server.sh) on
 # 127.0.0.1 and stop it when they finish; `tools` builds the pinned binary.
+# Each fuzz target then runs for FUZZTIME beyond its seed corpus.
+FUZZTIME ?= 20s
+FUZZ_TARGETS := ./runner:FuzzParse ./stages:FuzzLayout
+
 test: tools vet
 	$(GO) test -count=1 ./... ./testdata/gen
+	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
+
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
+	done
 
 bench: tools build
 	./scripts/bench.sh
