@@ -88,6 +88,7 @@ func mainWithServer(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "e2e: FAIL: cannot start the S3 server (scripts/s3server.sh):", err)
 		return 1
 	}
+	defer stopScratchServer()
 	return m.Run()
 }
 
@@ -112,6 +113,19 @@ func startServer(data, state string) (func(), error) {
 	if err := copyTree(filepath.Join(repoRoot, sampleDir), dst); err != nil {
 		return nil, fmt.Errorf("copy the sample: %w", err)
 	}
+	stop, vars, err := startVersitygw(data, state)
+	if err != nil {
+		return stop, err
+	}
+	endpoint, accessKey, secretKey = vars["KNEEPIPE_S3_ENDPOINT"], vars["AWS_ACCESS_KEY_ID"], vars["AWS_SECRET_ACCESS_KEY"]
+	accessLog = vars["KNEEPIPE_S3_ACCESS_LOG"]
+	return stop, nil
+}
+
+// startVersitygw starts versitygw over DATA (one folder per bucket) with
+// scripts/s3server.sh and returns the variables of STATE/env. The returned
+// stop func is non-nil once the script was run.
+func startVersitygw(data, state string) (func(), map[string]string, error) {
 	script := filepath.Join(repoRoot, "scripts", "s3server.sh")
 	env := append(os.Environ(),
 		fmt.Sprintf("KNEEPIPE_S3_WATCH_PID=%d", os.Getpid()), // a crashed test never leaks the server
@@ -129,7 +143,7 @@ func startServer(data, state string) (func(), error) {
 	// must stay out of the logs.
 	stderr, err := os.CreateTemp(workDir, "s3server-stderr-")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer stderr.Close()
 	cmd := exec.CommandContext(ctx, script, "start", data, state)
@@ -146,18 +160,17 @@ func startServer(data, state string) (func(), error) {
 	}
 	if runErr != nil {
 		msg, _ := os.ReadFile(stderr.Name())
-		return stop, fmt.Errorf("%w\n%s", runErr, msg)
+		return stop, nil, fmt.Errorf("%w\n%s", runErr, msg)
 	}
 	vars, err := readEnvFile(filepath.Join(state, "env"))
 	if err != nil {
-		return stop, err
+		return stop, nil, err
 	}
-	endpoint, accessKey, secretKey = vars["KNEEPIPE_S3_ENDPOINT"], vars["AWS_ACCESS_KEY_ID"], vars["AWS_SECRET_ACCESS_KEY"]
-	accessLog = vars["KNEEPIPE_S3_ACCESS_LOG"]
-	if !strings.HasPrefix(endpoint, "http://127.0.0.1:") || accessKey == "" || secretKey == "" || accessLog == "" {
-		return stop, fmt.Errorf("%s/env lacks the endpoint, keys or access log (endpoint %q)", state, endpoint)
+	if !strings.HasPrefix(vars["KNEEPIPE_S3_ENDPOINT"], "http://127.0.0.1:") || vars["AWS_ACCESS_KEY_ID"] == "" ||
+		vars["AWS_SECRET_ACCESS_KEY"] == "" || vars["KNEEPIPE_S3_ACCESS_LOG"] == "" {
+		return stop, nil, fmt.Errorf("%s/env lacks the endpoint, keys or access log (endpoint %q)", state, vars["KNEEPIPE_S3_ENDPOINT"])
 	}
-	return stop, nil
+	return stop, vars, nil
 }
 
 // readEnvFile parses the `export KEY=VALUE` lines s3server.sh writes.
@@ -364,13 +377,16 @@ type runReport struct {
 		Listed, Accepted, Rejected, Failed int64
 	} `json:"objects"`
 	Stages []struct {
-		Name    string           `json:"name"`
-		Kind    string           `json:"kind"`
-		Status  string           `json:"status"`
-		RowsIn  int64            `json:"rows_in"`
-		RowsOut int64            `json:"rows_out"`
-		Outputs map[string]int64 `json:"outputs"`
-		Error   string           `json:"error"`
+		Name        string           `json:"name"`
+		Kind        string           `json:"kind"`
+		Status      string           `json:"status"`
+		RowsIn      int64            `json:"rows_in"`
+		RowsOut     int64            `json:"rows_out"`
+		Outputs     map[string]int64 `json:"outputs"`
+		Counts      map[string]int64 `json:"counts"`
+		Why         string           `json:"why"`
+		Fingerprint string           `json:"fingerprint"`
+		Error       string           `json:"error"`
 	} `json:"stages"`
 	Artifacts []string `json:"artifacts"`
 	Error     string   `json:"error"`
@@ -504,3 +520,94 @@ func readLines(t *testing.T, path string) []string {
 }
 
 func repoPath(rel string) string { return filepath.Join(repoRoot, filepath.FromSlash(rel)) }
+
+// s3Server is a versitygw the tests talk to; its data dir holds one folder
+// per bucket, and files placed there are served as objects.
+type s3Server struct {
+	data      string
+	endpoint  string
+	accessKey string
+	secretKey string
+	accessLog string
+}
+
+// scratch is a second versitygw over its own data dir, started on first
+// use, for the tests that add, change or delete objects: the shared sample
+// bucket stays untouched. Each test makes its own bucket in it (see
+// newBucket), so GETs are counted per bucket.
+var scratch struct {
+	once sync.Once
+	srv  *s3Server
+	stop func()
+	err  error
+}
+
+func scratchServer(t *testing.T) *s3Server {
+	t.Helper()
+	scratch.once.Do(func() {
+		data := filepath.Join(workDir, "s3scratch")
+		if scratch.err = os.MkdirAll(data, 0o755); scratch.err != nil {
+			return
+		}
+		stop, vars, err := startVersitygw(data, filepath.Join(workDir, "s3scratch-state"))
+		scratch.stop, scratch.err = stop, err
+		if err != nil {
+			return
+		}
+		scratch.srv = &s3Server{
+			data:      data,
+			endpoint:  vars["KNEEPIPE_S3_ENDPOINT"],
+			accessKey: vars["AWS_ACCESS_KEY_ID"],
+			secretKey: vars["AWS_SECRET_ACCESS_KEY"],
+			accessLog: vars["KNEEPIPE_S3_ACCESS_LOG"],
+		}
+	})
+	if scratch.err != nil {
+		t.Fatalf("scratch S3 server (scripts/s3server.sh): %v", scratch.err)
+	}
+	return scratch.srv
+}
+
+func stopScratchServer() {
+	if scratch.stop != nil {
+		scratch.stop()
+	}
+}
+
+// requests counts the access log lines of one S3 operation on one bucket.
+func (s *s3Server) requests(t *testing.T, op, bkt string) int {
+	t.Helper()
+	return s.countLog(t, func(line string) bool {
+		f := strings.SplitN(line, " ", 3)
+		return len(f) == 3 && f[1] == bkt && strings.Contains(line, " s3_"+op+" ")
+	})
+}
+
+// keyGets counts the GETs of one object.
+func (s *s3Server) keyGets(t *testing.T, bkt, key string) int {
+	t.Helper()
+	return s.countLog(t, func(line string) bool {
+		return strings.Contains(line, " s3_GetObject "+key+" /"+bkt+"/")
+	})
+}
+
+func (s *s3Server) countLog(t *testing.T, match func(string) bool) int {
+	t.Helper()
+	f, err := os.Open(s.accessLog)
+	if err != nil {
+		t.Fatalf("access log: %v", err)
+	}
+	defer f.Close()
+	n := 0
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if match(sc.Text()) {
+			n++
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("access log: %v", err)
+	}
+	return n
+}

@@ -290,6 +290,9 @@ func (x *execution) stage(ctx context.Context, sr *stageRun) error {
 	log := x.opts.Log.With("stage", st.Name)
 
 	d := x.checker(st).Check(desc)
+	if d.Damaged != nil {
+		log.Warn("cache entry damaged; recomputing the stage", "err", d.Damaged)
+	}
 	sr.key = d.Key
 	sr.report.Why = d.Why
 	sr.record = uptodate.Record{Key: d.Key, Kind: st.Kind.Name, Params: desc.Params, Inputs: desc.Inputs}
@@ -325,19 +328,14 @@ func (x *execution) stage(ctx context.Context, sr *stageRun) error {
 		}
 	}
 	sr.outputs, sr.counts = res.Outputs, res.Counts
-	if st.Kind.Volatile {
+	partial := sr.counts["failed"] > 0
+	if st.Kind.Volatile || partial {
 		// Key what an outside read returned by its content, so the stages
 		// after it hit the cache when the listing or file did not change.
-		digests := map[string]string{}
-		var buf bytes.Buffer
-		for _, p := range st.Kind.Outputs {
-			buf.Reset()
-			if err := table.WriteParquet(&buf, res.Outputs[p.Name]); err != nil {
-				return err
-			}
-			digests[p.Name] = cache.Digest(buf.Bytes())
-		}
-		sr.key = uptodate.ContentKey(d.Key, digests)
+		// A partial result (some objects failed) is keyed by content too:
+		// the stages after it must not be cached under the keys a complete
+		// result will have.
+		sr.key = uptodate.ContentKey(d.Key, outputDigests(st.Kind, res.Outputs))
 		sr.record.Key = sr.key
 	}
 	sr.report.Status = StatusOK
@@ -345,7 +343,7 @@ func (x *execution) stage(ctx context.Context, sr *stageRun) error {
 	sr.report.Outputs, sr.report.RowsOut = rowCounts(st.Kind, res.Outputs)
 	sr.report.Counts = sr.counts
 	log.Info("stage done", "rows_out", sr.report.RowsOut, "seconds", time.Since(start).Seconds())
-	if x.dry || sr.counts["failed"] > 0 {
+	if x.dry || partial {
 		// A plan stores nothing; a stage with failed objects is not cached
 		// so that the next run retries them.
 		return nil
@@ -358,6 +356,22 @@ func (x *execution) stage(ctx context.Context, sr *stageRun) error {
 		}
 	}()
 	return nil
+}
+
+// outputDigests fingerprints a stage's outputs by their Parquet bytes.
+func outputDigests(k stages.Kind, outs map[string]arrow.RecordBatch) map[string]string {
+	digests := map[string]string{}
+	var buf bytes.Buffer
+	for _, p := range k.Outputs {
+		buf.Reset()
+		if err := table.WriteParquet(&buf, outs[p.Name]); err != nil {
+			// Unwritable output: a key no later run can match.
+			digests[p.Name] = "unwritable: " + err.Error()
+			continue
+		}
+		digests[p.Name] = cache.Digest(buf.Bytes())
+	}
+	return digests
 }
 
 // stateDir is where a stage keeps state between runs (fetch-hash's

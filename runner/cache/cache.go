@@ -186,10 +186,11 @@ func (w *Writer) Commit(counts map[string]int64) error {
 	}
 	dst := w.store.dir(w.m.Key)
 	if err := os.Rename(w.tmp, dst); err != nil {
-		if _, statErr := os.Stat(filepath.Join(dst, "manifest.json")); statErr == nil {
+		// An entry is in the way. Keep it if it is intact (another run
+		// computed the same thing); replace it if it is damaged.
+		if _, lookErr := w.store.Lookup(w.m.Key); lookErr == nil {
 			return os.RemoveAll(w.tmp)
 		}
-		// A damaged entry is in the way: replace it.
 		if rmErr := os.RemoveAll(dst); rmErr != nil {
 			return rmErr
 		}

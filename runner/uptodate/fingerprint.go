@@ -33,7 +33,7 @@ func (f Fingerprint) Check(s Stage) Decision {
 		return Decision{Key: key, Why: "definition and inputs unchanged", Entry: entry}
 	}
 	if !errors.Is(err, cache.ErrMiss) {
-		return Decision{Run: true, Key: key, Why: "cache entry damaged, recomputing: " + err.Error()}
+		return Decision{Run: true, Key: key, Why: "cache entry damaged, recomputing", Damaged: err}
 	}
 	return Decision{Run: true, Key: key, Why: f.changed(s)}
 }

@@ -36,6 +36,9 @@ type Decision struct {
 	Key   cache.Key // entry key; for a volatile stage the key before content is added
 	Why   string    // for people: "cached", "params changed: layout", ...
 	Entry *cache.Entry
+	// Damaged is set when a stored entry failed its checksums: the stage
+	// recomputes and the runner warns.
+	Damaged error
 }
 
 // Checker decides one stage.

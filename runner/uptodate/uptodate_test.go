@@ -93,7 +93,7 @@ func TestFingerprintDamagedEntryRecomputes(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := Fingerprint{Store: st}.Check(s)
-	if !d.Run || !strings.Contains(d.Why, "damaged") {
+	if !d.Run || !strings.Contains(d.Why, "damaged") || d.Damaged == nil || !strings.Contains(d.Damaged.Error(), "checksum") {
 		t.Fatalf("damaged entry: %+v", d)
 	}
 }

@@ -1,0 +1,328 @@
+package e2e
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fault is what the proxy does to one GetObject request.
+type fault string
+
+const (
+	faultNone     fault = "none"
+	faultSlowDown fault = "503 SlowDown" // answered by the proxy, never reaches the server
+	faultReset    fault = "reset"        // connection closed with RST before any answer
+	faultCut      fault = "cut body"     // headers and half the body, then the connection is closed
+	faultStall    fault = "stall"        // headers and half the body, then nothing until the client gives up
+	faultFlip     fault = "flipped byte" // the whole body, one byte in the middle inverted (same length)
+	fault500      fault = "500 InternalError"
+	fault403      fault = "403 AccessDenied"
+)
+
+// faultRates are the shares of GetObject requests given each fault.
+type faultRates struct {
+	SlowDown, Reset, Cut, Stall, Flip float64
+}
+
+// faultProxy is a reverse proxy on 127.0.0.1 in front of an S3 server that
+// injects faults into GetObject requests. The choice for a request depends
+// only on the seed, the key and how many times the proxy has seen that key
+// before, so a run is reproducible. The Host header is kept, so SigV4
+// signatures made for the proxy's address still verify at the server.
+// Listings and other requests pass through untouched.
+type faultProxy struct {
+	URL string // http://127.0.0.1:PORT: the endpoint to give kneepipe
+
+	srv    *httptest.Server
+	rp     *httputil.ReverseProxy
+	bucket string
+
+	mu       sync.Mutex
+	seed     string
+	rates    faultRates
+	delay    time.Duration    // added before every GetObject is forwarded
+	gate     chan struct{}    // non-nil: GetObject requests wait until it is closed
+	always   map[string]fault // key -> fault on every request
+	seen     map[string]int   // key -> GetObject requests so far
+	injected map[fault]int
+	gets     int // GetObject requests received
+	inflight int
+}
+
+func newFaultProxy(t *testing.T, upstream, bkt string) *faultProxy {
+	t.Helper()
+	target, err := url.Parse(upstream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &faultProxy{bucket: bkt, seed: "kneepipe-e2e", always: map[string]fault{}, seen: map[string]int{}, injected: map[fault]int{}}
+	quiet := log.New(io.Discard, "", 0)
+	p.rp = &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			r.Out.Host = r.In.Host // the client signed the proxy's host:port
+		},
+		Transport: &http.Transport{
+			Proxy:               nil,
+			DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+			MaxIdleConnsPerHost: 256,
+			DisableCompression:  true,
+		},
+		FlushInterval: -1, // every write reaches the client at once: a cut body is really half sent
+		ErrorLog:      quiet,
+		ModifyResponse: func(resp *http.Response) error {
+			f, _ := resp.Request.Context().Value(faultCtxKey{}).(fault)
+			switch f {
+			case faultCut, faultStall, faultFlip:
+				if resp.StatusCode != http.StatusOK || resp.ContentLength <= 0 {
+					return nil
+				}
+				resp.Body = &faultyBody{r: resp.Body, f: f, size: resp.ContentLength, ctx: resp.Request.Context()}
+			}
+			return nil
+		},
+	}
+	p.srv = httptest.NewUnstartedServer(p)
+	p.srv.Config.ErrorLog = quiet
+	p.srv.Start()
+	t.Cleanup(p.srv.Close)
+	p.URL = p.srv.URL
+	return p
+}
+
+type faultCtxKey struct{}
+
+// set changes the fault rates and delay for the requests to come.
+func (p *faultProxy) set(rates faultRates, delay time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.rates, p.delay = rates, delay
+}
+
+// hold makes GetObject requests wait until release: a run stays in the
+// middle of fetch-hash for as long as the test needs.
+func (p *faultProxy) hold() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.gate == nil {
+		p.gate = make(chan struct{})
+	}
+}
+
+func (p *faultProxy) release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.gate != nil {
+		close(p.gate)
+		p.gate = nil
+	}
+}
+
+// fail makes every GetObject of key end in f (faultNone clears it).
+func (p *faultProxy) fail(key string, f fault) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if f == faultNone {
+		delete(p.always, key)
+		return
+	}
+	p.always[key] = f
+}
+
+// stats returns GetObject requests received and faults injected so far.
+func (p *faultProxy) stats() (gets int, injected map[fault]int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	injected = map[fault]int{}
+	for f, n := range p.injected {
+		injected[f] = n
+	}
+	return p.gets, injected
+}
+
+// idle waits until no request is being served (after a client was killed).
+func (p *faultProxy) idle(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p.mu.Lock()
+		n := p.inflight
+		p.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("fault proxy: %d requests still in flight after 10s", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// choose picks the fault for the n-th request (from 1) of key.
+func (p *faultProxy) choose(key string, n int) fault {
+	if f, ok := p.always[key]; ok {
+		return f
+	}
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%s\x00%d", p.seed, key, n))
+	u := float64(be64(sum[:8])>>11) / float64(1<<53) // uniform in [0, 1)
+	r := p.rates
+	for _, c := range []struct {
+		f    fault
+		rate float64
+	}{{faultSlowDown, r.SlowDown}, {faultReset, r.Reset}, {faultCut, r.Cut}, {faultStall, r.Stall}, {faultFlip, r.Flip}} {
+		if u < c.rate {
+			return c.f
+		}
+		u -= c.rate
+	}
+	return faultNone
+}
+
+// objectKey returns the key of a GetObject request, or false for listings
+// and anything else.
+func (p *faultProxy) objectKey(r *http.Request) (string, bool) {
+	if r.Method != http.MethodGet {
+		return "", false
+	}
+	key, ok := strings.CutPrefix(r.URL.Path, "/"+p.bucket+"/")
+	return key, ok && key != ""
+}
+
+func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	p.inflight++
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.inflight--
+		p.mu.Unlock()
+	}()
+	key, isGet := p.objectKey(r)
+	if !isGet {
+		p.rp.ServeHTTP(w, r)
+		return
+	}
+	p.mu.Lock()
+	p.gets++
+	p.seen[key]++
+	f := p.choose(key, p.seen[key])
+	if f != faultNone {
+		p.injected[f]++
+	}
+	delay, gate := p.delay, p.gate
+	p.mu.Unlock()
+
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-r.Context().Done():
+			return
+		}
+	}
+	if delay > 0 {
+		select {
+		case <-time.After(delay):
+		case <-r.Context().Done():
+			return
+		}
+	}
+	switch f {
+	case faultSlowDown:
+		s3Error(w, r, http.StatusServiceUnavailable, "SlowDown", "Please reduce your request rate.")
+		return
+	case fault500:
+		s3Error(w, r, http.StatusInternalServerError, "InternalError", "We encountered an internal error. Please try again.")
+		return
+	case fault403:
+		s3Error(w, r, http.StatusForbidden, "AccessDenied", "Access Denied")
+		return
+	case faultReset:
+		hj, ok := w.(http.Hijacker)
+		if !ok {
+			panic(http.ErrAbortHandler)
+		}
+		conn, _, err := hj.Hijack()
+		if err != nil {
+			panic(http.ErrAbortHandler)
+		}
+		if tc, ok := conn.(*net.TCPConn); ok {
+			tc.SetLinger(0) // close with RST
+		}
+		conn.Close()
+		return
+	}
+	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), faultCtxKey{}, f)))
+}
+
+// s3Error answers the way S3 does: a status and an XML error document.
+func s3Error(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/xml")
+	w.Header().Set("x-amz-request-id", "e2e-fault-proxy")
+	body := `<?xml version="1.0" encoding="UTF-8"?>` + "\n" +
+		"<Error><Code>" + code + "</Code><Message>" + msg + "</Message><Resource>" + r.URL.Path +
+		"</Resource><RequestId>e2e-fault-proxy</RequestId></Error>"
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	io.WriteString(w, body)
+}
+
+var errCut = errors.New("fault proxy: body cut")
+
+// faultyBody damages an upstream body as its fault says. ReverseProxy
+// aborts the connection (http.ErrAbortHandler) when reading it fails, so
+// the client sees a body shorter than its Content-Length.
+type faultyBody struct {
+	r    io.ReadCloser
+	f    fault
+	size int64
+	read int64
+	ctx  context.Context
+}
+
+func (b *faultyBody) Read(p []byte) (int, error) {
+	half := b.size / 2
+	if b.f == faultCut || b.f == faultStall {
+		if b.read >= half {
+			if b.f == faultStall {
+				select { // silent until the client gives up (bounded, in case it never does)
+				case <-b.ctx.Done():
+				case <-time.After(30 * time.Second):
+				}
+			}
+			return 0, errCut
+		}
+		if rest := half - b.read; int64(len(p)) > rest {
+			p = p[:rest]
+		}
+	}
+	n, err := b.r.Read(p)
+	if b.f == faultFlip && b.read <= half && half < b.read+int64(n) {
+		p[half-b.read] ^= 0xff
+	}
+	b.read += int64(n)
+	return n, err
+}
+
+func (b *faultyBody) Close() error { return b.r.Close() }
+
+func be64(b []byte) uint64 {
+	var x uint64
+	for _, c := range b[:8] {
+		x = x<<8 | uint64(c)
+	}
+	return x
+}
