@@ -8,7 +8,7 @@ OUT     ?= out
 
 include scripts/tools.mk
 
-.PHONY: all build run test unit e2e bench fuzz vet fmt clean
+.PHONY: all build run test bench fuzz vet clean chromium
 
 all: build
 
@@ -28,7 +28,7 @@ vet:
 FUZZTIME ?= 20s
 FUZZ_TARGETS := ./runner:FuzzParse ./stages:FuzzLayout
 
-test: tools vet
+test: tools vet chromium
 	$(GO) test -count=1 ./... ./testdata/gen
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 
@@ -38,6 +38,11 @@ fuzz:
 		echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
 		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; \
 	done
+
+# The report's browser test renders report.html in headless Chromium from
+# Debian (fonts-dejavu-core: Chromium only recommends fonts).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core; }
 
 bench: tools build
 	./scripts/bench.sh

@@ -620,15 +620,19 @@ func TestKillDuringFetch(t *testing.T) {
 	res := runBucket(t, srv, proxy.URL, bkt, file, out, cache)
 	wantCode(t, res, 0, "rerun after kill -9")
 	secondGets := srv.requests(t, "GetObject", bkt) - firstGets
-	if want := objects - checkpointed; secondGets != want {
-		t.Errorf("rerun: %d GETs, want %d (%d objects minus the %d checkpointed)", secondGets, want, objects, checkpointed)
+	// A GET the killed run had already handed to the server may reach the
+	// access log after firstGets was read: allow up to `concurrency` of
+	// them here, and check kneepipe's own count exactly below.
+	want := objects - checkpointed
+	if secondGets < want || secondGets > want+concurrency {
+		t.Errorf("rerun: %d GETs, want %d (%d objects minus the %d checkpointed, plus at most %d late-logged GETs of the killed run)", secondGets, want, objects, checkpointed, concurrency)
 	}
 	if total, bound := firstGets+secondGets, objects+256+concurrency; total > bound {
 		t.Errorf("%d GETs over both runs, want at most %d (objects + one checkpoint + concurrency)", total, bound)
 	}
 	rep := readReport(t, out)
-	if got := downloaded(t, rep); got != int64(secondGets) {
-		t.Errorf("rerun: run.json downloaded %d, but the server saw %d GETs", got, secondGets)
+	if got := downloaded(t, rep); got != int64(want) {
+		t.Errorf("rerun: run.json downloaded %d, want %d (the objects not checkpointed)", got, want)
 	}
 	checkObjects(t, rep, objects, objects, 0, 0)
 
@@ -1012,8 +1016,6 @@ func TestDefaultPipelineIncremental(t *testing.T) {
 					ran = append(ran, st.Name)
 				}
 			}
-			knownBug(t, fmt.Sprintf("with pipeline.yaml, adding %d objects costs %d GETs, not %d: of the stages that reran (%v), "+
-				"the report stage downloads every thumbnail it shows again, though fetch-hash has just read those objects", added, n, added, ran))
 			t.Errorf("adding %d objects: %d GETs, want %d", added, n, added)
 		}
 	})

@@ -451,11 +451,6 @@ func TestConfigErrorTouchesNothing(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if c.name == "malformed YAML" {
-				knownBug(t, "a YAML syntax error is reported one line early: an unclosed '{' on line 17 of the notebook file gives "+
-					"\"16:1: YAML syntax: did not find expected ',' or '}'\" (runner/config.go takes yaml.v3's \"line N\", which for "+
-					"parser errors is its 0-based context mark; the column is always 1)")
-			}
 			file := editedCopy(t, notebookFile, c.old, c.new)
 			data, err := os.ReadFile(file)
 			if err != nil {
@@ -582,9 +577,6 @@ func TestDefaultPipelineUnderFaults(t *testing.T) {
 			}
 		}
 		if res.code == 0 && len(warns) > 0 {
-			knownBug(t, fmt.Sprintf("under transient faults the report stage loses thumbnails instead of retrying them "+
-				"(its fetch has no retry, stall watchdog or length/MD5 check): exit 0 but report.html differs from a run without faults; "+
-				"%d report warnings, e.g. %s", len(warns), warns[0]))
 		}
 		wantCode(t, res, 0, "run through the fault proxy")
 		sameOutputs(t, ref, out)

@@ -21,7 +21,7 @@ var notebookStages = map[string]stageWant{
 	"fetch":              {"fetch-hash", map[string]int64{"rows": 99, "failed": 0, "rejected": 0}},
 	"data":               {"map-severity", map[string]int64{"rows": 99, "rejected": 0}},
 	"unique_data":        {"dedupe", map[string]int64{"rows": 91, "removed": 8, "conflicts": 0}},
-	"cross_check":        {"cross-check", map[string]int64{"wide": 46, "matrix": 7, "disagreements": 5, "missing": 1}},
+	"cross_check":        {"cross-check", map[string]int64{"wide": 46, "matrix": 7, "disagreements": 5, "missing": 1, "kappa": 1}},
 	"different_severity": {"filter", map[string]int64{"rows": 9}},
 	"normalized_data":    {"filter", map[string]int64{"rows": 90}},
 }

@@ -223,7 +223,8 @@ var pipelineStages = map[string]stageWant{
 	"fetch":     {"fetch-hash", map[string]int64{"rows": 99, "failed": 0, "rejected": 0}},
 	"graded":    {"map-severity", map[string]int64{"rows": 99, "rejected": 0}},
 	"unique":    {"dedupe", map[string]int64{"rows": 91, "removed": 8, "conflicts": 0}},
-	"agreement": {"cross-check", map[string]int64{"wide": 46, "matrix": 7, "disagreements": 5, "missing": 1}},
+	"agreement": {"cross-check", map[string]int64{"wide": 46, "matrix": 7, "disagreements": 5, "missing": 1, "kappa": 1}},
+	"report":    {"report", map[string]int64{"files": 2}},
 	// 91 unique rows minus X1-X3 and Y1 under both experts (8) and U1 (1).
 	"agreed": {"filter", map[string]int64{"rows": 82}},
 	"clean":  {"dedupe", map[string]int64{"rows": 41, "removed": 41, "conflicts": 0}},

@@ -147,10 +147,20 @@ func Parse(path string, data []byte, kinds stages.Registry, lookup func(string) 
 
 var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
+// yamlParserError matches the messages of yaml.v3's parser (not its
+// scanner): for those it reports the 0-based line of the construct being
+// parsed, so one is added.
+var yamlParserError = regexp.MustCompile(`^did not find expected (key|node content|',' or '}'|',' or ']'|'-' indicator|<document start>)$`)
+
+// syntaxError places yaml.v3's syntax errors. The library gives a line but
+// no column, so the column is 1.
 func (l *loader) syntaxError(err error) error {
 	msg := err.Error()
 	if m := yamlLine.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
+		if yamlParserError.MatchString(m[2]) {
+			line++
+		}
 		return &ConfigError{File: l.file, Pos: Pos{line, 1}, Msg: "YAML syntax: " + m[2]}
 	}
 	return &ConfigError{File: l.file, Msg: "YAML: " + strings.TrimPrefix(msg, "yaml: ")}

@@ -34,7 +34,9 @@ func TestParseErrors(t *testing.T) {
 	}{
 		// YAML itself. yaml.v3 gives a line only (and for parser errors the
 		// line where the enclosing block starts).
-		{"malformed YAML", "version: 1\nstages: [\n", "2:1", []string{"YAML syntax: did not find expected node content"}},
+		// yaml.v3 reports parser errors 0-based; the loader adds one: line 3 is
+		// the end of input, where the unclosed list was noticed.
+		{"malformed YAML", "version: 1\nstages: [\n", "3:1", []string{"YAML syntax: did not find expected node content"}},
 		{"bad indentation", "version: 1\nstages:\n  - name: a\n    kind: list\n  - name: b\n    kind: list\n     x: 1\n", "7:1", []string{"YAML syntax: mapping values are not allowed"}},
 		{"tab indentation", "version: 1\nstages:\n\t- a\n", "3:1", []string{"YAML syntax: found character that cannot start any token"}},
 		{"empty file", "", "", []string{"empty pipeline file"}},

@@ -3,23 +3,28 @@ package stages
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kneepipe/kneepipe/internal/kappa"
 	"github.com/kneepipe/kneepipe/internal/table"
 )
 
 func crossCheckKind() Kind {
 	return Kind{
 		Name:   "cross-check",
-		Doc:    "Compares raters item by item: the wide table (one grade column per rater), pairwise agreement matrices, the items they disagree on and the items some rater lacks.",
+		Doc:    "Compares raters item by item: the wide table (one grade column per rater), pairwise agreement matrices and Cohen's kappas, the items they disagree on and the items some rater lacks.",
 		Inputs: []Port{{"rows", "one row per (item, rater) with an integer grade; de-duplicate first"}},
 		Outputs: []Port{
 			{"wide", "item column plus one grade column per rater (sorted by name), sorted by item"},
 			{"matrix", "rater_a, rater_b, grade_a, grade_b, count: items per grade pair, for every pair of raters"},
 			{"disagreements", "rows of wide where the present raters' grades differ (or a rater is missing, with missing_disagrees)"},
 			{"missing", "item, rater: items a rater did not grade"},
+			{"kappa", "per pair of raters over the items both graded: rater_a, rater_b, n, observed agreement, and Cohen's kappa unweighted, linear- and quadratic-weighted (weights from the grade values), each with a 95% interval (_lo, _hi; Fleiss, Cohen & Everitt 1969 standard error); null where undefined"},
 		},
 		Params: []Param{
 			{Name: "item", Type: String, Default: "file_id", Doc: "column identifying an item across raters"},
@@ -97,7 +102,8 @@ func (s *crossCheck) Run(ctx context.Context, env *Env, in map[string]arrow.Reco
 	counts := map[pairKey]int64{}
 	for n, id := range ids {
 		cells := pivot[id]
-		first, differ := int64(-1), false
+		var first *cell // the first present rater's grade (grades may be negative)
+		differ := false
 		for r, c := range cells {
 			if !c.ok {
 				missID = append(missID, id)
@@ -105,11 +111,10 @@ func (s *crossCheck) Run(ctx context.Context, env *Env, in map[string]arrow.Reco
 				differ = differ || s.missingDisagrees
 				continue
 			}
-			if first >= 0 && c.grade != first {
+			if first == nil {
+				first = &cells[r]
+			} else if c.grade != first.grade {
 				differ = true
-			}
-			if first < 0 {
-				first = c.grade
 			}
 			for b := r + 1; b < len(cells); b++ {
 				if cells[b].ok {
@@ -159,9 +164,55 @@ func (s *crossCheck) Run(ctx context.Context, env *Env, in map[string]arrow.Reco
 	if len(disagree) > 0 {
 		env.Log.Info("raters disagree", "items", len(disagree))
 	}
+	perPair := map[[2]int]map[[2]int64]int64{}
+	for k, c := range counts {
+		p := [2]int{k.a, k.b}
+		if perPair[p] == nil {
+			perPair[p] = map[[2]int64]int64{}
+		}
+		perPair[p][[2]int64{k.ga, k.gb}] = c
+	}
 	return &Result{Outputs: map[string]arrow.RecordBatch{
 		"wide": wide, "matrix": matrix, "disagreements": disagreements, "missing": missing,
+		"kappa": kappaTable(m, names, perPair),
 	}}, nil
+}
+
+// kappaTable computes the agreement statistics of every pair of raters
+// (a < b in name order, pairs without common items included with n = 0).
+func kappaTable(m memory.Allocator, names []string, perPair map[[2]int]map[[2]int64]int64) arrow.RecordBatch {
+	var ra, rb []string
+	var n []int64
+	cols := make([]*array.Float64Builder, 10)
+	for i := range cols {
+		cols[i] = array.NewFloat64Builder(m)
+		defer cols[i].Release()
+	}
+	put := func(b *array.Float64Builder, v float64) {
+		if math.IsNaN(v) {
+			b.AppendNull()
+			return
+		}
+		b.Append(v)
+	}
+	for a := range names {
+		for b := a + 1; b < len(names); b++ {
+			ag, _ := kappa.Pairs(perPair[[2]int{a, b}])
+			ra, rb = append(ra, names[a]), append(rb, names[b])
+			n = append(n, int64(ag.N))
+			put(cols[0], ag.Observed)
+			for i, e := range []kappa.Estimate{ag.Unweighted, ag.Linear, ag.Quadratic} {
+				put(cols[1+3*i], e.Kappa)
+				put(cols[2+3*i], e.Lo)
+				put(cols[3+3*i], e.Hi)
+			}
+		}
+	}
+	out := []table.Column{table.Strings(m, "rater_a", ra), table.Strings(m, "rater_b", rb), table.Int64s(m, "n", n, nil)}
+	for i, name := range []string{"observed", "kappa", "kappa_lo", "kappa_hi", "linear", "linear_lo", "linear_hi", "quadratic", "quadratic_lo", "quadratic_hi"} {
+		out = append(out, table.Column{Name: name, Array: cols[i].NewArray()})
+	}
+	return table.New(out...)
 }
 
 func (s *crossCheck) wideTable(env *Env, names, ids []string, grade func(string, int) (int64, bool)) arrow.RecordBatch {

@@ -3,6 +3,7 @@ package stages
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -72,8 +73,11 @@ func (s *dedupe) Run(ctx context.Context, env *Env, in map[string]arrow.RecordBa
 	for i := range int(rows.NumRows()) {
 		sb.Reset()
 		for _, c := range keyCols {
-			sb.WriteString(table.Text(c, i))
-			sb.WriteByte(0x1f)
+			// Length-prefixed, so no value can fake a column boundary.
+			v := table.Text(c, i)
+			sb.WriteString(strconv.Itoa(len(v)))
+			sb.WriteByte(':')
+			sb.WriteString(v)
 		}
 		g, seen := groups[sb.String()]
 		if !seen {

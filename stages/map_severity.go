@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -53,6 +54,7 @@ func mapSeverityKind() Kind {
 type Layout struct {
 	Fields []string
 	text   string
+	lits   []string // the literal text around the fields: len(Fields)+1
 	re     *regexp.Regexp
 }
 
@@ -61,6 +63,9 @@ var fieldName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 // ParseLayout compiles a layout. A {field} matches one or more characters
 // other than '/'; everything else must match literally.
 func ParseLayout(s string) (*Layout, error) {
+	if !utf8.ValidString(s) {
+		return nil, fmt.Errorf("%q is not valid UTF-8", s)
+	}
 	var pat strings.Builder
 	pat.WriteString("^")
 	l := &Layout{text: s}
@@ -94,14 +99,20 @@ func ParseLayout(s string) (*Layout, error) {
 			return nil, fmt.Errorf("fields {%s} and the one before it touch in %q: put a separator between them", name, s)
 		}
 		l.Fields = append(l.Fields, name)
+		l.lits = append(l.lits, lit)
 		pat.WriteString("([^/]+)")
 		rest = rest[open+end+1:]
 	}
+	l.lits = append(l.lits, rest) // the loop leaves the trailing literal in rest
 	if len(l.Fields) == 0 {
 		return nil, fmt.Errorf("no {field} in %q", s)
 	}
 	pat.WriteString("$")
-	l.re = regexp.MustCompile(pat.String())
+	re, err := regexp.Compile(pat.String())
+	if err != nil {
+		return nil, fmt.Errorf("layout %q: %v", s, err)
+	}
+	l.re = re
 	return l, nil
 }
 
@@ -110,6 +121,20 @@ func (l *Layout) Match(path string) ([]string, bool) {
 	m := l.re.FindStringSubmatch(path)
 	if m == nil {
 		return nil, false
+	}
+	// regexp reads an invalid UTF-8 byte as U+FFFD, which a literal U+FFFD
+	// in the layout would match: require the path to be exactly the layout
+	// filled in.
+	if !utf8.ValidString(path) {
+		var b strings.Builder
+		for i, v := range m[1:] {
+			b.WriteString(l.lits[i])
+			b.WriteString(v)
+		}
+		b.WriteString(l.lits[len(l.lits)-1])
+		if b.String() != path {
+			return nil, false
+		}
 	}
 	return m[1:], true
 }

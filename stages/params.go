@@ -27,6 +27,14 @@ func (t ParamType) String() string {
 	return [...]string{"string", "int", "bool", "duration", "list of strings", "map of string to string", "map of string to int"}[t]
 }
 
+// article is "an" before "int", "a" otherwise, for messages.
+func (t ParamType) article() string {
+	if t == Int {
+		return "an"
+	}
+	return "a"
+}
+
 // Param declares one parameter of a kind.
 type Param struct {
 	Name     string
@@ -127,7 +135,7 @@ func (k Kind) paramNames() []string {
 func decodeValue(decl Param, n *yaml.Node) (any, error) {
 	scalar := func() (string, error) {
 		if n.Kind != yaml.ScalarNode {
-			return "", fmt.Errorf("want a %s", decl.Type)
+			return "", fmt.Errorf("want %s %s", decl.Type.article(), decl.Type)
 		}
 		return n.Value, nil
 	}
@@ -188,13 +196,13 @@ func decodeValue(decl Param, n *yaml.Node) (any, error) {
 		return out, nil
 	case StringMap, IntMap:
 		if n.Kind != yaml.MappingNode {
-			return nil, fmt.Errorf("want a %s", decl.Type)
+			return nil, fmt.Errorf("want %s %s", decl.Type.article(), decl.Type)
 		}
 		sm, im := map[string]string{}, map[string]int64{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			if k.Kind != yaml.ScalarNode || v.Kind != yaml.ScalarNode {
-				return nil, fmt.Errorf("want a %s", decl.Type)
+				return nil, fmt.Errorf("want %s %s", decl.Type.article(), decl.Type)
 			}
 			if decl.Type == StringMap {
 				sm[k.Value] = v.Value

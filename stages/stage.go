@@ -85,6 +85,7 @@ func Builtin() Registry {
 		crossCheckKind(),
 		filterKind(),
 		readKind(),
+		reportKind(),
 	} {
 		r[k.Name] = k
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"os"
+	"path"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -91,6 +93,11 @@ cache lock for longer than --wait.`,
 				log.Info("run finished", "status", rep.Status, "seconds", rep.Seconds,
 					"listed", rep.Objects.Listed, "accepted", rep.Objects.Accepted,
 					"rejected", rep.Objects.Rejected, "failed", rep.Objects.Failed, "out", out)
+				for _, f := range rep.Artifacts {
+					if path.Base(f) == "report.html" {
+						fmt.Fprintf(a.stdout, "report: %s\n", filepath.Join(out, filepath.FromSlash(f)))
+					}
+				}
 			}
 			return err
 		},

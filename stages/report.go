@@ -1,0 +1,337 @@
+package stages
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"path/filepath"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/kneepipe/kneepipe/internal/report"
+	"github.com/kneepipe/kneepipe/internal/source"
+	"github.com/kneepipe/kneepipe/internal/table"
+)
+
+// maxImageBytes bounds what the report reads of one object.
+const maxImageBytes = 256 << 20
+
+func reportKind() Kind {
+	return Kind{
+		Name: "report",
+		Doc: "Writes the EDA report: one self-contained report.html (inline CSS and SVG charts, thumbnails as data: URIs, no network) and summary.json. " +
+			"Counts per rater and grade, in-rater duplicates side by side, agreement heatmaps and kappas, every disagreement, image sizes per grade with a warning when a property nearly determines the grade, and optionally the mean image per grade. " +
+			"Fetches only the images it shows (all of them with mean_images), checked against size and sha256, and keeps what it derives from each (by SHA-256, in the stage's state under --cache) so that a rerun fetches only new images.",
+		Source: true,
+		Inputs: []Port{
+			{"rows", "graded rows before de-duplication (map-severity's rows): item, rater, grade; key, path, label, size, sha256 and the PNG header columns width, height, bit_depth, color_type are used when present"},
+			{"matrix", "cross-check's matrix"},
+			{"kappa", "cross-check's kappa"},
+			{"disagreements", "cross-check's disagreements (item column plus one grade column per rater)"},
+		},
+		Outputs: []Port{{"files", "name, content: report.html and summary.json (write with an artifact of format files)"}},
+		Params: []Param{
+			{Name: "title", Type: String, Default: "Dataset report", Doc: "the report's title"},
+			{Name: "item", Type: String, Default: "file_id", Doc: "column identifying an image across raters"},
+			{Name: "rater", Type: String, Default: "expert", Doc: "column naming the rater"},
+			{Name: "grade", Type: String, Default: "severity", Doc: "int64 grade column"},
+			{Name: "label", Type: String, Default: "severity_label", Doc: "grade label column (used when present)"},
+			{Name: "key", Type: String, Default: "key", Doc: "object key column to fetch thumbnails by (used when present)"},
+			{Name: "path", Type: String, Default: "relative_path", Doc: "path column shown under thumbnails (used when present)"},
+			{Name: "thumb_width", Type: Int, Default: int64(160), Min: 32, Max: 1024, Doc: "thumbnail width in pixels"},
+			{Name: "mean_images", Type: Bool, Default: false, Doc: "decode every image and show the mean image per grade"},
+			{Name: "mean_size", Type: String, Default: "640x162", Doc: "WIDTHxHEIGHT canvas images are padded (bottom, right) or cropped to before averaging"},
+			{Name: "warn_share", Type: Int, Default: int64(95), Min: 50, Max: 100, Doc: "percent: a property nearly determines the grade when a grade has one value in this share of its images (and the other grades do not), or a value one grade"},
+			{Name: "warn_min_images", Type: Int, Default: int64(5), Min: 1, Max: 1 << 30, Doc: "least images of a grade (or value) for a warning"},
+			{Name: "concurrency", Type: Int, Default: int64(16), Min: 1, Max: 256, Tuning: true, Doc: "parallel image downloads"},
+			{Name: "attempts", Type: Int, Default: int64(4), Min: 1, Max: 20, Tuning: true, Doc: "tries per image, backing off exponentially between them"},
+			{Name: "stall_timeout", Type: Duration, Default: 30 * time.Second, Tuning: true, Doc: "give up an attempt when no byte arrives for this long"},
+		},
+		New: func(p Params) (Stage, error) {
+			w, h, err := report.ParseSize(p.Str("mean_size"))
+			if err != nil {
+				return nil, fmt.Errorf("mean_size: %w", err)
+			}
+			return &reportStage{p: p, attempts: int(p.Int("attempts")), stall: p.Duration("stall_timeout"), opt: report.Options{
+				ThumbWidth:    int(p.Int("thumb_width")),
+				MeanImages:    p.Bool("mean_images"),
+				MeanWidth:     w,
+				MeanHeight:    h,
+				WarnShare:     float64(p.Int("warn_share")) / 100,
+				WarnMinImages: int(p.Int("warn_min_images")),
+				Concurrency:   int(p.Int("concurrency")),
+			}}, nil
+		},
+	}
+}
+
+type reportStage struct {
+	p        Params
+	opt      report.Options
+	attempts int
+	stall    time.Duration
+}
+
+func (s *reportStage) Run(ctx context.Context, env *Env, in map[string]arrow.RecordBatch) (*Result, error) {
+	input, err := s.input(in)
+	if err != nil {
+		return nil, err
+	}
+	opt := s.opt
+	if env.Store != nil {
+		opt.Fetch = func(ctx context.Context, obj report.Object) ([]byte, error) { return s.fetch(ctx, env, obj) }
+		if env.StateDir != "" {
+			opt.CacheDir = filepath.Join(env.StateDir, "images")
+		}
+	}
+	rep, err := report.Build(ctx, input, opt)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range rep.Problems {
+		env.Log.Warn("report", "problem", p)
+	}
+	page, err := rep.HTML()
+	if err != nil {
+		return nil, err
+	}
+	summary, err := rep.JSON()
+	if err != nil {
+		return nil, err
+	}
+	env.Log.Info("report written", "html_bytes", len(page), "thumbnails", rep.Summary.Thumbnails.Shown, "warnings", len(rep.Summary.Warnings))
+	names := array.NewStringBuilder(env.Mem)
+	defer names.Release()
+	content := array.NewBinaryBuilder(env.Mem, arrow.BinaryTypes.Binary)
+	defer content.Release()
+	names.AppendValues([]string{"report.html", "summary.json"}, nil)
+	content.AppendValues([][]byte{page, summary}, nil)
+	files := table.New(table.Column{Name: "name", Array: names.NewArray()}, table.Column{Name: "content", Array: content.NewArray()})
+	return &Result{Outputs: map[string]arrow.RecordBatch{"files": files}}, nil
+}
+
+// fetch reads one object as fetch-hash does: transient failures retried
+// with capped exponential backoff and jitter, an attempt cut off when no
+// byte arrives for stall_timeout, and bytes that differ from the listing's
+// size or the hashed SHA-256 refused (and so retried).
+func (s *reportStage) fetch(ctx context.Context, env *Env, obj report.Object) ([]byte, error) {
+	for attempt := 1; ; attempt++ {
+		data, err := s.fetchOnce(ctx, env, obj)
+		if err == nil {
+			return data, nil
+		}
+		if attempt >= s.attempts || ctx.Err() != nil || source.Permanent(err) {
+			return nil, fmt.Errorf("%w (%d attempts)", err, attempt)
+		}
+		backoff := min(100*time.Millisecond<<(attempt-1), 5*time.Second)
+		select {
+		case <-time.After(backoff/2 + rand.N(backoff/2+1)):
+		case <-ctx.Done():
+			return nil, err
+		}
+	}
+}
+
+func (s *reportStage) fetchOnce(ctx context.Context, env *Env, obj report.Object) ([]byte, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	watchdog := time.AfterFunc(s.stall, func() { cancel(fmt.Errorf("no data for %s", s.stall)) })
+	defer watchdog.Stop()
+	body, err := env.Store.Get(ctx, obj.Key)
+	if err != nil {
+		return nil, withCause(ctx, err)
+	}
+	defer body.Close()
+	data, err := io.ReadAll(io.LimitReader(stallReader{body, watchdog, s.stall}, maxImageBytes))
+	if err != nil {
+		return nil, fmt.Errorf("read body: %w", withCause(ctx, err))
+	}
+	if obj.Size > 0 && int64(len(data)) != obj.Size {
+		return nil, fmt.Errorf("got %d bytes, listing says %d", len(data), obj.Size)
+	}
+	if obj.SHA256 != "" {
+		if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != obj.SHA256 {
+			return nil, errors.New("SHA-256 differs from the one fetch-hash computed: body damaged in transit")
+		}
+	}
+	return data, nil
+}
+
+// input reads the stage's tables into the report's model.
+func (s *reportStage) input(in map[string]arrow.RecordBatch) (report.Input, error) {
+	out := report.Input{Title: s.p.Str("title")}
+	rows, err := input(in, "rows")
+	if err != nil {
+		return out, err
+	}
+	items, err := table.StringCol(rows, s.p.Str("item"))
+	if err != nil {
+		return out, err
+	}
+	raters, err := table.StringCol(rows, s.p.Str("rater"))
+	if err != nil {
+		return out, err
+	}
+	grades, err := table.Int64Col(rows, s.p.Str("grade"))
+	if err != nil {
+		return out, err
+	}
+	optional := func(name string) *array.String {
+		c, _ := table.StringCol(rows, name)
+		return c
+	}
+	optInt := func(name string) *array.Int64 {
+		c, _ := table.Int64Col(rows, name)
+		return c
+	}
+	labels, keys, paths := optional(s.p.Str("label")), optional(s.p.Str("key")), optional(s.p.Str("path"))
+	width, height, depth, ctype := optInt("width"), optInt("height"), optInt("bit_depth"), optInt("color_type")
+	sizes, shas := optInt("size"), optional("sha256")
+	for i := range int(rows.NumRows()) {
+		if grades.IsNull(i) {
+			return out, fmt.Errorf("rows: row %d: %s is empty", i+1, s.p.Str("grade"))
+		}
+		r := report.Row{Rater: raters.Value(i), Item: items.Value(i), Grade: grades.Value(i)}
+		if labels != nil {
+			r.Label = labels.Value(i)
+		}
+		if keys != nil {
+			r.Key = keys.Value(i)
+		}
+		if paths != nil {
+			r.Path = paths.Value(i)
+		}
+		if sizes != nil && sizes.IsValid(i) {
+			r.Size = sizes.Value(i)
+		}
+		if shas != nil {
+			r.SHA256 = shas.Value(i)
+		}
+		if width != nil && height != nil && width.IsValid(i) && height.IsValid(i) {
+			r.PNG, r.Width, r.Height = true, width.Value(i), height.Value(i)
+			if depth != nil && depth.IsValid(i) {
+				r.BitDepth = depth.Value(i)
+			}
+			if ctype != nil && ctype.IsValid(i) {
+				r.ColorType = ctype.Value(i)
+			}
+		}
+		out.Rows = append(out.Rows, r)
+	}
+
+	matrix, err := input(in, "matrix")
+	if err != nil {
+		return out, err
+	}
+	ma, err := table.StringCol(matrix, "rater_a")
+	if err != nil {
+		return out, fmt.Errorf("matrix: %w", err)
+	}
+	mb, err := table.StringCol(matrix, "rater_b")
+	if err != nil {
+		return out, fmt.Errorf("matrix: %w", err)
+	}
+	var mints [3]*array.Int64
+	for i, name := range []string{"grade_a", "grade_b", "count"} {
+		if mints[i], err = table.Int64Col(matrix, name); err != nil {
+			return out, fmt.Errorf("matrix: %w", err)
+		}
+	}
+	for i := range int(matrix.NumRows()) {
+		out.Matrix = append(out.Matrix, report.Cell{
+			RaterA: ma.Value(i), RaterB: mb.Value(i),
+			GradeA: mints[0].Value(i), GradeB: mints[1].Value(i), Count: mints[2].Value(i),
+		})
+	}
+
+	if out.Kappas, err = kappaRows(in); err != nil {
+		return out, err
+	}
+
+	dis, err := input(in, "disagreements")
+	if err != nil {
+		return out, err
+	}
+	disItems, err := table.StringCol(dis, s.p.Str("item"))
+	if err != nil {
+		return out, fmt.Errorf("disagreements: %w", err)
+	}
+	var cols []*array.Int64
+	for i, name := range table.Names(dis) {
+		if name == s.p.Str("item") {
+			continue
+		}
+		c, ok := dis.Column(i).(*array.Int64)
+		if !ok {
+			return out, fmt.Errorf("disagreements: column %q is %s, want int64 grades", name, dis.Column(i).DataType())
+		}
+		out.Raters = append(out.Raters, name)
+		cols = append(cols, c)
+	}
+	for i := range disItems.Len() {
+		d := report.Disagreement{Item: disItems.Value(i), Grades: make([]*int64, len(cols))}
+		for r, c := range cols {
+			if c.IsValid(i) {
+				g := c.Value(i)
+				d.Grades[r] = &g
+			}
+		}
+		out.Disagreements = append(out.Disagreements, d)
+	}
+	return out, nil
+}
+
+func kappaRows(in map[string]arrow.RecordBatch) ([]report.Kappa, error) {
+	k, err := input(in, "kappa")
+	if err != nil {
+		return nil, err
+	}
+	ra, err := table.StringCol(k, "rater_a")
+	if err != nil {
+		return nil, fmt.Errorf("kappa: %w", err)
+	}
+	rb, err := table.StringCol(k, "rater_b")
+	if err != nil {
+		return nil, fmt.Errorf("kappa: %w", err)
+	}
+	n, err := table.Int64Col(k, "n")
+	if err != nil {
+		return nil, fmt.Errorf("kappa: %w", err)
+	}
+	names := []string{"observed", "kappa", "kappa_lo", "kappa_hi", "linear", "linear_lo", "linear_hi", "quadratic", "quadratic_lo", "quadratic_hi"}
+	f := make([]*array.Float64, len(names))
+	for i, name := range names {
+		idx, err := table.Index(k, name)
+		if err != nil {
+			return nil, fmt.Errorf("kappa: %w", err)
+		}
+		c, ok := k.Column(idx).(*array.Float64)
+		if !ok {
+			return nil, fmt.Errorf("kappa: column %q is %s, want float64", name, k.Column(idx).DataType())
+		}
+		f[i] = c
+	}
+	var out []report.Kappa
+	for i := range int(k.NumRows()) {
+		v := func(c int) *float64 {
+			if f[c].IsNull(i) {
+				return nil
+			}
+			x := f[c].Value(i)
+			return &x
+		}
+		out = append(out, report.Kappa{
+			RaterA: ra.Value(i), RaterB: rb.Value(i), N: n.Value(i), Observed: v(0),
+			Unweighted: report.Interval{Value: v(1), Lo: v(2), Hi: v(3)},
+			Linear:     report.Interval{Value: v(4), Lo: v(5), Hi: v(6)},
+			Quadratic:  report.Interval{Value: v(7), Lo: v(8), Hi: v(9)},
+		})
+	}
+	return out, nil
+}

@@ -1,0 +1,138 @@
+package stages
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kneepipe/kneepipe/internal/report"
+	"github.com/kneepipe/kneepipe/internal/table"
+)
+
+func TestReportParams(t *testing.T) {
+	if err := buildErr(t, "report", "{mean_size: 640}"); err == nil || !strings.Contains(err.Error(), "mean_size") {
+		t.Errorf("bad mean_size: %v", err)
+	}
+	if err := buildErr(t, "report", "{warn_share: 40}"); err == nil {
+		t.Error("warn_share 40 accepted (least 50)")
+	}
+	st := build(t, "report", "{mean_images: true, mean_size: 320x81, warn_share: 90, thumb_width: 120}").(*reportStage)
+	if o := st.opt; !o.MeanImages || o.MeanWidth != 320 || o.MeanHeight != 81 || o.WarnShare != 0.9 || o.ThumbWidth != 120 || o.WarnMinImages != 5 {
+		t.Errorf("options %+v", o)
+	}
+	p, err := decode(t, "report", "{concurrency: 4}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := p.Fingerprinted()["concurrency"]; ok {
+		t.Error("concurrency changes the fingerprint")
+	}
+}
+
+// reportInputs de-duplicates rows, cross-checks them and returns the
+// report's inputs, as the default pipeline wires them.
+func reportInputs(t *testing.T, env *Env, rowsRec arrow.RecordBatch) map[string]arrow.RecordBatch {
+	t.Helper()
+	unique := run(t, env, "dedupe", build(t, "dedupe", ""), map[string]arrow.RecordBatch{"rows": rowsRec})
+	cc := run(t, env, "cross-check", build(t, "cross-check", "{missing_disagrees: true}"), map[string]arrow.RecordBatch{"rows": unique.Outputs["rows"]})
+	return map[string]arrow.RecordBatch{
+		"rows": rowsRec, "matrix": cc.Outputs["matrix"], "kappa": cc.Outputs["kappa"], "disagreements": cc.Outputs["disagreements"],
+	}
+}
+
+// Only the columns the stage needs: no key (no thumbnails), no PNG facts,
+// no label; no source at all.
+func TestReportMinimalColumns(t *testing.T) {
+	env := testEnv(t)
+	in := rows(t, env.Mem, "file_id,expert,severity", []string{"severity"},
+		"a|I|0", "a|II|0", "b|I|1", "b|II|2", "c|I|2", "c|I|2", "c|II|2", "d|I|4",
+	)
+	defer in.Release()
+	res := run(t, env, "report", build(t, "report", "{title: Tiny}"), reportInputs(t, env, in))
+	files := res.Outputs["files"]
+	if got := schemaOf(files); got != "name:utf8,content:binary" {
+		t.Fatalf("schema %s", got)
+	}
+	names := files.Column(0).(*array.String)
+	content := files.Column(1).(*array.Binary)
+	if files.NumRows() != 2 || names.Value(0) != "report.html" || names.Value(1) != "summary.json" {
+		t.Fatalf("files %s", csvOf(t, table.New(table.Strings(env.Mem, "n", []string{names.Value(0)}))))
+	}
+	var s report.Summary
+	if err := json.Unmarshal(content.Value(1), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Title != "Tiny" || s.Totals.Files != 8 || s.Duplicates.Groups != 1 || len(s.Disagreements) != 2 || len(s.Agreement.Pairs) != 1 {
+		t.Errorf("summary %+v", s)
+	}
+	if s.Agreement.Pairs[0].N != 3 || s.Properties[0].Unknown != 7 {
+		t.Errorf("pair %+v, size property %+v", s.Agreement.Pairs[0], s.Properties[0])
+	}
+	page := content.Value(0)
+	if !bytes.Contains(page, []byte("<title>Tiny</title>")) || !bytes.Contains(page, []byte("no source to fetch from")) {
+		t.Error("page lacks its title or the no-source note")
+	}
+}
+
+func TestReportBadInputs(t *testing.T) {
+	env := testEnv(t)
+	in := rows(t, env.Mem, "file_id,expert,severity", []string{"severity"}, "a|I|0", "a|II|1")
+	defer in.Release()
+	inputs := reportInputs(t, env, in)
+	st := build(t, "report", "{grade: missing_column}")
+	if _, err := st.Run(context.Background(), env, inputs); err == nil || !strings.Contains(err.Error(), "missing_column") {
+		t.Errorf("missing grade column: %v", err)
+	}
+	delete(inputs, "kappa")
+	if _, err := build(t, "report", "").Run(context.Background(), env, inputs); err == nil || !strings.Contains(err.Error(), "kappa") {
+		t.Errorf("missing kappa input: %v", err)
+	}
+	inputs["kappa"] = inputs["matrix"]
+	if _, err := build(t, "report", "").Run(context.Background(), env, inputs); err == nil || !strings.Contains(err.Error(), "kappa: no column") {
+		t.Errorf("kappa input without kappa columns: %v", err)
+	}
+	nulls := rows(t, env.Mem, "file_id,expert,severity", []string{"severity"}, "a|I|")
+	defer nulls.Release()
+	inputs["rows"] = nulls
+	if _, err := build(t, "report", "").Run(context.Background(), env, inputs); err == nil || !strings.Contains(err.Error(), "severity is empty") {
+		t.Errorf("null grade: %v", err)
+	}
+}
+
+// The files output survives the cache: Parquet keeps content binary, as
+// the files artifact needs after a cache hit.
+func TestReportFilesThroughParquet(t *testing.T) {
+	env := testEnv(t)
+	in := rows(t, env.Mem, "file_id,expert,severity", []string{"severity"}, "a|I|0", "a|II|1")
+	defer in.Release()
+	files := run(t, env, "report", build(t, "report", ""), reportInputs(t, env, in)).Outputs["files"]
+	path := filepath.Join(t.TempDir(), "files.parquet")
+	var buf bytes.Buffer
+	if err := table.WriteParquet(&buf, files); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	back, err := table.ReadParquet(context.Background(), mem, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { back.Release(); mem.AssertSize(t, 0) }()
+	c, ok := back.Column(1).(*array.Binary)
+	if !ok {
+		t.Fatalf("content read back as %s", back.Column(1).DataType())
+	}
+	if !bytes.Equal(c.Value(0), files.Column(1).(*array.Binary).Value(0)) {
+		t.Error("report.html changed through Parquet")
+	}
+}
