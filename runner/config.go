@@ -5,11 +5,12 @@ package runner
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
 	"regexp"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -177,7 +178,7 @@ func (l *loader) mapping(n *yaml.Node, what string, handlers map[string]func(*ya
 		k, v := n.Content[i], n.Content[i+1]
 		h, ok := handlers[k.Value]
 		if !ok {
-			return l.errAt(k, "%s: unknown key %q (known: %s)", what, k.Value, strings.Join(sortedKeys(handlers), ", "))
+			return l.errAt(k, "%s: unknown key %q (known: %s)", what, k.Value, strings.Join(slices.Sorted(maps.Keys(handlers)), ", "))
 		}
 		if seen[k.Value] {
 			return l.errAt(k, "%s: key %q given twice", what, k.Value)
@@ -424,13 +425,4 @@ func (l *loader) stringMap(n *yaml.Node, what string) (map[string]string, error)
 		out[k.Value] = v.Value
 	}
 	return out, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

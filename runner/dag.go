@@ -2,6 +2,8 @@ package runner
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -18,7 +20,7 @@ func (l *loader) checkGraph(cfg *Config) error {
 	resolve := func(r *Ref, what string) error {
 		up, ok := byName[r.Stage]
 		if !ok {
-			return &ConfigError{File: l.file, Pos: r.Pos, Msg: what + ": no stage named " + quote(r.Stage) + " (stages: " + strings.Join(sortedKeys(byName), ", ") + ")"}
+			return &ConfigError{File: l.file, Pos: r.Pos, Msg: what + ": no stage named " + quote(r.Stage) + " (stages: " + strings.Join(slices.Sorted(maps.Keys(byName)), ", ") + ")"}
 		}
 		if r.Output == "" {
 			r.Output = up.Kind.Outputs[0].Name
@@ -29,7 +31,7 @@ func (l *loader) checkGraph(cfg *Config) error {
 		return nil
 	}
 	for _, st := range cfg.Stages {
-		for _, port := range sortedKeys(st.Inputs) {
+		for _, port := range slices.Sorted(maps.Keys(st.Inputs)) {
 			r := st.Inputs[port]
 			if err := resolve(&r, "stage "+quote(st.Name)+" input "+quote(port)); err != nil {
 				return err
@@ -84,7 +86,7 @@ func Order(list []*Stage) ([]*Stage, error) {
 		}
 		state[st.Name] = 1
 		path = append(path, st.Name)
-		for _, port := range sortedKeys(st.Inputs) {
+		for _, port := range slices.Sorted(maps.Keys(st.Inputs)) {
 			if up, ok := byName[st.Inputs[port].Stage]; ok {
 				if err := visit(up); err != nil {
 					return err

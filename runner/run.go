@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -264,7 +266,7 @@ func (x *execution) stage(ctx context.Context, sr *stageRun) error {
 		desc.Source = x.cfg.Source.URI + " " + x.cfg.Source.Endpoint
 	}
 	pending := false
-	for _, port := range sortedKeys(st.Inputs) {
+	for _, port := range slices.Sorted(maps.Keys(st.Inputs)) {
 		ref := st.Inputs[port]
 		up := x.runs[ref.Stage]
 		select {
@@ -410,7 +412,7 @@ func saveEntry(store cache.Store, sr *stageRun) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range sortedKeys(sr.outputs) {
+	for _, name := range slices.Sorted(maps.Keys(sr.outputs)) {
 		rec := sr.outputs[name]
 		if err := w.Add(name, rec.NumRows(), func(out io.Writer) error { return table.WriteParquet(out, rec) }); err != nil {
 			w.Abort()

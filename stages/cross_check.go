@@ -3,7 +3,9 @@ package stages
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -66,7 +68,7 @@ func (s *crossCheck) Run(ctx context.Context, env *Env, in map[string]arrow.Reco
 	for i := range raters.Len() {
 		raterIdx[raters.Value(i)] = 0
 	}
-	names := sortedKeys(raterIdx)
+	names := slices.Sorted(maps.Keys(raterIdx))
 	for i, n := range names {
 		raterIdx[n] = i
 	}
@@ -90,7 +92,7 @@ func (s *crossCheck) Run(ctx context.Context, env *Env, in map[string]arrow.Reco
 		}
 		cells[r] = cell{grades.Value(i), true}
 	}
-	ids := sortedKeys(pivot)
+	ids := slices.Sorted(maps.Keys(pivot))
 
 	wide := s.wideTable(env, names, ids, func(id string, r int) (int64, bool) { c := pivot[id][r]; return c.grade, c.ok })
 	var disagree []int

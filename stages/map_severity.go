@@ -3,8 +3,9 @@ package stages
 import (
 	"context"
 	"fmt"
+	"maps"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -170,7 +171,7 @@ func (s *mapSeverity) Run(ctx context.Context, env *Env, in map[string]arrow.Rec
 		g, known := s.grades[vals[gradeAt]]
 		if !known {
 			bad = append(bad, i)
-			reasons = append(reasons, fmt.Sprintf("unknown grade label %q (known: %s)", vals[gradeAt], strings.Join(sortedKeys(s.grades), ", ")))
+			reasons = append(reasons, fmt.Sprintf("unknown grade label %q (known: %s)", vals[gradeAt], strings.Join(slices.Sorted(maps.Keys(s.grades)), ", ")))
 			continue
 		}
 		ok = append(ok, i)
@@ -212,13 +213,4 @@ func indexOf(list []string, s string) int {
 		}
 	}
 	return -1
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -11,34 +11,21 @@ import (
 )
 
 func (a *app) planCommand() *cobra.Command {
-	var cacheDir string
-	var src sourceFlags
-	var force []string
-	var wait time.Duration
+	var ex execFlags
 	cmd := &cobra.Command{
 		Use:   "plan",
 		Short: "Say which stages a run would compute and why, and which are cached, without running them",
 		Long: `Say which stages a run would compute and why (which parameter or input
 changed), and which are cached. It lists the source (no downloads) and reads
 manifests, so it can tell whether the bucket changed; it computes and writes
-nothing.`,
+nothing. --force plans as if it were given to run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := a.logger()
+			cfg, opts, err := ex.prepare(a)
 			if err != nil {
 				return err
 			}
-			cfg, lookup, err := a.load()
-			if err != nil {
-				return err
-			}
-			if err := src.apply(cfg); err != nil {
-				return err
-			}
-			if err := checkForce(cfg, force); err != nil {
-				return err
-			}
-			rep, err := runner.Plan(cmd.Context(), cfg, runner.Options{CacheDir: cacheDir, Lookup: lookup, Log: log, Force: force, Wait: wait})
+			rep, err := runner.Plan(cmd.Context(), cfg, opts)
 			if err != nil {
 				return err
 			}
@@ -54,12 +41,7 @@ nothing.`,
 			return tw.Flush()
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&cacheDir, "cache", ".kneepipe/cache", "directory for cached stage outputs")
-	f.StringSliceVar(&force, "force", nil, "plan as if --force (all) or --force=STAGE were given")
-	f.Lookup("force").NoOptDefVal = "*"
-	f.DurationVar(&wait, "wait", 0, "wait this long for another run's cache lock")
-	src.register(cmd)
+	ex.register(cmd)
 	return cmd
 }
 

@@ -45,11 +45,45 @@ func (s *sourceFlags) apply(cfg *runner.Config) error {
 	return nil
 }
 
+// execFlags are the flags run and plan share.
+type execFlags struct {
+	cacheDir string
+	src      sourceFlags
+	force    []string
+	wait     time.Duration
+}
+
+func (e *execFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&e.cacheDir, "cache", ".kneepipe/cache", "directory for cached stage outputs")
+	f.StringSliceVar(&e.force, "force", nil, "recompute all stages (--force) or the named ones (--force=STAGE)")
+	f.Lookup("force").NoOptDefVal = "*"
+	f.DurationVar(&e.wait, "wait", 0, "wait this long for another run's cache lock (e.g. 10m)")
+	e.src.register(cmd)
+}
+
+// prepare loads the pipeline, applies the flags and builds run options.
+func (e *execFlags) prepare(a *app) (*runner.Config, runner.Options, error) {
+	log, err := a.logger()
+	if err != nil {
+		return nil, runner.Options{}, err
+	}
+	cfg, lookup, err := a.load()
+	if err != nil {
+		return nil, runner.Options{}, err
+	}
+	if err := e.src.apply(cfg); err != nil {
+		return nil, runner.Options{}, err
+	}
+	if err := checkForce(cfg, e.force); err != nil {
+		return nil, runner.Options{}, err
+	}
+	return cfg, runner.Options{CacheDir: e.cacheDir, Lookup: lookup, Log: log, Force: e.force, Wait: e.wait}, nil
+}
+
 func (a *app) runCommand() *cobra.Command {
-	var out, cacheDir string
-	var src sourceFlags
-	var force []string
-	var wait time.Duration
+	var out string
+	var ex execFlags
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the pipeline and write its artifacts and run.json into --out",
@@ -70,21 +104,12 @@ cache lock for longer than --wait.`,
   kneepipe run --source s3://tnn-hse-medtech/datasets/ --endpoint https://storage.yandexcloud.net --region ru-central1`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := a.logger()
+			cfg, opts, err := ex.prepare(a)
 			if err != nil {
 				return err
 			}
-			cfg, lookup, err := a.load()
-			if err != nil {
-				return err
-			}
-			if err := src.apply(cfg); err != nil {
-				return err
-			}
-			if err := checkForce(cfg, force); err != nil {
-				return err
-			}
-			opts := runner.Options{OutDir: out, CacheDir: cacheDir, Lookup: lookup, Log: log, Force: force, Wait: wait}
+			log := opts.Log
+			opts.OutDir = out
 			if f, ok := a.stderr.(*os.File); ok && a.logFormat == "text" && term.IsTerminal(int(f.Fd())) {
 				opts.Progress = newBar(a.stderr)
 			}
@@ -102,13 +127,8 @@ cache lock for longer than --wait.`,
 			return err
 		},
 	}
-	f := cmd.Flags()
-	f.StringVar(&out, "out", "out", "directory for artifacts and run.json")
-	f.StringVar(&cacheDir, "cache", ".kneepipe/cache", "directory for cached stage outputs")
-	f.StringSliceVar(&force, "force", nil, "recompute all stages (--force) or the named ones (--force=STAGE)")
-	f.Lookup("force").NoOptDefVal = "*"
-	f.DurationVar(&wait, "wait", 0, "wait this long for another run's cache lock (e.g. 10m)")
-	src.register(cmd)
+	cmd.Flags().StringVar(&out, "out", "out", "directory for artifacts and run.json")
+	ex.register(cmd)
 	return cmd
 }
 

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -203,7 +205,7 @@ func Build(ctx context.Context, in Input, opt Options) (*Report, error) {
 			}
 		}
 	}
-	s.Raters = sortedKeys(raters)
+	s.Raters = slices.Sorted(maps.Keys(raters))
 	s.Grades = gradesOf(in.Rows, gradeSet)
 	s.Totals = Totals{Files: len(in.Rows), Images: len(items), Observations: len(obsOrder)}
 
@@ -340,7 +342,7 @@ func gradesOf(rows []Row, set map[int64]bool) []Grade {
 	out := make([]Grade, 0, len(set))
 	for g := range set {
 		best, n := "", 0
-		for _, l := range sortedKeys(labels[g]) {
+		for _, l := range slices.Sorted(maps.Keys(labels[g])) {
 			if labels[g][l] > n {
 				best, n = l, labels[g][l]
 			}
@@ -389,13 +391,4 @@ func (r *Report) JSON() ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -14,9 +14,11 @@ import (
 	_ "image/gif" // decoders, should a dataset hold other formats
 	_ "image/jpeg"
 	"image/png"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -48,7 +50,7 @@ func (r *Report) images(ctx context.Context, in Input, obsOrder []obsKey, first 
 	for _, d := range s.Disagreements {
 		shown[d.Item] = true
 	}
-	want := sortedKeys(shown)
+	want := slices.Sorted(maps.Keys(shown))
 	r.thumbs = map[string]thumb{}
 	if r.opt.Fetch == nil {
 		return nil
@@ -238,7 +240,7 @@ func (r *Report) meanImages(ctx context.Context, c *derivedCache, in Input, obsO
 		}
 		gradesOf[k.item][in.Rows[first[k]].Grade] = true
 	}
-	items := sortedKeys(gradesOf)
+	items := slices.Sorted(maps.Keys(gradesOf))
 	sums := map[int64][]uint64{}
 	n := map[int64]int{}
 	for _, g := range r.Summary.Grades {

@@ -2,6 +2,8 @@ package report
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 )
 
@@ -70,7 +72,7 @@ func tabulate(p property, obs []Row, grades []Grade, opt Options, name func(int6
 		perGrade[o.Grade]++
 		total++
 	}
-	prop.Values = sortedKeys(perValue)
+	prop.Values = slices.Sorted(maps.Keys(perValue))
 	sort.SliceStable(prop.Values, func(a, b int) bool { return perValue[prop.Values[a]] > perValue[prop.Values[b]] })
 	for _, g := range grades {
 		d := GradeDist{Grade: g.Grade, Images: perGrade[g.Grade], Counts: make([]int, len(prop.Values))}

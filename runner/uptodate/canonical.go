@@ -2,7 +2,8 @@ package uptodate
 
 import (
 	"encoding/json"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/kneepipe/kneepipe/runner/cache"
 )
@@ -28,17 +29,8 @@ func normalize(v any) any {
 func ContentKey(base cache.Key, digests map[string]string) cache.Key {
 	var h cache.Hasher
 	h.Add("base", string(base))
-	for _, name := range sortedKeys(digests) {
+	for _, name := range slices.Sorted(maps.Keys(digests)) {
 		h.Add("content:"+name, digests[name])
 	}
 	return h.Key()
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

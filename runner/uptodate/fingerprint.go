@@ -3,7 +3,9 @@ package uptodate
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/kneepipe/kneepipe/runner/cache"
@@ -47,7 +49,7 @@ func (f Fingerprint) changed(s Stage) string {
 		return fmt.Sprintf("kind changed: %s -> %s", last.Kind, s.Kind)
 	}
 	var params []string
-	for _, name := range sortedKeys(union(last.Params, s.Params)) {
+	for _, name := range slices.Sorted(maps.Keys(union(last.Params, s.Params))) {
 		if !reflect.DeepEqual(normalize(last.Params[name]), normalize(s.Params[name])) {
 			params = append(params, name)
 		}
@@ -56,7 +58,7 @@ func (f Fingerprint) changed(s Stage) string {
 		return "params changed: " + strings.Join(params, ", ")
 	}
 	var inputs []string
-	for _, port := range sortedKeys(s.Inputs) {
+	for _, port := range slices.Sorted(maps.Keys(s.Inputs)) {
 		if last.Inputs[port] != s.Inputs[port] {
 			inputs = append(inputs, port)
 		}

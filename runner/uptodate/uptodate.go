@@ -6,6 +6,9 @@
 package uptodate
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/kneepipe/kneepipe/runner/cache"
 )
 
@@ -24,7 +27,7 @@ type Stage struct {
 func (s Stage) Key() cache.Key {
 	var h cache.Hasher
 	h.Add("kind", s.Kind).Add("params", canonical(s.Params)).Add("source", s.Source)
-	for _, port := range sortedKeys(s.Inputs) {
+	for _, port := range slices.Sorted(maps.Keys(s.Inputs)) {
 		h.Add("input:"+port, string(s.Inputs[port]))
 	}
 	return h.Key()
