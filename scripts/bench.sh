@@ -1,0 +1,408 @@
+#!/usr/bin/env bash
+# scripts/bench.sh -- kneepipe's benchmark against peers measured in the same
+# run (`make bench` builds bin/kneepipe and versitygw, then runs this).
+#
+# What it measures (docs/benchmarks.md has the results and their reading):
+#   s3      `kneepipe run -f examples/notebook.yaml` over a local S3 server
+#           (versitygw) holding a synthetic bucket shaped like the real one
+#           (3300 objects, ~114 MB), cold cache, vs the bare Go loop
+#           (bench/peers/bareloop, 64 workers), `rclone hashsum SHA-256
+#           --download --checkers 50`, and the notebook's own code
+#           (bench/peers/notebook.py: boto3, 50 threads, pandas).
+#   warm    the no-op rerun of the same command on the warm cache, vs the cold
+#           run of the same round.
+#   big     peak RSS (and time) hashing ONE 1 GiB object: list + fetch-hash
+#           (bench/pipelines/fetch-hash.yaml) vs bareloop.
+#   tables  `kneepipe run -f examples/notebook-from-csv.yaml` on a
+#           1,000,000-row raw_data.csv (fresh cache each time) vs pandas
+#           (bench/peers/notebook_tables.py) vs DuckDB SQL
+#           (bench/peers/duckdbsql).
+# Every figure is reported as a ratio against a peer of the same group, from
+# rounds in which the group's peers alternate (the order rotates each round);
+# medians with min..max. Outputs are checked in every round: all peers that
+# write the notebook's CSVs must write the same bytes.
+#
+# Usage: scripts/bench.sh            (from anywhere; prints the Markdown report)
+# Knobs (environment):
+#   BENCH_DIR           work dir, default REPO/.tools/bench (gitignored). Holds
+#                       the generated data (kept and reused: generation is
+#                       stamped), bin/, state/ (server), run/ (scratch, wiped)
+#                       and results/<UTC time>/ (meta.tsv, results.tsv, logs/,
+#                       report.md).
+#   BENCH_ROUNDS        rounds for s3/warm (default 9); notebook.py (~20 s a
+#                       run) takes part in the first BENCH_NOTEBOOK_ROUNDS (3)
+#   BENCH_BIG_ROUNDS    rounds for big (default 3)
+#   BENCH_TABLE_ROUNDS  rounds for tables (default 5)
+#   BENCH_CSV_ROWS      rows of the table benchmark's CSV (default 1000000)
+#   BENCH_BIG_SIZE      bytes of the big object (default 1073741824)
+#   BENCH_TIMEOUT       seconds before one command is killed (default 600)
+#   BENCH_QUIET_WAIT    seconds a round may wait for the machine to be quiet
+#                       (default 15), BENCH_QUIET_BUDGET in all (default 90)
+#   BENCH_SKIP          space-separated groups to skip: s3 big tables
+#
+# Needs: Go, and Debian packages rclone, python3-boto3, python3-pandas, time
+# (installed with apt-get if missing; as root or through sudo).
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+cd "$REPO"
+
+BENCH=${BENCH_DIR:-$REPO/.tools/bench}
+ROUNDS=${BENCH_ROUNDS:-9}
+NOTEBOOK_ROUNDS=${BENCH_NOTEBOOK_ROUNDS:-3}
+TABLE_ROUNDS=${BENCH_TABLE_ROUNDS:-5}
+BIG_ROUNDS=${BENCH_BIG_ROUNDS:-3}
+CSV_ROWS=${BENCH_CSV_ROWS:-1000000}
+BIG_SIZE=${BENCH_BIG_SIZE:-1073741824}
+TIMEOUT=${BENCH_TIMEOUT:-600}
+SKIP=" ${BENCH_SKIP:-} "
+GO=${GO:-go}
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+skipped() { [[ $SKIP == *" $1 "* ]]; }
+
+T_START=${EPOCHREALTIME/[.,]/}
+elapsed() { local t=${EPOCHREALTIME/[.,]/}; echo $(((10#$t - 10#$T_START) / 1000000)); }
+
+# ------------------------------------------------------------------ deps
+install_deps() {
+	command -v dpkg-query >/dev/null || die "not a Debian system: install rclone, python3-boto3, python3-pandas and GNU time by hand"
+	local p missing=()
+	for p in rclone python3-boto3 python3-pandas time; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+	done
+	((${#missing[@]})) || return 0
+	local sudo=()
+	if [[ $(id -u) != 0 ]]; then
+		command -v sudo >/dev/null || die "need root or sudo to install: ${missing[*]}"
+		sudo=(sudo)
+	fi
+	log "installing ${missing[*]} (apt-get)"
+	"${sudo[@]}" apt-get update -qq >&2
+	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${missing[@]}" >&2
+}
+install_deps
+command -v "$GO" >/dev/null || die "go not found"
+
+# ------------------------------------------------------------------ build
+BIN=$BENCH/bin
+mkdir -p "$BIN"
+log "building bin/kneepipe and the bench tools"
+"$GO" build -o bin/kneepipe ./cmd/kneepipe
+"$GO" build -o "$BIN/" ./bench/gen ./bench/peers/bareloop ./bench/peers/duckdbsql ./bench/report
+[[ -x .tools/bin/versitygw ]] || make -s -f scripts/tools.mk tools >&2
+
+# ------------------------------------------------------------------ data
+DATA=$BENCH/s3data # every top-level dir is a bucket
+CSV=$BENCH/csv/raw_data.csv
+log "generating data (reused when stamped)"
+"$BIN/gen" bucket -out "$DATA/kneebench/datasets" -stamp "$BENCH/stamps/bucket"
+"$BIN/gen" big -out "$DATA/kneebig/big/blob.png" -size "$BIG_SIZE" -stamp "$BENCH/stamps/big"
+"$BIN/gen" csv -out "$CSV" -rows "$CSV_ROWS" -stamp "$BENCH/stamps/csv"
+
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+RES=$BENCH/results/$STAMP
+LOGS=$RES/logs
+WORK=$BENCH/run
+rm -rf "$WORK"
+mkdir -p "$LOGS" "$WORK"
+META=$RES/meta.tsv
+RESULTS=$RES/results.tsv
+: >"$META"
+: >"$RESULTS"
+: >"$RES/stages.tsv"
+meta() { local IFS=$'\t'; printf '%s\n' "$*" >>"$META"; }
+
+# ------------------------------------------------------------------ server
+STATE=$BENCH/state
+cleanup() {
+	local rc=$?
+	scripts/s3server.sh stop "$STATE" || true
+	rm -rf "$WORK"
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+# A fresh server with the access log off: it would add a write per request
+# to a server that shares the 2 cores with the client under test.
+scripts/s3server.sh stop "$STATE"
+env_file=$(KNEEPIPE_S3_ACCESS_LOG=0 KNEEPIPE_S3_WATCH_PID=$$ scripts/s3server.sh start "$DATA" "$STATE")
+eval "$env_file"
+EP=$KNEEPIPE_S3_ENDPOINT
+SERVER_PID=$(cat "$STATE/pid")
+log "versitygw pid $SERVER_PID on $EP"
+
+# ------------------------------------------------------------------ machine
+model=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+memkb=$(awk '/^MemTotal/ {print $2}' /proc/meminfo)
+dirty=$(git status --porcelain -- cmd runner stages internal go.mod 2>/dev/null | wc -l)
+meta info "machine" "$(nproc) CPUs ($model), $((memkb / 1024 / 1024)) GiB RAM ($((memkb / 1024)) MiB), Linux $(uname -r)"
+meta info "load average at start" "$(cut -d' ' -f1-3 /proc/loadavg)"
+meta info "kneepipe" "$(git rev-parse --short HEAD 2>/dev/null || echo '?') with $dirty changed/untracked paths under cmd/ runner/ stages/ internal/; bin/kneepipe sha256 $(sha256sum bin/kneepipe | cut -c1-12)"
+meta info "Go" "$("$GO" version | cut -d' ' -f3-)"
+meta info "S3 server" "versitygw $(ls .tools/stamps 2>/dev/null | sed -n 's/^versitygw-//p' | tail -n 1) (posix backend, 127.0.0.1, access log off), same machine"
+meta info "rclone" "$(rclone version 2>/dev/null | head -1)"
+meta info "Python" "$(/usr/bin/python3 -c 'import sys, boto3, pandas; print(sys.version.split()[0], "boto3", boto3.__version__, "pandas", pandas.__version__)')"
+meta info "bucket" "s3://kneebench/datasets/: $(find "$DATA/kneebench/datasets" -type f -name '*.png' | wc -l) objects, $(find "$DATA/kneebench/datasets" -type f -name '*.png' -printf '%s\n' | awk '{s+=$1} END {printf "%.1f MB", s/1e6}') (bench/gen bucket)"
+meta info "big object" "s3://kneebig/big/blob.png: $BIG_SIZE bytes"
+meta info "table CSV" "$CSV_ROWS rows, $(($(stat -c %s "$CSV") / 1000000)) MB (bench/gen csv)"
+meta info "page cache" "all inputs are in the page cache (24 GiB RAM, files read before the timed rounds); 'cold' means kneepipe's --cache is a fresh empty directory"
+
+# ------------------------------------------------------------------ measure
+# The machine may be shared: every measurement also records the CPU seconds
+# of the command (user+sys, from GNU time), of our S3 server, and the share
+# of the machine that other processes used meanwhile ("foreign" CPU, from
+# /proc/stat), so a noisy round can be seen in results.tsv and the report.
+NCPU=$(nproc)
+TCK=$(getconf CLK_TCK)
+cpu_busy() { # busy jiffies of the whole machine
+	local _cpu user nice system idle iowait irq softirq steal _rest
+	read -r _cpu user nice system idle iowait irq softirq steal _rest </proc/stat
+	echo $((user + nice + system + irq + softirq + steal))
+}
+server_cpu() { # jiffies used by our versitygw
+	local st
+	[[ -n $SERVER_PID ]] && st=$(cat "/proc/$SERVER_PID/stat" 2>/dev/null) || { echo 0; return; }
+	st=${st##*) }
+	set -- $st
+	echo $((${12} + ${13}))
+}
+
+# quiet_gate: before a round, wait (at most BENCH_QUIET_WAIT seconds per
+# round, BENCH_QUIET_BUDGET in all) for a 1-second window in which other
+# processes use less than half a CPU.
+QUIET_WAIT=${BENCH_QUIET_WAIT:-15}
+QUIET_BUDGET=${BENCH_QUIET_BUDGET:-90}
+quiet_gate() {
+	local waited=0 b0 s0 b1 s1 foreign
+	while :; do
+		b0=$(cpu_busy) s0=$(server_cpu)
+		sleep 1
+		b1=$(cpu_busy) s1=$(server_cpu)
+		foreign=$((b1 - b0 - (s1 - s0)))
+		((foreign * 2 < TCK)) && return 0
+		((waited < QUIET_WAIT && QUIET_BUDGET > 0)) || {
+			log "  machine busy (other processes used $((foreign * 100 / TCK))% of a CPU); measuring anyway"
+			return 0
+		}
+		((waited += 1, QUIET_BUDGET -= 1)) || true
+	done
+}
+
+# measure GROUP PEER ROUND NAME CMD...: runs CMD (stdout to logs/NAME.out,
+# stderr to logs/NAME.err), records wall seconds, peak RSS, CPU seconds and
+# foreign CPU share. ROUND 0 is a warm-up: not recorded. A failing command
+# stops the benchmark.
+LAST_SECS= LAST_REST=
+measure() {
+	local group=$1 peer=$2 round=$3 name=$4
+	shift 4
+	local tf=$WORK/time.out t0 t1 b0 b1 s0 s1 rc=0
+	b0=$(cpu_busy) s0=$(server_cpu)
+	t0=${EPOCHREALTIME/[.,]/}
+	/usr/bin/time -f '%M %U %S' -o "$tf" timeout -k 10 "$TIMEOUT" "$@" >"$LOGS/$name.out" 2>"$LOGS/$name.err" || rc=$?
+	t1=${EPOCHREALTIME/[.,]/}
+	b1=$(cpu_busy) s1=$(server_cpu)
+	if ((rc != 0)); then
+		log "$name failed (exit $rc): $*"
+		tail -n 20 "$LOGS/$name.err" >&2
+		exit 1
+	fi
+	local us=$((10#$t1 - 10#$t0)) rss usr sys
+	read -r rss usr sys < <(tail -n 1 "$tf")
+	LAST_SECS=$(printf '%d.%06d' $((us / 1000000)) $((us % 1000000)))
+	LAST_REST=$(awk -v rss="$rss" -v u="$usr" -v s="$sys" -v db=$((b1 - b0)) -v ds=$((s1 - s0)) \
+		-v tck="$TCK" -v wall="$LAST_SECS" -v n="$NCPU" 'BEGIN {
+			f = (db - ds) / tck - (u + s); if (f < 0) f = 0
+			printf "%s\t%.2f\t%.2f\t%.3f", rss, u + s, ds / tck, f / (wall * n)
+		}')
+	if ((round > 0)); then
+		printf '%s\t%s\t%s\t%s\t%s\n' "$group" "$peer" "$round" "$LAST_SECS" "$LAST_REST" >>"$RESULTS"
+	fi
+	log "  $group/$peer round $round: ${LAST_SECS}s, rss KB / cpu s / server cpu s / foreign share: ${LAST_REST//$'\t'/ }"
+}
+
+# rotate N ITEMS...: ITEMS rotated left by N.
+rotate() {
+	local n=$1
+	shift
+	local -a a=("$@")
+	n=$((n % ${#a[@]}))
+	printf '%s\n' "${a[@]:n}" "${a[@]:0:n}"
+}
+
+# stages GROUP PEER ROUND RUN_JSON: per-stage seconds from kneepipe's
+# run.json into stages.tsv (the report's breakdown table), with the run's
+# total and what the process spent outside it (start-up, config, exit),
+# from the wall time just measured.
+stages() {
+	(($3 > 0)) || return 0
+	/usr/bin/python3 -c '
+import json, sys
+group, peer, rnd, path, wall = sys.argv[1:6]
+rep = json.load(open(path))
+for s in rep["stages"]:
+    print(group, peer, rnd, s["name"], s.get("seconds", 0), sep="\t")
+print(group, peer, rnd, "(run.json total: stages, waiting for cache writes, artifacts)", rep["seconds"], sep="\t")
+print(group, peer, rnd, "(process wall time minus run.json total)", float(wall) - rep["seconds"], sep="\t")
+' "$@" "$LAST_SECS" >>"$RES/stages.tsv"
+}
+
+same() { # same FILE_A FILE_B WHAT
+	cmp -s "$1" "$2" || die "output check failed: $3 ($1 differs from $2)"
+}
+
+KP_S3=(bin/kneepipe run -f examples/notebook.yaml --source s3://kneebench/datasets/ --endpoint "$EP" --region us-east-1)
+NB_CSVS=(raw_data deleted_paths different_severity normalized_data)
+TABLE_CSVS=(deleted_paths different_severity normalized_data)
+
+# ------------------------------------------------------------------ s3 + warm
+if ! skipped s3; then
+	meta group s3 "Cold run over S3: 3300 objects, ~114 MB (list, fetch + SHA-256/MD5, notebook tables)" bareloop
+	meta peer s3 bareloop "bareloop (Go, 64 workers; list + GET + SHA-256 + MD5)" "bench/peers/bareloop -workers 64 -endpoint \$EP s3://kneebench/datasets/"
+	meta peer s3 kneepipe "kneepipe notebook.yaml (cold cache)" "bin/kneepipe run -f examples/notebook.yaml --source s3://kneebench/datasets/ --endpoint \$EP --region us-east-1 --out OUT --cache FRESH_EMPTY_DIR"
+	meta peer s3 rclone "rclone hashsum SHA-256 --download (SHA-256 only)" "rclone hashsum SHA-256 --download --checkers 50 kb:kneebench/datasets/   (remote kb from RCLONE_CONFIG_KB_* env: type s3, provider Other, force_path_style)"
+	meta peer s3 notebook "notebook.py (boto3, 50 threads, pandas)" "/usr/bin/python3 bench/peers/notebook.py OUT   (S3_ENDPOINT=\$EP)"
+	meta group warm "No-op rerun (warm cache) vs the cold run of the same round" cold
+	meta peer warm cold "kneepipe notebook.yaml, cold cache" "(the s3 group's kneepipe run)"
+	meta peer warm warm "kneepipe notebook.yaml, rerun on that cache" "the same command again with the same --cache (new --out)"
+	meta target s3 kneepipe ratio "<=" 1.2 "kneepipe cold run within 1.2x of bareloop"
+	meta target s3 kneepipe rss_mb "<=" 100 "kneepipe cold run peak RSS <= 100 MB"
+
+	log "reference outputs: testdata/reference/notebook.py over the bucket's directory"
+	/usr/bin/python3 testdata/reference/notebook.py "$DATA/kneebench/datasets" "$WORK/ref" >"$LOGS/reference.out" 2>&1 ||
+		die "reference notebook failed: $(tail -5 "$LOGS/reference.out")"
+	# Expected `sha256  relative_path` lines, as rclone prints them.
+	awk -F, 'NR > 1 { split($2, h, ":"); print h[1] "  " $4 }' "$WORK/ref/raw_data.csv" | LC_ALL=C sort >"$WORK/ref/sha256.txt"
+	# Expected bareloop manifest: key, size, sha256, md5.
+	(cd "$DATA/kneebench" && find datasets -type f -name '*.png' -printf '%p\t%s\n' | LC_ALL=C sort) >"$WORK/ref/sizes.tsv"
+	awk -F, 'NR > 1 { split($2, h, ":"); print "datasets/" $4 "\t" h[1] "\t" h[2] }' "$WORK/ref/raw_data.csv" | LC_ALL=C sort >"$WORK/ref/hashes.tsv"
+	LC_ALL=C join -t $'\t' "$WORK/ref/sizes.tsv" "$WORK/ref/hashes.tsv" >"$WORK/ref/manifest.tsv"
+	[[ $(wc -l <"$WORK/ref/manifest.tsv") == 3300 ]] || die "reference manifest has $(wc -l <"$WORK/ref/manifest.tsv") lines, want 3300 (a key with a tab or a comma?)"
+
+	s3_kneepipe() {
+		local r=$1 out=$WORK/s3/kneepipe.$1 cache=$WORK/s3/cache.$1
+		rm -rf "$out" "$cache" "$out.warm"
+		mkdir -p "$cache"
+		measure s3 kneepipe "$r" "s3-kneepipe.$r" "${KP_S3[@]}" --out "$out" --cache "$cache"
+		local cold=$LAST_SECS rest=$LAST_REST
+		stages s3 kneepipe "$r" "$out/run.json"
+		for f in "${NB_CSVS[@]}"; do same "$out/$f.csv" "$WORK/ref/$f.csv" "kneepipe $f.csv"; done
+		if ((r > 0)); then
+			printf 'warm\tcold\t%s\t%s\t%s\n' "$r" "$cold" "$rest" >>"$RESULTS"
+		fi
+		measure warm warm "$r" "s3-kneepipe-warm.$r" "${KP_S3[@]}" --out "$out.warm" --cache "$cache"
+		grep -q '"status": "cached"' "$out.warm/run.json" || die "warm rerun cached nothing ($out.warm/run.json)"
+		for f in "${NB_CSVS[@]}"; do same "$out.warm/$f.csv" "$WORK/ref/$f.csv" "kneepipe warm $f.csv"; done
+		rm -rf "$out" "$out.warm" "$cache"
+	}
+	s3_bareloop() {
+		local r=$1
+		measure s3 bareloop "$r" "s3-bareloop.$r" "$BIN/bareloop" -workers 64 -endpoint "$EP" -manifest "$WORK/s3/bareloop.tsv" s3://kneebench/datasets/
+		same "$WORK/s3/bareloop.tsv" "$WORK/ref/manifest.tsv" "bareloop manifest"
+	}
+	s3_rclone() {
+		local r=$1
+		measure s3 rclone "$r" "s3-rclone.$r" env -u AWS_CA_BUNDLE RCLONE_CONFIG=/dev/null \
+			RCLONE_CONFIG_KB_TYPE=s3 RCLONE_CONFIG_KB_PROVIDER=Other RCLONE_CONFIG_KB_ENV_AUTH=false \
+			RCLONE_CONFIG_KB_ENDPOINT="$EP" RCLONE_CONFIG_KB_REGION=us-east-1 RCLONE_CONFIG_KB_FORCE_PATH_STYLE=true \
+			RCLONE_CONFIG_KB_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" RCLONE_CONFIG_KB_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" \
+			rclone hashsum SHA-256 --download --checkers 50 kb:kneebench/datasets/
+		LC_ALL=C sort "$LOGS/s3-rclone.$r.out" >"$WORK/s3/rclone.txt"
+		same "$WORK/s3/rclone.txt" "$WORK/ref/sha256.txt" "rclone sha256 list"
+	}
+	s3_notebook() {
+		local r=$1 out=$WORK/s3/notebook.$1
+		rm -rf "$out"
+		measure s3 notebook "$r" "s3-notebook.$r" env S3_ENDPOINT="$EP" AWS_DEFAULT_REGION=us-east-1 \
+			BUCKET_NAME=kneebench DATASET_DIR=datasets/ /usr/bin/python3 bench/peers/notebook.py "$out"
+		for f in "${NB_CSVS[@]}"; do same "$out/$f.csv" "$WORK/ref/$f.csv" "notebook.py $f.csv"; done
+		rm -rf "$out"
+	}
+	mkdir -p "$WORK/s3"
+	log "s3: warm-up round (not recorded) + $ROUNDS rounds ($NOTEBOOK_ROUNDS with notebook.py)"
+	for ((r = 0; r <= ROUNDS; r++)); do
+		quiet_gate
+		for p in $(rotate "$r" kneepipe bareloop rclone notebook); do
+			[[ $p == notebook ]] && ((r > NOTEBOOK_ROUNDS)) && continue
+			"s3_$p" "$r"
+		done
+	done
+	meta check "kneepipe (cold and warm) and notebook.py wrote raw_data.csv, deleted_paths.csv, different_severity.csv and normalized_data.csv byte-identical to testdata/reference/notebook.py run on the bucket's directory, every round"
+	meta check "bareloop's manifest (key, size, sha256, md5) and rclone's SHA-256 list equal the reference's, every round"
+	meta check "reference figures of the generated bucket (testdata/reference/notebook.py): $(grep -E '^(rows:|in-expert|disagreements)' "$LOGS/reference.out" | paste -sd'/' | sed 's|/| / |g')"
+fi
+
+# ------------------------------------------------------------------ big
+if ! skipped big; then
+	meta group big "One $((BIG_SIZE >> 20)) MiB object: list + fetch + SHA-256/MD5" bareloop
+	meta peer big bareloop "bareloop (Go, streaming)" "bench/peers/bareloop -endpoint \$EP s3://kneebig/big/"
+	meta peer big kneepipe "kneepipe list + fetch-hash" "bin/kneepipe run -f bench/pipelines/fetch-hash.yaml --source s3://kneebig/big/ --endpoint \$EP --region us-east-1 --out OUT --cache FRESH_EMPTY_DIR"
+	meta target big kneepipe rss_mb "<" 64 "kneepipe peak RSS hashing one 1 GiB object < 64 MB"
+	big_kneepipe() {
+		local r=$1 out=$WORK/big/kneepipe.$1 cache=$WORK/big/cache.$1
+		rm -rf "$out" "$cache"
+		mkdir -p "$cache"
+		measure big kneepipe "$r" "big-kneepipe.$r" bin/kneepipe run -f bench/pipelines/fetch-hash.yaml \
+			--source s3://kneebig/big/ --endpoint "$EP" --region us-east-1 --out "$out" --cache "$cache"
+		stages big kneepipe "$r" "$out/run.json"
+		tail -n +2 "$out/hashes.csv" | awk -F, '{ print $1 "\t" $2 "\t" $3 "\t" $4 }' >"$WORK/big/kneepipe.tsv"
+		rm -rf "$out" "$cache"
+	}
+	big_bareloop() {
+		measure big bareloop "$1" "big-bareloop.$1" "$BIN/bareloop" -endpoint "$EP" -manifest "$WORK/big/bareloop.tsv" s3://kneebig/big/
+	}
+	mkdir -p "$WORK/big"
+	log "big: $BIG_ROUNDS rounds"
+	for ((r = 1; r <= BIG_ROUNDS; r++)); do
+		quiet_gate
+		for p in $(rotate "$r" kneepipe bareloop); do "big_$p" "$r"; done
+		same "$WORK/big/kneepipe.tsv" "$WORK/big/bareloop.tsv" "1 GiB object: kneepipe and bareloop hashes"
+	done
+	meta check "1 GiB object: kneepipe's key, size, sha256 and md5 equal bareloop's, every round"
+fi
+
+# ------------------------------------------------------------------ tables
+if ! skipped tables; then
+	meta group tables "Table stages on a $CSV_ROWS-row raw_data.csv (no network)" pandas
+	meta peer tables pandas "pandas (notebook_tables.py)" "/usr/bin/python3 bench/peers/notebook_tables.py RAW_DATA_CSV OUT"
+	meta peer tables kneepipe "kneepipe notebook-from-csv.yaml (fresh cache)" "MANIFEST=RAW_DATA_CSV bin/kneepipe run -f examples/notebook-from-csv.yaml --out OUT --cache FRESH_EMPTY_DIR"
+	meta peer tables duckdb "DuckDB SQL (duckdbsql, Go + duckdb-go)" "bench/peers/duckdbsql RAW_DATA_CSV OUT"
+	meta target tables kneepipe ratio "<" 1 "kneepipe faster than pandas on the table stages"
+	tables_kneepipe() {
+		local r=$1 cache=$WORK/tables/cache.$1
+		rm -rf "$WORK/tables/kneepipe" "$cache"
+		mkdir -p "$cache"
+		measure tables kneepipe "$r" "tables-kneepipe.$r" env MANIFEST="$CSV" \
+			bin/kneepipe run -f examples/notebook-from-csv.yaml --out "$WORK/tables/kneepipe" --cache "$cache"
+		stages tables kneepipe "$r" "$WORK/tables/kneepipe/run.json"
+		rm -rf "$cache"
+	}
+	tables_pandas() {
+		rm -rf "$WORK/tables/pandas"
+		measure tables pandas "$1" "tables-pandas.$1" /usr/bin/python3 bench/peers/notebook_tables.py "$CSV" "$WORK/tables/pandas"
+	}
+	tables_duckdb() {
+		rm -rf "$WORK/tables/duckdb"
+		measure tables duckdb "$1" "tables-duckdb.$1" "$BIN/duckdbsql" "$CSV" "$WORK/tables/duckdb"
+	}
+	mkdir -p "$WORK/tables"
+	log "tables: $TABLE_ROUNDS rounds"
+	for ((r = 1; r <= TABLE_ROUNDS; r++)); do
+		quiet_gate
+		for p in $(rotate "$r" kneepipe pandas duckdb); do "tables_$p" "$r"; done
+		for f in "${TABLE_CSVS[@]}"; do
+			same "$WORK/tables/kneepipe/$f.csv" "$WORK/tables/pandas/$f.csv" "tables: kneepipe vs pandas $f.csv"
+			same "$WORK/tables/duckdb/$f.csv" "$WORK/tables/pandas/$f.csv" "tables: duckdb vs pandas $f.csv"
+		done
+	done
+	counts=$(for f in "${TABLE_CSVS[@]}"; do printf '%s %d rows; ' "$f.csv" $(($(wc -l <"$WORK/tables/pandas/$f.csv") - 1)); done)
+	meta check "tables: kneepipe, pandas and DuckDB wrote byte-identical deleted_paths.csv, different_severity.csv and normalized_data.csv (no sorting: all three keep the CSV's row order), every round: ${counts%; }"
+	meta info "DuckDB" "$(grep -oE 'duckdb v[0-9.]+' "$LOGS"/tables-duckdb.1.err | head -1)"
+fi
+
+meta info "load average at end" "$(cut -d' ' -f1-3 /proc/loadavg)"
+meta info "benchmark wall time" "$(elapsed) s"
+"$BIN/report" "$RES" | tee "$RES/report.md"
+log "raw data and logs: $RES"
