@@ -1,8 +1,9 @@
 package runner
 
 import (
-	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kneepipe/kneepipe/internal/source"
@@ -360,18 +362,23 @@ func (x *execution) stage(ctx context.Context, sr *stageRun) error {
 	return nil
 }
 
-// outputDigests fingerprints a stage's outputs by their Parquet bytes.
+// outputDigests fingerprints a stage's outputs by their content, hashing
+// the Arrow IPC stream of each (a copy of the buffers, no encoding work).
 func outputDigests(k stages.Kind, outs map[string]arrow.RecordBatch) map[string]string {
 	digests := map[string]string{}
-	var buf bytes.Buffer
 	for _, p := range k.Outputs {
-		buf.Reset()
-		if err := table.WriteParquet(&buf, outs[p.Name]); err != nil {
-			// Unwritable output: a key no later run can match.
-			digests[p.Name] = "unwritable: " + err.Error()
+		h := sha256.New()
+		w := ipc.NewWriter(h, ipc.WithSchema(outs[p.Name].Schema()))
+		err := w.Write(outs[p.Name])
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			// Unhashable output: a key no later run can match.
+			digests[p.Name] = "unhashable: " + err.Error()
 			continue
 		}
-		digests[p.Name] = cache.Digest(buf.Bytes())
+		digests[p.Name] = hex.EncodeToString(h.Sum(nil))
 	}
 	return digests
 }
@@ -414,7 +421,7 @@ func saveEntry(store cache.Store, sr *stageRun) error {
 	}
 	for _, name := range slices.Sorted(maps.Keys(sr.outputs)) {
 		rec := sr.outputs[name]
-		if err := w.Add(name, rec.NumRows(), func(out io.Writer) error { return table.WriteParquet(out, rec) }); err != nil {
+		if err := w.Add(name, rec.NumRows(), func(out io.Writer) error { return table.WriteParquetFast(out, rec) }); err != nil {
 			w.Abort()
 			return err
 		}

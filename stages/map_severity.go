@@ -57,6 +57,7 @@ type Layout struct {
 	text   string
 	lits   []string // the literal text around the fields: len(Fields)+1
 	re     *regexp.Regexp
+	split  bool // fields joined by '/' only: Match splits instead of using re
 }
 
 var fieldName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -114,11 +115,40 @@ func ParseLayout(s string) (*Layout, error) {
 		return nil, fmt.Errorf("layout %q: %v", s, err)
 	}
 	l.re = re
+	l.split = l.slashOnly()
 	return l, nil
+}
+
+// slashOnly says whether the layout is its fields joined by '/' and
+// nothing else, as {expert}/{severity}/{file} is.
+func (l *Layout) slashOnly() bool {
+	if l.lits[0] != "" || l.lits[len(l.lits)-1] != "" {
+		return false
+	}
+	for _, lit := range l.lits[1 : len(l.lits)-1] {
+		if lit != "/" {
+			return false
+		}
+	}
+	return true
 }
 
 // Match returns the field values of path, or false.
 func (l *Layout) Match(path string) ([]string, bool) {
+	if l.split {
+		// The usual layout, fields joined by '/': a split says the same as
+		// the regexp, several times faster on a million paths.
+		parts := strings.Split(path, "/")
+		if len(parts) != len(l.Fields) {
+			return nil, false
+		}
+		for _, p := range parts {
+			if p == "" {
+				return nil, false
+			}
+		}
+		return parts, true
+	}
 	m := l.re.FindStringSubmatch(path)
 	if m == nil {
 		return nil, false

@@ -18,13 +18,29 @@ import (
 // stream them.
 const rowGroupRows = 256 * 1024
 
-// WriteParquet writes rec as a Snappy-compressed Parquet file. The output
-// depends only on the data: no timestamps or host names are recorded.
+// WriteParquet writes rec as a Snappy-compressed Parquet file, the form
+// other tools read best (artifacts). The output depends only on the data:
+// no timestamps or host names are recorded.
 func WriteParquet(w io.Writer, rec arrow.RecordBatch) error {
-	props := parquet.NewWriterProperties(
+	return writeParquet(w, rec, parquet.NewWriterProperties(
 		parquet.WithCompression(compress.Codecs.Snappy),
 		parquet.WithCreatedBy("kneepipe"),
-	)
+	))
+}
+
+// WriteParquetFast writes rec uncompressed and without dictionaries: for
+// the stage cache, where kneepipe alone reads the file back and writing
+// speed matters more than size.
+func WriteParquetFast(w io.Writer, rec arrow.RecordBatch) error {
+	return writeParquet(w, rec, parquet.NewWriterProperties(
+		parquet.WithCompression(compress.Codecs.Uncompressed),
+		parquet.WithDictionaryDefault(false),
+		parquet.WithStats(false),
+		parquet.WithCreatedBy("kneepipe"),
+	))
+}
+
+func writeParquet(w io.Writer, rec arrow.RecordBatch, props *parquet.WriterProperties) error {
 	// The Parquet writer closes a writer that is an io.Closer; the caller owns w.
 	fw, err := pqarrow.NewFileWriter(rec.Schema(), struct{ io.Writer }{w}, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
