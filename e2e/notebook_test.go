@@ -202,6 +202,11 @@ func TestDeterministicAcrossConcurrency(t *testing.T) {
 
 // Test 3b: a rerun on a warm cache lists again but downloads nothing,
 // takes every other stage from the cache and writes the same bytes.
+// sampleListRequests is one listing of the sample with list_depth 2: the
+// prefix with a delimiter, each expert folder with a delimiter, then each
+// of the 10 grade folders flat (99 keys: one page each).
+const sampleListRequests = 1 + 2 + 10
+
 func TestWarmCacheRerun(t *testing.T) {
 	dir := t.TempDir()
 	cache := filepath.Join(dir, "cache")
@@ -212,8 +217,8 @@ func TestWarmCacheRerun(t *testing.T) {
 	if got := s3Requests(t, "GetObject") - gets; got != sampleObjects {
 		t.Errorf("first run: %d GETs, want %d", got, sampleObjects)
 	}
-	if got := s3Requests(t, "ListObjectsV2") - lists; got != 1 {
-		t.Errorf("first run: %d ListObjectsV2 requests, want 1 (99 keys fit one page)", got)
+	if got := s3Requests(t, "ListObjectsV2") - lists; got != sampleListRequests {
+		t.Errorf("first run: %d ListObjectsV2 requests, want %d (the prefix, 2 experts, 10 grade folders)", got, sampleListRequests)
 	}
 
 	gets, lists = s3Requests(t, "GetObject"), s3Requests(t, "ListObjectsV2")
@@ -221,8 +226,8 @@ func TestWarmCacheRerun(t *testing.T) {
 	if got := s3Requests(t, "GetObject") - gets; got != 0 {
 		t.Errorf("rerun on a warm cache: %d GETs, want 0", got)
 	}
-	if got := s3Requests(t, "ListObjectsV2") - lists; got != 1 {
-		t.Errorf("rerun: %d ListObjectsV2 requests, want 1 (the listing always runs)", got)
+	if got := s3Requests(t, "ListObjectsV2") - lists; got != sampleListRequests {
+		t.Errorf("rerun: %d ListObjectsV2 requests, want %d (the listing always runs)", got, sampleListRequests)
 	}
 
 	rep := readReport(t, second)

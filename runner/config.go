@@ -125,7 +125,9 @@ func Parse(path string, data []byte, kinds stages.Registry, lookup func(string) 
 	if err := l.expand(root); err != nil {
 		return nil, err
 	}
-	cfg := &Config{File: path}
+	// Listing the first two folder levels (expert/grade in the knee data)
+	// concurrently is the default: see source.Config.ListDepth.
+	cfg := &Config{File: path, Source: source.Config{ListDepth: 2}}
 	err := l.mapping(root, "pipeline", map[string]func(*yaml.Node) error{
 		"version": func(n *yaml.Node) error {
 			if n.Value != "1" {
@@ -209,6 +211,14 @@ func (l *loader) source(n *yaml.Node, dst *source.Config) error {
 		"uri":      func(v *yaml.Node) error { return l.scalar(v, "source.uri", &dst.URI) },
 		"endpoint": func(v *yaml.Node) error { return l.scalar(v, "source.endpoint", &dst.Endpoint) },
 		"region":   func(v *yaml.Node) error { return l.scalar(v, "source.region", &dst.Region) },
+		"list_depth": func(v *yaml.Node) error {
+			n, err := strconv.Atoi(v.Value)
+			if v.Kind != yaml.ScalarNode || err != nil || n < 0 || n > 8 {
+				return l.errAt(v, "source.list_depth must be an integer from 0 to 8")
+			}
+			dst.ListDepth = n
+			return nil
+		},
 		"path_style": func(v *yaml.Node) error {
 			b, err := strconv.ParseBool(v.Value)
 			if v.Kind != yaml.ScalarNode || err != nil {

@@ -107,12 +107,40 @@ type stageRun struct {
 	st      *Stage
 	report  *StageReport
 	done    chan struct{}
-	outputs map[string]arrow.RecordBatch
 	key     cache.Key
 	counts  map[string]int64
 	record  uptodate.Record
 	failed  bool
 	pending bool // dry run: would run, outputs unknown
+
+	// A computed stage sets outputs; a cached one sets entry, and its
+	// outputs are read on first use, so that a no-op run reads only what
+	// an artifact or a recomputed stage needs.
+	outputs  map[string]arrow.RecordBatch
+	entry    *cache.Entry
+	loadOnce sync.Once
+	loadErr  error
+}
+
+// output returns one of the stage's outputs, reading a cached entry the
+// first time one is asked for.
+func (sr *stageRun) output(ctx context.Context, mem memory.Allocator, name string) (arrow.RecordBatch, error) {
+	if sr.entry != nil {
+		sr.loadOnce.Do(func() {
+			sr.outputs, sr.loadErr = loadEntry(ctx, mem, sr.entry)
+			if sr.loadErr != nil {
+				sr.loadErr = fmt.Errorf("stage %s: load cached outputs: %w", sr.st.Name, sr.loadErr)
+			}
+		})
+	}
+	if sr.loadErr != nil {
+		return nil, sr.loadErr
+	}
+	rec, ok := sr.outputs[name]
+	if !ok {
+		return nil, fmt.Errorf("stage %s has no output %q", sr.st.Name, name)
+	}
+	return rec, nil
 }
 
 // Run executes the pipeline: independent stages concurrently, each stage
@@ -283,10 +311,7 @@ func (x *execution) stage(ctx context.Context, sr *stageRun) error {
 			return errors.New(sr.report.Error)
 		}
 		pending = pending || up.pending
-		if rec := up.outputs[ref.Output]; rec != nil {
-			in[port] = rec
-			sr.report.RowsIn += rec.NumRows()
-		}
+		sr.report.RowsIn += up.report.Outputs[ref.Output]
 		desc.Inputs[port] = up.key + cache.Key("/"+ref.Output)
 	}
 	start := time.Now()
@@ -301,14 +326,14 @@ func (x *execution) stage(ctx context.Context, sr *stageRun) error {
 	sr.report.Why = d.Why
 	sr.record = uptodate.Record{Key: d.Key, Kind: st.Kind.Name, Params: desc.Params, Inputs: desc.Inputs}
 	if !d.Run {
-		outs, err := loadEntry(ctx, x.env.Mem, d.Entry)
-		if err != nil {
-			return fmt.Errorf("load cached outputs: %w", err)
-		}
-		sr.outputs, sr.counts = outs, d.Entry.Counts
+		sr.entry, sr.counts = d.Entry, d.Entry.Counts
 		sr.report.Status = StatusCached
 		sr.report.Fingerprint = string(sr.key)
-		sr.report.Outputs, sr.report.RowsOut = rowCounts(st.Kind, outs)
+		sr.report.Outputs = map[string]int64{}
+		for name, f := range d.Entry.Outputs {
+			sr.report.Outputs[name] = f.Rows
+		}
+		sr.report.RowsOut = sr.report.Outputs[st.Kind.Outputs[0].Name]
 		sr.report.Counts = sr.counts
 		log.Info("stage cached", "rows_out", sr.report.RowsOut)
 		return nil
@@ -317,6 +342,14 @@ func (x *execution) stage(ctx context.Context, sr *stageRun) error {
 		sr.pending = true
 		sr.report.Status = StatusWouldRun
 		return nil
+	}
+	for _, port := range slices.Sorted(maps.Keys(st.Inputs)) {
+		ref := st.Inputs[port]
+		rec, err := x.runs[ref.Stage].output(ctx, x.env.Mem, ref.Output)
+		if err != nil {
+			return err
+		}
+		in[port] = rec
 	}
 
 	log.Info("stage started", "kind", st.Kind.Name, "rows_in", sr.report.RowsIn, "why", d.Why)
@@ -507,7 +540,11 @@ func (x *execution) writeArtifacts() ([]string, error) {
 		}
 	}
 	for _, a := range x.cfg.Artifacts {
-		rec := x.runs[a.From.Stage].outputs[a.From.Output]
+		rec, err := x.runs[a.From.Stage].output(context.Background(), x.env.Mem, a.From.Output)
+		if err != nil {
+			cleanup()
+			return nil, fmt.Errorf("artifact %s: %w", a.Name, err)
+		}
 		files, release, err := artifactFiles(a, rec)
 		if err != nil {
 			cleanup()

@@ -4,6 +4,7 @@
 //	gen bucket -out DIR         DIR/MedicalExpert-{I,II}/<grade>/<Stem> (N).png
 //	gen big -out FILE -size N   one N-byte object (default 1 GiB)
 //	gen csv -out FILE -rows N   a raw_data.csv with N rows (default 1,000,000)
+//	gen many -out DIR -objects N  N small PNGs (default 100,000) in the bucket's layout
 //
 // Every byte comes from a fixed-seed splitmix64 generator: no clock, no
 // environment, no math/rand, so two runs write identical files. With
@@ -31,6 +32,21 @@
 // 640x161 image, grade 4 only the small size, one IDAT, IEND, correct CRCs)
 // whose IDAT holds pseudo-random bytes, so they do not decode to pixels;
 // nothing in the pipeline decodes them.
+//
+// # many
+//
+// N small objects (default 100,000; N even) in the bucket's layout
+// DIR/MedicalExpert-{I,II}/<grade>/<Stem> (N).png, for the cost per object
+// (listing pages, GETs, journal, cache) rather than per byte. Shaped like the
+// real bucket, scaled up: N/2 objects per expert, every image stored under
+// both experts, grades in the real proportions, ~1% in-expert surplus
+// duplicates (extra copies of an agreeing image under both experts: pairs,
+// every tenth a triple) and ~0.7% disagreements (Normal under expert I,
+// Doubtful under expert II, as in the real bucket). Each expert's grade
+// folder is numbered 1..n in its own shuffled order, so names do not
+// identify images across experts. Every image has its own bytes: a
+// structurally valid PNG of 1000..1999 bytes (mean ~1.5 KB), framed like the
+// bucket's (signature, IHDR, one IDAT of pseudo-random bytes, IEND).
 //
 // # big
 //
@@ -128,6 +144,13 @@ func main() {
 		fs.StringVar(&stampFile, "stamp", "", "completion stamp file (kept outside the bucket)")
 		fs.Parse(os.Args[2:])
 		err = big(*out, *size)
+	case "many":
+		fs := flag.NewFlagSet("many", flag.ExitOnError)
+		out := fs.String("out", "", "directory to write (the prefix datasets/ of the bucket)")
+		objects := fs.Int("objects", 100_000, "objects (even)")
+		fs.StringVar(&stampFile, "stamp", "", "completion stamp file (kept outside the bucket)")
+		fs.Parse(os.Args[2:])
+		err = many(*out, *objects)
 	case "csv":
 		fs := flag.NewFlagSet("csv", flag.ExitOnError)
 		out := fs.String("out", "", "file to write")
@@ -145,7 +168,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: gen bucket -out DIR | gen big -out FILE [-size N] | gen csv -out FILE [-rows N]")
+	fmt.Fprintln(os.Stderr, "usage: gen bucket -out DIR | gen many -out DIR [-objects N] | gen big -out FILE [-size N] | gen csv -out FILE [-rows N]")
 	os.Exit(2)
 }
 
@@ -360,6 +383,106 @@ func appendChunk(b []byte, typ string, data []byte) []byte {
 	b = append(b, typ...)
 	b = append(b, data...)
 	return binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(b[start:]))
+}
+
+// ---------------------------------------------------------------- many
+
+func many(out string, objects int) error {
+	if out == "" {
+		return errors.New("many: -out is required")
+	}
+	if objects < 1000 || objects%2 != 0 {
+		return errors.New("many: -objects must be even and at least 1000")
+	}
+	want := fmt.Sprintf("bench-many-v1 %s %d\n", out, objects)
+	if done(want) {
+		fmt.Fprintf(os.Stderr, "gen: %s is up to date\n", out)
+		return nil
+	}
+	for _, e := range []string{expertI, expertII} {
+		if err := os.RemoveAll(filepath.Join(out, e)); err != nil {
+			return err
+		}
+	}
+	r := &rng{s: 100_000}
+	per := objects / 2
+	surplus := per * 17 / 1650 // surplus copies per expert, as in the real bucket
+	distinct := per - surplus
+	nDis := distinct * 11 / 1633
+
+	// Grade weights from the real dataset's distinct images (I's view).
+	weights := []int{513, 474, 227, 213, 206}
+	total := 0
+	for _, w := range weights {
+		total += w
+	}
+	pickGrade := func() int {
+		v := r.intn(total)
+		for g, w := range weights {
+			if v < w {
+				return g
+			}
+			v -= w
+		}
+		return 4
+	}
+	imgs := make([]*image, distinct)
+	for i := range imgs {
+		gg := [2]int{0, 1}
+		if i >= nDis {
+			g := pickGrade()
+			gg = [2]int{g, g}
+		}
+		imgs[i] = &image{id: i, grades: gg, size: 1000 + r.intn(1000)}
+	}
+	// Surplus copies of agreeing images, the same under both experts.
+	extra := map[int]int{}
+	for left := surplus; left > 0; {
+		id := nDis + r.intn(distinct-nDis)
+		if extra[id] > 0 {
+			continue
+		}
+		n := 1
+		if left >= 2 && r.intn(10) == 0 {
+			n = 2
+		}
+		extra[id] = n
+		left -= n
+	}
+	for e, expert := range []string{expertI, expertII} {
+		var copies [5][]*image
+		for _, im := range imgs {
+			g := im.grades[e]
+			for range 1 + extra[im.id] {
+				copies[g] = append(copies[g], im)
+			}
+		}
+		for g, cs := range copies {
+			r.shuffle(len(cs), func(i, j int) { cs[i], cs[j] = cs[j], cs[i] })
+			dir := filepath.Join(out, expert, folders[g])
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return err
+			}
+			for n, im := range cs {
+				name := fmt.Sprintf("%s (%d).png", stems[g], n+1)
+				if err := os.WriteFile(filepath.Join(dir, name), smallImageBytes(im), 0o644); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return mark(want)
+}
+
+// smallImageBytes is im's PNG for the many bucket: like imageBytes, from a
+// seed of its own so the many bucket shares no bytes with the 3300-object one.
+func smallImageBytes(im *image) []byte {
+	r := &rng{s: 0x6d616e79 ^ uint64(im.id)*0x100000001b3}
+	w, h := 300, 162
+	if im.grades[0] != 4 && im.grades[1] != 4 && im.id%3 == 1 {
+		w, h = 640, 161
+	}
+	return pngBytes(im.size, w, h, r)
 }
 
 // ---------------------------------------------------------------- big

@@ -6,7 +6,10 @@
 // RESULTS_DIR/meta.tsv (tab-separated, one record a line) declares:
 //
 //	info     KEY  VALUE                         machine and version lines
-//	group    ID   TITLE  BASE_PEER              a table; ratios are against BASE_PEER
+//	group    ID   TITLE  BASE_PEER  [ORDER]     a table; ratios are against BASE_PEER;
+//	                                            ORDER says how the peers ran in a round
+//	                                            (default: alternated, rotated order)
+//	gnote    GROUP  TEXT                        a line under the group's title
 //	peer     GROUP  ID  LABEL  COMMAND          a row of the group's table, in order
 //	target   GROUP  PEER  METRIC  OP  LIMIT  TEXT
 //	         METRIC: ratio (median paired time ratio vs the base), seconds,
@@ -23,9 +26,16 @@
 // processes used meanwhile.
 //
 // RESULTS_DIR/stages.tsv (optional) holds kneepipe's per-stage seconds from
-// run.json, printed under the group's table:
+// run.json, printed under the group's table (one column per peer when more
+// than one peer of the group has them):
 //
 //	GROUP  PEER  ROUND  STAGE  SECONDS
+//
+// RESULTS_DIR/counts.tsv (optional) holds numbers per run, such as objects
+// listed and GET requests, printed under the group's table with one column
+// per peer:
+//
+//	GROUP  PEER  ROUND  WHAT  VALUE
 //
 // Peers of a group run in the same rounds, in a rotated order, so the ratio
 // of two peers is taken per round (paired) and summarised by its median and
@@ -35,9 +45,11 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -49,6 +61,8 @@ type peer struct {
 
 type group struct {
 	id, title, base string
+	order           string
+	notes           []string
 	peers           []*peer
 }
 
@@ -108,7 +122,7 @@ func run(dir string) error {
 		notes   []string
 	)
 	for _, r := range meta {
-		need := map[string]int{"info": 3, "group": 4, "peer": 5, "target": 7, "check": 2, "note": 2}[r[0]]
+		need := map[string]int{"info": 3, "group": 4, "gnote": 3, "peer": 5, "target": 7, "check": 2, "note": 2}[r[0]]
 		if need == 0 || len(r) < need {
 			return fmt.Errorf("meta.tsv: bad line %q", strings.Join(r, "\t"))
 		}
@@ -116,9 +130,18 @@ func run(dir string) error {
 		case "info":
 			infos = append(infos, [2]string{r[1], r[2]})
 		case "group":
-			g := &group{id: r[1], title: r[2], base: r[3]}
+			g := &group{id: r[1], title: r[2], base: r[3], order: "peers alternated (rotated order each round)"}
+			if len(r) > 4 && r[4] != "" {
+				g.order = r[4]
+			}
 			groups = append(groups, g)
 			byID[g.id] = g
+		case "gnote":
+			g := byID[r[1]]
+			if g == nil {
+				return fmt.Errorf("meta.tsv: gnote of unknown group %q", r[1])
+			}
+			g.notes = append(g.notes, r[2])
 		case "peer":
 			g := byID[r[1]]
 			if g == nil {
@@ -162,32 +185,13 @@ func run(dir string) error {
 		data[r[0]][r[1]][round] = sample{f[0], f[1], f[2], f[3], f[4]}
 	}
 
-	// stageData[group] = ordered stage names and seconds per stage.
-	type stageSeries struct {
-		peer  string
-		order []string
-		secs  map[string][]float64
+	stageData, err := readSeries(filepath.Join(dir, "stages.tsv"))
+	if err != nil {
+		return err
 	}
-	stageData := map[string]*stageSeries{}
-	if st, err := readTSV(filepath.Join(dir, "stages.tsv")); err == nil {
-		for _, r := range st {
-			if len(r) < 5 {
-				return fmt.Errorf("stages.tsv: bad line %q", strings.Join(r, "\t"))
-			}
-			v, err := strconv.ParseFloat(r[4], 64)
-			if err != nil {
-				return fmt.Errorf("stages.tsv: bad line %q", strings.Join(r, "\t"))
-			}
-			ss := stageData[r[0]]
-			if ss == nil {
-				ss = &stageSeries{peer: r[1], secs: map[string][]float64{}}
-				stageData[r[0]] = ss
-			}
-			if _, ok := ss.secs[r[3]]; !ok {
-				ss.order = append(ss.order, r[3])
-			}
-			ss.secs[r[3]] = append(ss.secs[r[3]], v)
-		}
+	countData, err := readSeries(filepath.Join(dir, "counts.tsv"))
+	if err != nil {
+		return err
 	}
 
 	w := bufio.NewWriter(os.Stdout)
@@ -202,8 +206,11 @@ func run(dir string) error {
 
 	for _, g := range groups {
 		fmt.Fprintf(w, "### %s\n\n", g.title)
+		for _, n := range g.notes {
+			fmt.Fprintf(w, "%s\n\n", n)
+		}
 		rounds := len(data[g.id][g.base])
-		fmt.Fprintf(w, "%d rounds, peers alternated (rotated order each round). Time = wall clock of the whole command; ratio = median over rounds of (peer time / %s time in the same round), with min..max.\n\n", rounds, g.base)
+		fmt.Fprintf(w, "%d rounds, %s. Time = wall clock of the whole command; ratio = median over rounds of (peer time / %s time in the same round), with min..max.\n\n", rounds, g.order, g.base)
 		withServer := false
 		var foreign []float64
 		for _, p := range g.peers {
@@ -243,14 +250,25 @@ func run(dir string) error {
 		}
 		fmt.Fprintln(w)
 		if ss := stageData[g.id]; ss != nil {
-			fmt.Fprintf(w, "%s's stages in these runs (seconds from its run.json; median over rounds, min..max; stages may overlap):\n\n", ss.peer)
-			fmt.Fprintln(w, "| stage | median s | min..max s |")
-			fmt.Fprintln(w, "| --- | ---: | ---: |")
-			for _, name := range ss.order {
-				v := append([]float64(nil), ss.secs[name]...)
-				sort.Float64s(v)
-				fmt.Fprintf(w, "| %s | %.3f | %.3f..%.3f |\n", esc(name), median(v), minOf(v), maxOf(v))
+			if len(ss.peers) == 1 {
+				fmt.Fprintf(w, "%s's stages in these runs (seconds from its run.json; median over rounds, min..max; stages may overlap):\n\n", ss.peers[0])
+				fmt.Fprintln(w, "| stage | median s | min..max s |")
+				fmt.Fprintln(w, "| --- | ---: | ---: |")
+				for _, name := range ss.order {
+					v := ss.vals[ss.peers[0]][name]
+					fmt.Fprintf(w, "| %s | %.3f | %.3f..%.3f |\n", esc(name), median(v), minOf(v), maxOf(v))
+				}
+			} else {
+				fmt.Fprintln(w, "kneepipe's stages in these runs (seconds from its run.json; median over rounds, with min..max when rounds differ; stages may overlap):")
+				fmt.Fprintln(w)
+				seriesTable(w, g, ss, "stage", func(v []float64) string { return fmtSpread(v, "%.3f") })
 			}
+			fmt.Fprintln(w)
+		}
+		if cs := countData[g.id]; cs != nil {
+			fmt.Fprintln(w, "Per run (median over rounds, with min..max when rounds differ):")
+			fmt.Fprintln(w)
+			seriesTable(w, g, cs, "from run.json", func(v []float64) string { return fmtSpread(v, "%.0f") })
 			fmt.Fprintln(w)
 		}
 		fmt.Fprintln(w, "Commands:")
@@ -300,6 +318,95 @@ func run(dir string) error {
 		fmt.Fprintln(w)
 	}
 	return nil
+}
+
+// series is one group's per-run numbers (stages.tsv, counts.tsv): names in
+// first-seen order, values per peer and name.
+type series struct {
+	peers []string
+	order []string
+	vals  map[string]map[string][]float64
+}
+
+// readSeries reads GROUP PEER ROUND NAME VALUE lines into series per group;
+// a missing file is no data.
+func readSeries(path string) (map[string]*series, error) {
+	out := map[string]*series{}
+	rows, err := readTSV(path)
+	if os.IsNotExist(err) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		if len(r) < 5 {
+			return nil, fmt.Errorf("%s: bad line %q", filepath.Base(path), strings.Join(r, "\t"))
+		}
+		v, err := strconv.ParseFloat(r[4], 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s: bad line %q", filepath.Base(path), strings.Join(r, "\t"))
+		}
+		s := out[r[0]]
+		if s == nil {
+			s = &series{vals: map[string]map[string][]float64{}}
+			out[r[0]] = s
+		}
+		if s.vals[r[1]] == nil {
+			s.vals[r[1]] = map[string][]float64{}
+			s.peers = append(s.peers, r[1])
+		}
+		if !slices.Contains(s.order, r[3]) {
+			s.order = append(s.order, r[3])
+		}
+		s.vals[r[1]][r[3]] = append(s.vals[r[1]][r[3]], v)
+	}
+	for _, s := range out {
+		for _, byName := range s.vals {
+			for _, v := range byName {
+				sort.Float64s(v)
+			}
+		}
+	}
+	return out, nil
+}
+
+// seriesTable prints s with one row per name and one column per peer of g
+// that has data, in g's peer order.
+func seriesTable(w io.Writer, g *group, s *series, first string, cell func([]float64) string) {
+	var cols []*peer
+	for _, p := range g.peers {
+		if s.vals[p.id] != nil {
+			cols = append(cols, p)
+		}
+	}
+	hdr, sep := "| "+first, "| ---"
+	for _, p := range cols {
+		hdr += " | " + esc(p.label)
+		sep += " | ---:"
+	}
+	fmt.Fprintln(w, hdr+" |")
+	fmt.Fprintln(w, sep+" |")
+	for _, name := range s.order {
+		line := "| " + esc(name)
+		for _, p := range cols {
+			if v := s.vals[p.id][name]; len(v) > 0 {
+				line += " | " + cell(v)
+			} else {
+				line += " | -"
+			}
+		}
+		fmt.Fprintln(w, line+" |")
+	}
+}
+
+// fmtSpread is the median of sorted v, with min..max when they differ.
+func fmtSpread(v []float64, f string) string {
+	m := fmt.Sprintf(f, median(v))
+	if lo, hi := fmt.Sprintf(f, minOf(v)), fmt.Sprintf(f, maxOf(v)); lo != hi {
+		m += " (" + lo + ".." + hi + ")"
+	}
+	return m
 }
 
 func measure(t target, data map[string]map[string]map[int]sample, groups map[string]*group) (float64, string) {

@@ -51,6 +51,9 @@ type Config struct {
 	PathStyle *bool  // nil: path style for IP and localhost endpoints only
 	// Connections sizes the HTTP connection pool (the fetch concurrency).
 	Connections int
+	// ListDepth is how many levels of '/'-separated folders an S3 listing
+	// discovers and lists concurrently (0: one flat, paginated listing).
+	ListDepth int
 }
 
 // Open returns the store cfg names. lookup reads environment variables
