@@ -1,12 +1,14 @@
 package e2e
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 // stageWant is one stage's expected line in run.json; the figures are
@@ -285,4 +287,39 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// A rerun into the same --out leaves artifacts whose source did not change
+// alone (same bytes, same modification time), and restores a file someone
+// altered.
+func TestRerunKeepsUnchangedArtifacts(t *testing.T) {
+	dir := t.TempDir()
+	out, cache := filepath.Join(dir, "out"), filepath.Join(dir, "cache")
+	wantCode(t, runLocal(t, nil, notebookFile, out, cache), 0, "first run")
+	raw, altered := filepath.Join(out, "raw_data.csv"), filepath.Join(out, "deleted_paths.csv")
+	old := time.Now().Add(-time.Hour).Truncate(time.Second)
+	for _, f := range []string{raw, altered} {
+		if err := os.Chtimes(f, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	golden, err := os.ReadFile(altered)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(altered, []byte("relative_path\nedited by hand\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	wantCode(t, runLocal(t, nil, notebookFile, out, cache), 0, "rerun")
+	if st, err := os.Stat(raw); err != nil || !st.ModTime().Equal(old) {
+		t.Errorf("raw_data.csv was rewritten although nothing changed (mtime %v, want %v, err %v)", st.ModTime(), old, err)
+	}
+	if got, err := os.ReadFile(altered); err != nil || !bytes.Equal(got, golden) {
+		t.Errorf("the hand-edited deleted_paths.csv was not restored:\n%s", got)
+	}
+	sameFile(t, repoPath("testdata/golden/notebook/raw_data.csv"), raw)
+	if rep := readReport(t, out); len(rep.Artifacts) != len(notebookArtifacts) {
+		t.Errorf("run.json lists %d artifacts, want %d", len(rep.Artifacts), len(notebookArtifacts))
+	}
 }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -531,15 +532,28 @@ func GC(cacheDir string, wait time.Duration) (int, error) {
 
 // writeArtifacts writes every artifact to a temporary file first and
 // renames them all only when every one was written: a failed run leaves
-// the previous artifacts as they were.
+// the previous artifacts as they were. An artifact whose source (stage
+// output and artifact settings) is what last wrote the files now in --out,
+// with the same checksums, is left alone: a no-op run neither reads its
+// stage output nor rewrites it, and the files keep their modification time.
 func (x *execution) writeArtifacts() ([]string, error) {
+	recordPath := x.artifactRecordPath()
+	prev := readArtifactRecord(recordPath)
+	next := artifactRecord{}
 	var staged []stagedFile
+	var names []string
 	cleanup := func() {
 		for _, p := range staged {
 			os.Remove(p.tmp)
 		}
 	}
 	for _, a := range x.cfg.Artifacts {
+		source := x.artifactSource(a)
+		if old, ok := prev[a.Name]; ok && old.Source == source && x.unchanged(old.Files) {
+			next[a.Name] = old
+			names = append(names, slices.Collect(maps.Keys(old.Files))...)
+			continue
+		}
 		rec, err := x.runs[a.From.Stage].output(context.Background(), x.env.Mem, a.From.Output)
 		if err != nil {
 			cleanup()
@@ -550,12 +564,14 @@ func (x *execution) writeArtifacts() ([]string, error) {
 			cleanup()
 			return nil, fmt.Errorf("artifact %s: %w", a.Name, err)
 		}
+		written := writtenArtifact{Source: source, Files: map[string]string{}}
 		for _, f := range files {
 			dst := filepath.Join(x.opts.OutDir, f.name)
 			tmp := dst + ".tmp-kneepipe"
 			err := os.MkdirAll(filepath.Dir(dst), 0o755)
+			var sum string
 			if err == nil {
-				err = writeSynced(tmp, f.write)
+				sum, err = writeSynced(tmp, f.write)
 			}
 			if err != nil {
 				release()
@@ -563,10 +579,11 @@ func (x *execution) writeArtifacts() ([]string, error) {
 				return nil, fmt.Errorf("artifact %s: %w", f.name, err)
 			}
 			staged = append(staged, stagedFile{tmp, dst})
+			written.Files[filepath.ToSlash(f.name)] = sum
 		}
 		release()
+		next[a.Name] = written
 	}
-	var names []string
 	for _, p := range staged {
 		if err := os.Rename(p.tmp, p.dst); err != nil {
 			cleanup()
@@ -575,8 +592,90 @@ func (x *execution) writeArtifacts() ([]string, error) {
 		rel, _ := filepath.Rel(x.opts.OutDir, p.dst)
 		names = append(names, filepath.ToSlash(rel))
 	}
+	if err := writeArtifactRecord(recordPath, next); err != nil {
+		x.opts.Log.Warn("could not record the artifacts written; the next run rewrites them", "err", err)
+	}
 	sort.Strings(names)
 	return names, nil
+}
+
+// artifactRecord remembers, per artifact, what produced the files in --out
+// and their SHA-256, in the cache's state (one record per --out folder).
+type artifactRecord map[string]writtenArtifact
+
+type writtenArtifact struct {
+	Source string            `json:"source"`
+	Files  map[string]string `json:"files"` // path under --out -> sha256
+}
+
+func (x *execution) artifactRecordPath() string {
+	abs, err := filepath.Abs(x.opts.OutDir)
+	if err != nil {
+		abs = x.opts.OutDir
+	}
+	var h cache.Hasher
+	h.Add("out", abs)
+	return filepath.Join(x.opts.CacheDir, "state", "artifacts-"+string(h.Key()[:16])+".json")
+}
+
+// artifactSource identifies what an artifact's files are made from.
+func (x *execution) artifactSource(a *Artifact) string {
+	var h cache.Hasher
+	h.Add("output", string(x.runs[a.From.Stage].key)+"/"+a.From.Output).
+		Add("name", a.Name).
+		Add("formats", strings.Join(a.Formats, ",")).
+		Add("columns", strings.Join(a.Columns, ","))
+	for _, k := range slices.Sorted(maps.Keys(a.Rename)) {
+		h.Add("rename:"+k, a.Rename[k])
+	}
+	return string(h.Key())
+}
+
+// unchanged says whether every file is in --out with the recorded SHA-256.
+func (x *execution) unchanged(files map[string]string) bool {
+	for name, sum := range files {
+		got, err := fileSHA256(filepath.Join(x.opts.OutDir, filepath.FromSlash(name)))
+		if err != nil || got != sum {
+			return false
+		}
+	}
+	return len(files) > 0
+}
+
+func readArtifactRecord(path string) artifactRecord {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	var r artifactRecord
+	if json.Unmarshal(data, &r) != nil {
+		return nil
+	}
+	return r
+}
+
+func writeArtifactRecord(path string, r artifactRecord) error {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return cache.WriteFileAtomic(path, data)
+}
+
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 type stagedFile struct{ tmp, dst string }
@@ -629,22 +728,25 @@ func artifactFiles(a *Artifact, rec arrow.RecordBatch) ([]artifactFile, func(), 
 	return out, sel.Release, nil
 }
 
-func writeSynced(path string, write func(io.Writer) error) error {
+// writeSynced writes path through write, syncs it, and returns the
+// content's SHA-256.
+func writeSynced(path string, write func(io.Writer) error) (string, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
-		return err
+		return "", err
 	}
-	if err := write(f); err != nil {
+	h := sha256.New()
+	if err := write(io.MultiWriter(f, h)); err != nil {
 		f.Close()
 		os.Remove(path)
-		return err
+		return "", err
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
 		os.Remove(path)
-		return err
+		return "", err
 	}
-	return f.Close()
+	return hex.EncodeToString(h.Sum(nil)), f.Close()
 }
 
 func writeReport(path string, rep *Report) error {
