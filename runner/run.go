@@ -634,7 +634,7 @@ func (x *execution) artifactSource(a *Artifact) string {
 // unchanged says whether every file is in --out with the recorded SHA-256.
 func (x *execution) unchanged(files map[string]string) bool {
 	for name, sum := range files {
-		got, err := fileSHA256(filepath.Join(x.opts.OutDir, filepath.FromSlash(name)))
+		got, err := cache.FileSHA256(filepath.Join(x.opts.OutDir, filepath.FromSlash(name)))
 		if err != nil || got != sum {
 			return false
 		}
@@ -663,19 +663,6 @@ func writeArtifactRecord(path string, r artifactRecord) error {
 		return err
 	}
 	return cache.WriteFileAtomic(path, data)
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 type stagedFile struct{ tmp, dst string }

@@ -96,7 +96,7 @@ func (s Store) Lookup(k Key) (*Entry, error) {
 	}
 	for name, f := range e.Outputs {
 		p := filepath.Join(dir, f.Name)
-		sum, err := fileSHA256(p)
+		sum, err := FileSHA256(p)
 		if err != nil {
 			return nil, fmt.Errorf("cache entry %s: %w", short(k), err)
 		}
@@ -252,7 +252,8 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-func fileSHA256(path string) (string, error) {
+// FileSHA256 is the hex SHA-256 of a file's content.
+func FileSHA256(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
