@@ -39,7 +39,7 @@
 #                       run) takes part in the first BENCH_NOTEBOOK_ROUNDS (3)
 #   BENCH_BIG_ROUNDS    rounds for big (default 3)
 #   BENCH_TABLE_ROUNDS  rounds for tables (default 5)
-#   BENCH_MANY_ROUNDS   rounds for many (default 2; a cold run takes ~27 s on a
+#   BENCH_MANY_ROUNDS   rounds for many (default 2; a cold run takes ~20-27 s on a
 #                       quiet 2-CPU machine, the rerun ~4 s)
 #   BENCH_MANY_OBJECTS  objects in the many bucket (default 100000)
 #   BENCH_CSV_ROWS      rows of the table benchmark's CSV (default 1000000)
