@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -52,9 +51,8 @@ func fetchHashKind() Kind {
 		New: func(p Params) (Stage, error) {
 			return &fetchHash{
 				concurrency: int(p.Int("concurrency")),
-				attempts:    int(p.Int("attempts")),
+				retry:       source.Retry{Attempts: int(p.Int("attempts")), Stall: p.Duration("stall_timeout")},
 				failFast:    p.Bool("fail_fast"),
-				stall:       p.Duration("stall_timeout"),
 				pngOnly:     p.Str("expect") == "png",
 			}, nil
 		},
@@ -63,9 +61,8 @@ func fetchHashKind() Kind {
 
 type fetchHash struct {
 	concurrency int
-	attempts    int
+	retry       source.Retry
 	failFast    bool
-	stall       time.Duration
 	pngOnly     bool
 }
 
@@ -238,26 +235,19 @@ func objectIdentities(objects arrow.RecordBatch, keys *array.String, sizes *arra
 	return out
 }
 
-// fetchOne downloads one object, retrying transient failures with capped
-// exponential backoff and jitter. Failures the store calls permanent
-// (missing object, access denied) are not retried.
+// fetchOne downloads and hashes one object through the retrying reader.
 func (s *fetchHash) fetchOne(ctx context.Context, env *Env, h *dualHash, obj hashed) fetched {
-	for attempt := 1; ; attempt++ {
-		r, err := h.object(ctx, env, obj, s.stall)
-		if err == nil {
-			r.attempts = attempt
-			return r
-		}
-		if attempt >= s.attempts || ctx.Err() != nil || source.Permanent(err) {
-			return fetched{err: err, attempts: attempt}
-		}
-		backoff := min(100*time.Millisecond<<(attempt-1), 5*time.Second)
-		select {
-		case <-time.After(backoff/2 + rand.N(backoff/2+1)):
-		case <-ctx.Done():
-			return fetched{err: err, attempts: attempt}
-		}
+	var r fetched
+	attempts, err := s.retry.Read(ctx, env.Store, obj.Key, func(body io.Reader) error {
+		var err error
+		r, err = h.object(body, obj)
+		return err
+	})
+	if err != nil {
+		return fetched{err: err, attempts: attempts}
 	}
+	r.attempts = attempts
+	return r
 }
 
 // dualHash streams a body through SHA-256 and MD5 at once with one reused
@@ -276,26 +266,16 @@ func newDualHash() *dualHash {
 	return h
 }
 
-// object makes one attempt. A body that stops arriving for stall is cut
-// off; a byte count that differs from the listing, or an MD5 that differs
-// from a plain-MD5 ETag, is an error (and so retried).
-func (h *dualHash) object(ctx context.Context, env *Env, obj hashed, stall time.Duration) (fetched, error) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	watchdog := time.AfterFunc(stall, func() { cancel(fmt.Errorf("no data for %s", stall)) })
-	defer watchdog.Stop()
-
-	body, err := env.Store.Get(ctx, obj.Key)
-	if err != nil {
-		return fetched{}, withCause(ctx, err)
-	}
-	defer body.Close()
+// object hashes one attempt's body. A byte count that differs from the
+// listing, or an MD5 that differs from a plain-MD5 ETag, is an error (and
+// so retried).
+func (h *dualHash) object(body io.Reader, obj hashed) (fetched, error) {
 	h.sha.Reset()
 	h.md5.Reset()
 	h.head.n = 0
-	got, err := io.CopyBuffer(h.w, stallReader{body, watchdog, stall}, h.buf)
+	got, err := io.CopyBuffer(h.w, body, h.buf)
 	if err != nil {
-		return fetched{}, fmt.Errorf("read body: %w", withCause(ctx, err))
+		return fetched{}, fmt.Errorf("read body: %w", err)
 	}
 	if got != obj.Size {
 		return fetched{}, fmt.Errorf("got %d bytes, listing says %d", got, obj.Size)
@@ -305,30 +285,6 @@ func (h *dualHash) object(ctx context.Context, env *Env, obj hashed, stall time.
 		return fetched{}, fmt.Errorf("MD5 %s differs from ETag %s: body damaged in transit", md, obj.ETag)
 	}
 	return fetched{sha: hex.EncodeToString(h.sha.Sum(nil)), md5: md, png: parsePNGHeader(h.head.bytes())}, nil
-}
-
-// withCause prefers the reason a context was cancelled (a stall) to the
-// bare "context canceled" the client reports.
-func withCause(ctx context.Context, err error) error {
-	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
-		return cause
-	}
-	return err
-}
-
-// stallReader pushes the watchdog back on every read that brings bytes.
-type stallReader struct {
-	r     io.Reader
-	timer *time.Timer
-	stall time.Duration
-}
-
-func (s stallReader) Read(p []byte) (int, error) {
-	n, err := s.r.Read(p)
-	if n > 0 {
-		s.timer.Reset(s.stall)
-	}
-	return n, err
 }
 
 // plainMD5ETag says whether an ETag is an object's MD5: single-part

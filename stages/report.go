@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"path/filepath"
 	"time"
 
@@ -58,7 +57,7 @@ func reportKind() Kind {
 			if err != nil {
 				return nil, fmt.Errorf("mean_size: %w", err)
 			}
-			return &reportStage{p: p, attempts: int(p.Int("attempts")), stall: p.Duration("stall_timeout"), opt: report.Options{
+			return &reportStage{p: p, retry: source.Retry{Attempts: int(p.Int("attempts")), Stall: p.Duration("stall_timeout")}, opt: report.Options{
 				ThumbWidth:    int(p.Int("thumb_width")),
 				MeanImages:    p.Bool("mean_images"),
 				MeanWidth:     w,
@@ -72,10 +71,9 @@ func reportKind() Kind {
 }
 
 type reportStage struct {
-	p        Params
-	opt      report.Options
-	attempts int
-	stall    time.Duration
+	p     Params
+	opt   report.Options
+	retry source.Retry
 }
 
 func (s *reportStage) Run(ctx context.Context, env *Env, in map[string]arrow.RecordBatch) (*Result, error) {
@@ -116,49 +114,28 @@ func (s *reportStage) Run(ctx context.Context, env *Env, in map[string]arrow.Rec
 	return &Result{Outputs: map[string]arrow.RecordBatch{"files": files}}, nil
 }
 
-// fetch reads one object as fetch-hash does: transient failures retried
-// with capped exponential backoff and jitter, an attempt cut off when no
-// byte arrives for stall_timeout, and bytes that differ from the listing's
-// size or the hashed SHA-256 refused (and so retried).
+// fetch reads one image through the retrying reader; bytes that differ
+// from the listing's size or from the SHA-256 fetch-hash computed are
+// refused (and so retried).
 func (s *reportStage) fetch(ctx context.Context, env *Env, obj report.Object) ([]byte, error) {
-	for attempt := 1; ; attempt++ {
-		data, err := s.fetchOnce(ctx, env, obj)
-		if err == nil {
-			return data, nil
+	var data []byte
+	attempts, err := s.retry.Read(ctx, env.Store, obj.Key, func(body io.Reader) error {
+		var err error
+		if data, err = io.ReadAll(io.LimitReader(body, maxImageBytes)); err != nil {
+			return fmt.Errorf("read body: %w", err)
 		}
-		if attempt >= s.attempts || ctx.Err() != nil || source.Permanent(err) {
-			return nil, fmt.Errorf("%w (%d attempts)", err, attempt)
+		if obj.Size > 0 && int64(len(data)) != obj.Size {
+			return fmt.Errorf("got %d bytes, listing says %d", len(data), obj.Size)
 		}
-		backoff := min(100*time.Millisecond<<(attempt-1), 5*time.Second)
-		select {
-		case <-time.After(backoff/2 + rand.N(backoff/2+1)):
-		case <-ctx.Done():
-			return nil, err
+		if obj.SHA256 != "" {
+			if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != obj.SHA256 {
+				return errors.New("SHA-256 differs from the one fetch-hash computed: body damaged in transit")
+			}
 		}
-	}
-}
-
-func (s *reportStage) fetchOnce(ctx context.Context, env *Env, obj report.Object) ([]byte, error) {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	watchdog := time.AfterFunc(s.stall, func() { cancel(fmt.Errorf("no data for %s", s.stall)) })
-	defer watchdog.Stop()
-	body, err := env.Store.Get(ctx, obj.Key)
+		return nil
+	})
 	if err != nil {
-		return nil, withCause(ctx, err)
-	}
-	defer body.Close()
-	data, err := io.ReadAll(io.LimitReader(stallReader{body, watchdog, s.stall}, maxImageBytes))
-	if err != nil {
-		return nil, fmt.Errorf("read body: %w", withCause(ctx, err))
-	}
-	if obj.Size > 0 && int64(len(data)) != obj.Size {
-		return nil, fmt.Errorf("got %d bytes, listing says %d", len(data), obj.Size)
-	}
-	if obj.SHA256 != "" {
-		if sum := sha256.Sum256(data); hex.EncodeToString(sum[:]) != obj.SHA256 {
-			return nil, errors.New("SHA-256 differs from the one fetch-hash computed: body damaged in transit")
-		}
+		return nil, fmt.Errorf("%w (%d attempts)", err, attempts)
 	}
 	return data, nil
 }

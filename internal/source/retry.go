@@ -1,0 +1,79 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"time"
+)
+
+// Retry reads objects the way object stores need: a transient failure
+// costs a retry (capped exponential backoff with jitter), not the object.
+type Retry struct {
+	Attempts int           // tries per object, at least 1
+	Stall    time.Duration // an attempt whose body stops arriving this long is cut off
+}
+
+// Read opens key and hands its body to read. A failure of the request or
+// of read (a short or damaged body, say) is retried; a permanent one
+// (missing object, refused credentials) is not. It returns the attempts
+// made and the last error.
+func (r Retry) Read(ctx context.Context, s Store, key string, read func(io.Reader) error) (int, error) {
+	for attempt := 1; ; attempt++ {
+		err := r.once(ctx, s, key, read)
+		if err == nil {
+			return attempt, nil
+		}
+		if attempt >= r.Attempts || ctx.Err() != nil || Permanent(err) {
+			return attempt, err
+		}
+		backoff := min(100*time.Millisecond<<(attempt-1), 5*time.Second)
+		select {
+		case <-time.After(backoff/2 + rand.N(backoff/2+1)):
+		case <-ctx.Done():
+			return attempt, err
+		}
+	}
+}
+
+func (r Retry) once(ctx context.Context, s Store, key string, read func(io.Reader) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	watchdog := time.AfterFunc(r.Stall, func() { cancel(fmt.Errorf("no data for %s", r.Stall)) })
+	defer watchdog.Stop()
+	body, err := s.Get(ctx, key)
+	if err != nil {
+		return withCause(ctx, err)
+	}
+	defer body.Close()
+	if err := read(stallReader{body, watchdog, r.Stall}); err != nil {
+		return withCause(ctx, err)
+	}
+	return nil
+}
+
+// withCause prefers the reason a context was cancelled (a stall) to the
+// bare "context canceled" the client reports.
+func withCause(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
+}
+
+// stallReader pushes the watchdog back on every read that brings bytes.
+type stallReader struct {
+	r     io.Reader
+	timer *time.Timer
+	stall time.Duration
+}
+
+func (s stallReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if n > 0 {
+		s.timer.Reset(s.stall)
+	}
+	return n, err
+}
