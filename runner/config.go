@@ -344,14 +344,13 @@ func portNames(ports []stages.Port) string {
 	return strings.Join(names, ", ")
 }
 
-var formats = []string{"csv", "parquet"}
 
 func (l *loader) artifacts(n *yaml.Node, cfg *Config) error {
 	if n.Kind != yaml.SequenceNode {
 		return l.errAt(n, "artifacts must be a list")
 	}
 	for _, item := range n.Content {
-		a := &Artifact{Pos: Pos{item.Line, item.Column}, Formats: formats}
+		a := &Artifact{Pos: Pos{item.Line, item.Column}, Formats: []string{"csv", "parquet"}} // default: both
 		var fromNode, nameNode *yaml.Node
 		err := l.mapping(item, "artifact", map[string]func(*yaml.Node) error{
 			"from": func(v *yaml.Node) error { fromNode = v; return nil },
