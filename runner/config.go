@@ -344,7 +344,6 @@ func portNames(ports []stages.Port) string {
 	return strings.Join(names, ", ")
 }
 
-
 func (l *loader) artifacts(n *yaml.Node, cfg *Config) error {
 	if n.Kind != yaml.SequenceNode {
 		return l.errAt(n, "artifacts must be a list")
