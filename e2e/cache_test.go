@@ -469,6 +469,94 @@ func TestIncrementalFetch(t *testing.T) {
 	sameArtifacts(t, out, filepath.Join(dir, "changed"), len(notebookArtifacts))
 }
 
+// notebookArtifactNames are the artifacts of examples/notebook.yaml.
+var notebookArtifactNames = []string{"raw_data", "deleted_paths", "different_severity", "normalized_data", "agreement_matrix", "duplicate_conflicts"}
+
+func artifactStatuses(status string) map[string]string {
+	m := map[string]string{}
+	for _, a := range notebookArtifactNames {
+		m[a] = status
+	}
+	return m
+}
+
+func wantArtifactStatus(t *testing.T, what string, rep runReport, want map[string]string) {
+	t.Helper()
+	if !reflect.DeepEqual(rep.ArtifactStatus, want) {
+		t.Errorf("%s: artifact_status %v, want %v", what, rep.ArtifactStatus, want)
+	}
+}
+
+// Issue 3 (a), rewriting artifacts: a no-op run into a new --out copies
+// the bytes the cache kept of each artifact (checked against their
+// checksums) rather than rendering them again; into the same --out it
+// leaves them alone. A kept file edited through --out (on one file system
+// the cache keeps a hard link) is detected, and that artifact rendered again.
+func TestArtifactsFromCache(t *testing.T) {
+	srv := scratchServer(t)
+	bkt, _ := sampleBucket(t, srv, "e2e-artifacts")
+	dir := t.TempDir()
+	cache := filepath.Join(dir, "cache")
+	run := func(name string) (string, result) {
+		t.Helper()
+		out := filepath.Join(dir, name)
+		before := srv.requests(t, "GetObject", bkt)
+		res := runBucket(t, srv, srv.endpoint, bkt, notebookFile, out, cache)
+		wantCode(t, res, 0, name)
+		if n := srv.requests(t, "GetObject", bkt) - before; name != "first" && n != 0 {
+			t.Errorf("%s: %d GETs, want 0", name, n)
+		}
+		return out, res
+	}
+	first, _ := run("first")
+	wantArtifactStatus(t, "first run", readReport(t, first), artifactStatuses("written"))
+	raw := filepath.Join(first, "raw_data.csv")
+	stBefore, err := os.Stat(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	_, _ = run("first")
+	wantArtifactStatus(t, "rerun into the same --out", readReport(t, first), artifactStatuses("unchanged"))
+	if st, _ := os.Stat(raw); !st.ModTime().Equal(stBefore.ModTime()) || !os.SameFile(st, stBefore) {
+		t.Error("rerun into the same --out replaced raw_data.csv")
+	}
+
+	second, _ := run("second")
+	wantArtifactStatus(t, "run into a new --out", readReport(t, second), artifactStatuses("copied"))
+	sameArtifacts(t, first, second, len(notebookArtifacts))
+
+	// Append to first/raw_data.csv in place, as `echo >> file` does.
+	f, err := os.OpenFile(raw, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("edited,by,hand\n"); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	third, res := run("third")
+	want := artifactStatuses("copied")
+	want["raw_data"] = "written"
+	wantArtifactStatus(t, "run after raw_data.csv was edited in place", readReport(t, third), want)
+	sameArtifacts(t, second, third, len(notebookArtifacts)) // second holds copies: untouched
+	warned := false
+	for _, l := range warnLines(res.stderr) {
+		warned = warned || (strings.Contains(l, "artifact=raw_data") && strings.Contains(l, "checksum"))
+	}
+	if !warned {
+		t.Errorf("no WARN line about raw_data's damaged stored copy; stderr:\n%s", res.stderr)
+	}
+
+	// The edited --out is repaired from the copy the third run kept.
+	_, _ = run("first")
+	want = artifactStatuses("unchanged")
+	want["raw_data"] = "copied"
+	wantArtifactStatus(t, "rerun into the edited --out", readReport(t, first), want)
+	sameArtifacts(t, second, first, len(notebookArtifacts))
+}
+
 // Issue 3 (b): changing one stage's parameters reruns that stage and the
 // stages after it, nothing else, and downloads nothing.
 func TestParamChangeRerunsDependents(t *testing.T) {
@@ -910,7 +998,8 @@ func TestPlanAndCacheGC(t *testing.T) {
 	}
 
 	// Run the changed file: four new entries; gc drops the four they
-	// replace.
+	// replace, and the stored copies of the five artifacts made from them
+	// (raw_data comes from an unchanged stage).
 	changedOut := filepath.Join(dir, "changed")
 	wantCode(t, runBucket(t, srv, srv.endpoint, bkt, changed, changedOut, cache), 0, "changed run")
 	if n := len(entryKeys(t, cache)); n != len(notebookStages)+4 {
@@ -918,8 +1007,8 @@ func TestPlanAndCacheGC(t *testing.T) {
 	}
 	res := kneepipe(t, nil, "cache", "gc", "--cache", cache)
 	wantCode(t, res, 0, "cache gc")
-	if res.stdout != "removed 4 cache entries\n" {
-		t.Errorf("cache gc printed %q, want %q", res.stdout, "removed 4 cache entries\n")
+	if want := "removed 4 cache entries and 5 stored artifacts\n"; res.stdout != want {
+		t.Errorf("cache gc printed %q, want %q", res.stdout, want)
 	}
 	var latest []string
 	for _, st := range readReport(t, changedOut).Stages {
@@ -943,6 +1032,7 @@ func TestPlanAndCacheGC(t *testing.T) {
 		t.Errorf("run after gc: %d GETs, want 0", got)
 	}
 	wantStatuses(t, "run after gc", readReport(t, out), allStatus(notebookStages, "cached"))
+	wantArtifactStatus(t, "run after gc", readReport(t, out), artifactStatuses("copied"))
 	sameArtifacts(t, changedOut, out, len(notebookArtifacts))
 
 	// --force=STAGE recomputes that stage only (its outputs are the same,

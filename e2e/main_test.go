@@ -388,8 +388,9 @@ type runReport struct {
 		Fingerprint string           `json:"fingerprint"`
 		Error       string           `json:"error"`
 	} `json:"stages"`
-	Artifacts []string `json:"artifacts"`
-	Error     string   `json:"error"`
+	Artifacts      []string          `json:"artifacts"`
+	ArtifactStatus map[string]string `json:"artifact_status"`
+	Error          string            `json:"error"`
 }
 
 func readReport(t *testing.T, out string) runReport {

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -13,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -21,73 +23,196 @@ import (
 	"github.com/kneepipe/kneepipe/runner/cache"
 )
 
+// Artifact statuses in run.json.
+const (
+	ArtifactWritten   = "written"
+	ArtifactCopied    = "copied"
+	ArtifactUnchanged = "unchanged"
+)
+
 // writeArtifacts writes every artifact to a temporary file first and
 // renames them all only when every one was written: a failed run leaves
 // the previous artifacts as they were. An artifact whose source (stage
 // output and artifact settings) is what last wrote the files now in --out,
 // with the same checksums, is left alone: a no-op run neither reads its
 // stage output nor rewrites it, and the files keep their modification time.
-func (x *execution) writeArtifacts() ([]string, error) {
+// Otherwise the files are copied from the cache when an earlier run stored
+// that source's rendering, and rendered from the stage output (and stored)
+// when not.
+func (x *execution) writeArtifacts() ([]string, map[string]string, error) {
 	recordPath := x.artifactRecordPath()
 	prev := readArtifactRecord(recordPath)
-	next := artifactRecord{}
-	var staged []stagedFile
-	var names []string
+
+	// Checking --out and copying stored files is file I/O that overlaps
+	// well, so every artifact does it at once; rendering the rest follows.
+	results := make([]artifactResult, len(x.cfg.Artifacts))
+	var wg sync.WaitGroup
+	for i, a := range x.cfg.Artifacts {
+		r := &results[i]
+		r.source = x.artifactSource(a)
+		x.artifactSources = append(x.artifactSources, r.source)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if old, ok := prev[a.Name]; ok && old.Source == string(r.source) && x.unchanged(old.Files) {
+				r.status, r.sums = ArtifactUnchanged, old.Files
+				return
+			}
+			files, sums, err := x.copyArtifact(r.source)
+			if err != nil {
+				x.opts.Log.Warn("stored copy of an artifact unusable; writing it again", "artifact", a.Name, "err", err)
+			}
+			if files != nil {
+				r.status, r.files, r.sums = ArtifactCopied, files, sums
+			}
+		}()
+	}
+	wg.Wait()
 	cleanup := func() {
-		for _, p := range staged {
-			os.Remove(p.tmp)
+		for _, r := range results {
+			for _, f := range r.files {
+				os.Remove(f.tmp)
+			}
 		}
 	}
-	for _, a := range x.cfg.Artifacts {
-		source := x.artifactSource(a)
-		if old, ok := prev[a.Name]; ok && old.Source == source && x.unchanged(old.Files) {
-			next[a.Name] = old
-			names = append(names, slices.Collect(maps.Keys(old.Files))...)
+	for i, a := range x.cfg.Artifacts {
+		r := &results[i]
+		if r.status != "" {
 			continue
 		}
-		rec, err := x.runs[a.From.Stage].output(context.Background(), x.env.Mem, a.From.Output)
+		files, sums, err := x.renderArtifact(a, r.source)
 		if err != nil {
 			cleanup()
-			return nil, fmt.Errorf("artifact %s: %w", a.Name, err)
+			return nil, nil, err
 		}
-		files, release, err := artifactFiles(a, rec)
-		if err != nil {
-			cleanup()
-			return nil, fmt.Errorf("artifact %s: %w", a.Name, err)
-		}
-		written := writtenArtifact{Source: source, Files: map[string]string{}}
-		for _, f := range files {
-			dst := filepath.Join(x.opts.OutDir, f.name)
-			tmp := dst + ".tmp-kneepipe"
-			err := os.MkdirAll(filepath.Dir(dst), 0o755)
-			var sum string
-			if err == nil {
-				sum, err = writeSynced(tmp, f.write)
-			}
-			if err != nil {
-				release()
-				cleanup()
-				return nil, fmt.Errorf("artifact %s: %w", f.name, err)
-			}
-			staged = append(staged, stagedFile{tmp, dst})
-			written.Files[filepath.ToSlash(f.name)] = sum
-		}
-		release()
-		next[a.Name] = written
+		r.status, r.files, r.sums = ArtifactWritten, files, sums
+	}
+
+	var staged []stagedFile
+	for _, r := range results {
+		staged = append(staged, r.files...)
+	}
+	if err := syncFiles(staged); err != nil {
+		cleanup()
+		return nil, nil, err
 	}
 	for _, p := range staged {
 		if err := os.Rename(p.tmp, p.dst); err != nil {
 			cleanup()
-			return nil, err
+			return nil, nil, err
 		}
-		rel, _ := filepath.Rel(x.opts.OutDir, p.dst)
-		names = append(names, filepath.ToSlash(rel))
+	}
+	next := artifactRecord{}
+	status := map[string]string{}
+	var names []string
+	for i, a := range x.cfg.Artifacts {
+		r := results[i]
+		next[a.Name] = writtenArtifact{Source: string(r.source), Files: r.sums}
+		status[a.Name] = r.status
+		names = append(names, slices.Collect(maps.Keys(r.sums))...)
 	}
 	if err := writeArtifactRecord(recordPath, next); err != nil {
 		x.opts.Log.Warn("could not record the artifacts written; the next run rewrites them", "err", err)
 	}
 	sort.Strings(names)
-	return names, nil
+	return names, status, nil
+}
+
+// artifactResult is how one artifact's files got into --out: unchanged
+// (nothing staged), or staged from the cache or from its stage output.
+type artifactResult struct {
+	source cache.Key
+	status string
+	files  []stagedFile      // staged temporary files, renamed at the end
+	sums   map[string]string // path under --out -> sha256
+}
+
+// copyArtifact stages the files the cache stored for source, verified
+// against their checksums. It stages nothing (and says why, unless nothing
+// is stored) when any file is missing or damaged.
+func (x *execution) copyArtifact(source cache.Key) ([]stagedFile, map[string]string, error) {
+	sums, err := x.store.ArtifactSet(source)
+	if err != nil {
+		if errors.Is(err, cache.ErrMiss) {
+			err = nil
+		}
+		return nil, nil, err
+	}
+	var files []stagedFile
+	for _, name := range slices.Sorted(maps.Keys(sums)) {
+		f, err := x.stagedFile(name)
+		if err == nil {
+			err = x.store.CopyFile(sums[name], f.tmp)
+		}
+		if err != nil {
+			for _, f := range files {
+				os.Remove(f.tmp)
+			}
+			return nil, nil, fmt.Errorf("%s: %w", name, err)
+		}
+		files = append(files, f)
+	}
+	return files, sums, nil
+}
+
+// renderArtifact writes an artifact's files from its stage output into
+// temporary files and stores them in the cache for later runs.
+func (x *execution) renderArtifact(a *Artifact, source cache.Key) ([]stagedFile, map[string]string, error) {
+	rec, err := x.runs[a.From.Stage].output(context.Background(), x.env.Mem, a.From.Output)
+	if err != nil {
+		return nil, nil, fmt.Errorf("artifact %s: %w", a.Name, err)
+	}
+	outs, release, err := artifactFiles(a, rec)
+	if err != nil {
+		return nil, nil, fmt.Errorf("artifact %s: %w", a.Name, err)
+	}
+	defer release()
+	var files []stagedFile
+	var names []string
+	sums := map[string]string{}
+	for _, out := range outs {
+		name := filepath.ToSlash(out.name)
+		f, err := x.stagedFile(name)
+		var sum string
+		if err == nil {
+			sum, err = writeHashed(f.tmp, out.write)
+		}
+		if err != nil {
+			for _, f := range files {
+				os.Remove(f.tmp)
+			}
+			return nil, nil, fmt.Errorf("artifact %s: %w", out.name, err)
+		}
+		files = append(files, f)
+		names = append(names, name)
+		sums[name] = sum
+	}
+	keep := func() error {
+		for i, f := range files {
+			if err := x.store.KeepFile(f.tmp, sums[names[i]]); err != nil {
+				return err
+			}
+		}
+		return x.store.PutArtifactSet(source, sums)
+	}
+	if err := keep(); err != nil {
+		x.opts.Log.Warn("could not store a copy of an artifact; later runs into a new --out write it again", "artifact", a.Name, "err", err)
+	}
+	return files, sums, nil
+}
+
+// stagedFile names the temporary file and destination of one artifact file
+// (a slash-separated path under --out) and makes its folder.
+func (x *execution) stagedFile(name string) (stagedFile, error) {
+	rel := filepath.FromSlash(name)
+	if !filepath.IsLocal(rel) {
+		return stagedFile{}, fmt.Errorf("file name %q leaves the output folder", name)
+	}
+	dst := filepath.Join(x.opts.OutDir, rel)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return stagedFile{}, err
+	}
+	return stagedFile{tmp: dst + ".tmp-kneepipe", dst: dst}, nil
 }
 
 // artifactRecord remembers, per artifact, what produced the files in --out
@@ -110,7 +235,7 @@ func (x *execution) artifactRecordPath() string {
 }
 
 // artifactSource identifies what an artifact's files are made from.
-func (x *execution) artifactSource(a *Artifact) string {
+func (x *execution) artifactSource(a *Artifact) cache.Key {
 	var h cache.Hasher
 	h.Add("output", string(x.runs[a.From.Stage].key)+"/"+a.From.Output).
 		Add("name", a.Name).
@@ -119,7 +244,7 @@ func (x *execution) artifactSource(a *Artifact) string {
 	for _, k := range slices.Sorted(maps.Keys(a.Rename)) {
 		h.Add("rename:"+k, a.Rename[k])
 	}
-	return string(h.Key())
+	return h.Key()
 }
 
 // unchanged says whether every file is in --out with the recorded SHA-256.
@@ -206,9 +331,9 @@ func artifactFiles(a *Artifact, rec arrow.RecordBatch) ([]artifactFile, func(), 
 	return out, sel.Release, nil
 }
 
-// writeSynced writes path through write, syncs it, and returns the
-// content's SHA-256.
-func writeSynced(path string, write func(io.Writer) error) (string, error) {
+// writeHashed writes path through write and returns the content's
+// SHA-256. The caller syncs it.
+func writeHashed(path string, write func(io.Writer) error) (string, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return "", err
@@ -219,10 +344,37 @@ func writeSynced(path string, write func(io.Writer) error) (string, error) {
 		os.Remove(path)
 		return "", err
 	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		os.Remove(path)
-		return "", err
-	}
 	return hex.EncodeToString(h.Sum(nil)), f.Close()
+}
+
+// syncFiles syncs the staged files all at once: the file system commits
+// concurrent syncs together, where one after another each waits for its
+// own journal commit.
+func syncFiles(files []stagedFile) error {
+	errs := make([]error, len(files))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i, f := range files {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = syncFile(f.tmp)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func syncFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	return nil
 }

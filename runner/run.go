@@ -59,7 +59,11 @@ type Report struct {
 	Objects   ObjectCounts   `json:"objects"`
 	Stages    []*StageReport `json:"stages"`
 	Artifacts []string       `json:"artifacts"`
-	Error     string         `json:"error,omitempty"`
+	// ArtifactStatus says per artifact how its files got into --out:
+	// written (rendered from a stage output), copied (from the cache's
+	// copy of identical bytes) or unchanged (already there).
+	ArtifactStatus map[string]string `json:"artifact_status,omitempty"`
+	Error          string            `json:"error,omitempty"`
 }
 
 // ObjectCounts accounts for every listed object.
@@ -99,6 +103,8 @@ type execution struct {
 	dry     bool // plan: run only volatile stages, decide the rest
 	writes  sync.WaitGroup
 	runs    map[string]*stageRun
+	// artifactSources are the sources of the artifacts written, in order.
+	artifactSources []cache.Key
 }
 
 type stageRun struct {
@@ -186,16 +192,18 @@ func execute(ctx context.Context, cfg *Config, opts Options, dry bool) (*Report,
 			return nil, err
 		}
 	}
-	last, err := readLastRun(opts.CacheDir)
-	if err != nil {
+	var lastStages map[string]uptodate.Record
+	if last, err := readLastRun(opts.CacheDir); err != nil {
 		opts.Log.Warn("previous run record unreadable; plans will say less", "err", err)
+	} else if last != nil {
+		lastStages = last.Stages
 	}
 	force := map[string]bool{}
 	for _, f := range opts.Force {
 		force[f] = true
 	}
 	x.checker = func(st *Stage) uptodate.Checker {
-		var c uptodate.Checker = uptodate.Fingerprint{Store: x.store, Last: last}
+		var c uptodate.Checker = uptodate.Fingerprint{Store: x.store, Last: lastStages}
 		if st.Kind.Volatile {
 			c = uptodate.Always{}
 		}
@@ -251,7 +259,7 @@ func execute(ctx context.Context, cfg *Config, opts Options, dry bool) (*Report,
 		return rep, runErr
 	}
 	if runErr == nil {
-		rep.Artifacts, runErr = x.writeArtifacts()
+		rep.Artifacts, rep.ArtifactStatus, runErr = x.writeArtifacts()
 	}
 	if err := x.writeLastRun(); err != nil {
 		opts.Log.Warn("could not record this run for the next plan", "err", err)

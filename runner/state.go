@@ -16,13 +16,16 @@ import (
 // for the next plan's explanations and for `cache gc`.
 type lastRun struct {
 	Stages map[string]uptodate.Record `json:"stages"`
+	// Artifacts are the sources of the artifacts written, whose stored
+	// copies `cache gc` keeps.
+	Artifacts []cache.Key `json:"artifacts,omitempty"`
 }
 
 func lastRunPath(cacheDir string) string {
 	return filepath.Join(cacheDir, "state", "last-run.json")
 }
 
-func readLastRun(cacheDir string) (map[string]uptodate.Record, error) {
+func readLastRun(cacheDir string) (*lastRun, error) {
 	data, err := os.ReadFile(lastRunPath(cacheDir))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -34,11 +37,11 @@ func readLastRun(cacheDir string) (map[string]uptodate.Record, error) {
 	if err := json.Unmarshal(data, &lr); err != nil {
 		return nil, fmt.Errorf("%s: %w", lastRunPath(cacheDir), err)
 	}
-	return lr.Stages, nil
+	return &lr, nil
 }
 
 func (x *execution) writeLastRun() error {
-	lr := lastRun{Stages: map[string]uptodate.Record{}}
+	lr := lastRun{Stages: map[string]uptodate.Record{}, Artifacts: x.artifactSources}
 	for name, sr := range x.runs {
 		if sr.key != "" && !sr.failed {
 			lr.Stages[name] = sr.record
@@ -54,23 +57,28 @@ func (x *execution) writeLastRun() error {
 	return cache.WriteFileAtomic(lastRunPath(x.opts.CacheDir), data)
 }
 
-// GC removes cache entries the latest run does not reference.
-func GC(cacheDir string, wait time.Duration) (int, error) {
+// GC removes the cache entries and stored artifacts the latest run does
+// not reference.
+func GC(cacheDir string, wait time.Duration) (cache.Removed, error) {
 	unlock, err := lockCache(cacheDir, wait)
 	if err != nil {
-		return 0, err
+		return cache.Removed{}, err
 	}
 	defer unlock()
 	last, err := readLastRun(cacheDir)
 	if err != nil {
-		return 0, err
+		return cache.Removed{}, err
 	}
 	if last == nil {
-		return 0, errors.New("no run recorded in this cache yet: nothing to compare against")
+		return cache.Removed{}, errors.New("no run recorded in this cache yet: nothing to compare against")
 	}
-	keep := map[cache.Key]bool{}
-	for _, r := range last {
-		keep[r.Key] = true
+	entries := map[cache.Key]bool{}
+	for _, r := range last.Stages {
+		entries[r.Key] = true
 	}
-	return cache.Store{Root: cacheDir}.GC(keep)
+	artifacts := map[cache.Key]bool{}
+	for _, k := range last.Artifacts {
+		artifacts[k] = true
+	}
+	return cache.Store{Root: cacheDir}.GC(entries, artifacts)
 }

@@ -51,14 +51,14 @@ func (a *app) cacheCommand() *cobra.Command {
 	var wait time.Duration
 	gc := &cobra.Command{
 		Use:   "gc",
-		Short: "Remove cache entries the latest run does not reference",
+		Short: "Remove cache entries and stored artifacts the latest run does not reference",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
-			n, err := runner.GC(cacheDir, wait)
+			r, err := runner.GC(cacheDir, wait)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "removed %d cache entries\n", n)
+			fmt.Fprintf(a.stdout, "removed %d cache entries and %d stored artifacts\n", r.Entries, r.ArtifactSets)
 			return nil
 		},
 	}

@@ -108,27 +108,33 @@ func (s Store) Lookup(k Key) (*Entry, error) {
 	return e, nil
 }
 
-// GC removes every entry not in keep, and leftovers of interrupted
-// writes. Run it only while holding the cache lock.
-func (s Store) GC(keep map[Key]bool) (removed int, err error) {
+// Removed counts what GC removed.
+type Removed struct {
+	Entries      int // stage output entries
+	ArtifactSets int // stored artifact sets (their files go with them)
+}
+
+// GC removes every entry not in entries and every artifact set not in
+// artifacts, the stored files no kept set names, and leftovers of
+// interrupted writes. Run it only while holding the cache lock.
+func (s Store) GC(entries, artifacts map[Key]bool) (Removed, error) {
+	var r Removed
 	dir := filepath.Join(s.Root, "entries")
 	des, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return r, err
 	}
 	for _, d := range des {
-		if keep[Key(d.Name())] {
+		if entries[Key(d.Name())] {
 			continue
 		}
 		if err := os.RemoveAll(filepath.Join(dir, d.Name())); err != nil {
-			return removed, err
+			return r, err
 		}
-		removed++
+		r.Entries++
 	}
-	return removed, nil
+	r.ArtifactSets, err = s.gcArtifacts(artifacts)
+	return r, err
 }
 
 // Writer stages a new entry; Commit makes it visible atomically.

@@ -220,8 +220,8 @@ func TestAbortAndFailedAdd(t *testing.T) {
 
 func TestGC(t *testing.T) {
 	s := Store{Root: t.TempDir()}
-	if n, err := s.GC(nil); n != 0 || err != nil {
-		t.Fatalf("GC of an empty cache: %d, %v", n, err)
+	if r, err := s.GC(nil, nil); r != (Removed{}) || err != nil {
+		t.Fatalf("GC of an empty cache: %+v, %v", r, err)
 	}
 	a, b, c := key("a", "1"), key("b", "1"), key("c", "1")
 	for _, k := range []Key{a, b, c} {
@@ -229,9 +229,9 @@ func TestGC(t *testing.T) {
 	}
 	w, _ := s.Create(key("d", "1"), "st", "filter") // an interrupted write
 	_ = w
-	n, err := s.GC(map[Key]bool{b: true})
-	if err != nil || n != 3 {
-		t.Fatalf("GC = %d, %v; want 3 removed", n, err)
+	r, err := s.GC(map[Key]bool{b: true}, nil)
+	if err != nil || r != (Removed{Entries: 3}) {
+		t.Fatalf("GC = %+v, %v; want 3 entries removed", r, err)
 	}
 	if keys, _ := s.Entries(); !reflect.DeepEqual(keys, []Key{b}) {
 		t.Errorf("Entries after GC = %v, want [%s]", keys, b)
