@@ -165,7 +165,9 @@ func (s *s3Store) listPrefix(ctx context.Context, prefix, delimiter string, add 
 	var subs []string
 	p := s3.NewListObjectsV2Paginator(s.client, in)
 	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+		page, err := p.NextPage(ctx, func(o *s3.Options) {
+			o.APIOptions = append(o.APIOptions, fastListDecoding)
+		})
 		if err != nil {
 			return nil, fmt.Errorf("list s3://%s/%s: %w", s.bucket, prefix, explain(err))
 		}
