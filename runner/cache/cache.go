@@ -2,10 +2,13 @@
 // that determines them, so a rerun with nothing changed recomputes nothing.
 //
 // An entry is a directory <root>/entries/<key>/ holding one Parquet file per
-// output and a manifest.json with each file's SHA-256. Entries are written
+// output and a manifest.json with each file's CRC-32C. Entries are written
 // to a temporary directory, synced and renamed into place, so a reader sees
 // a whole entry or none; a file whose checksum no longer matches makes the
-// entry a miss, never a wrong answer.
+// entry a miss, never a wrong answer. The checksum guards against damage
+// (a truncated or flipped file), not against tampering, so it is the cheap
+// hardware-accelerated CRC that storage engines use for the same purpose:
+// every entry a run uses is checked, and a no-op run uses them all.
 package cache
 
 import (
@@ -14,6 +17,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
@@ -23,7 +27,7 @@ import (
 
 // FormatVersion is mixed into every key; bump it when the layout of stage
 // outputs changes so old entries stop matching.
-const FormatVersion = "kneepipe-cache-1"
+const FormatVersion = "kneepipe-cache-2"
 
 // Key is a hex fingerprint.
 type Key string
@@ -60,7 +64,7 @@ type Manifest struct {
 // File is one stored output.
 type File struct {
 	Name   string `json:"file"`
-	SHA256 string `json:"sha256"`
+	CRC32C string `json:"crc32c"`
 	Rows   int64  `json:"rows"`
 }
 
@@ -96,11 +100,11 @@ func (s Store) Lookup(k Key) (*Entry, error) {
 	}
 	for name, f := range e.Outputs {
 		p := filepath.Join(dir, f.Name)
-		sum, err := FileSHA256(p)
+		sum, err := fileCRC32C(p)
 		if err != nil {
 			return nil, fmt.Errorf("cache entry %s: %w", short(k), err)
 		}
-		if sum != f.SHA256 {
+		if sum != f.CRC32C {
 			return nil, fmt.Errorf("cache entry %s: %s does not match its checksum", short(k), f.Name)
 		}
 		e.Paths[name] = p
@@ -163,7 +167,7 @@ func (w *Writer) Add(output string, rows int64, write func(io.Writer) error) err
 	if err != nil {
 		return err
 	}
-	h := sha256.New()
+	h := crc32.New(castagnoli)
 	if err := write(io.MultiWriter(f, h)); err != nil {
 		f.Close()
 		return fmt.Errorf("write %s: %w", name, err)
@@ -175,7 +179,7 @@ func (w *Writer) Add(output string, rows int64, write func(io.Writer) error) err
 	if err := f.Close(); err != nil {
 		return err
 	}
-	w.m.Outputs[output] = File{Name: name, SHA256: hex.EncodeToString(h.Sum(nil)), Rows: rows}
+	w.m.Outputs[output] = File{Name: name, CRC32C: hex.EncodeToString(h.Sum(nil)), Rows: rows}
 	return nil
 }
 
@@ -256,6 +260,22 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// fileCRC32C is the hex CRC-32C of a file's content.
+func fileCRC32C(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := crc32.New(castagnoli)
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // FileSHA256 is the hex SHA-256 of a file's content.

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -88,8 +90,8 @@ func TestLookupMissThenHit(t *testing.T) {
 	if e.Outputs["rows"].Rows != 4 || e.Outputs["removed"].Rows != 8 {
 		t.Errorf("rows = %+v", e.Outputs)
 	}
-	if e.Outputs["rows"].SHA256 != Digest([]byte("ROWS")) {
-		t.Errorf("rows sha256 = %s, want %s", e.Outputs["rows"].SHA256, Digest([]byte("ROWS")))
+	if want := fmt.Sprintf("%08x", crc32.Checksum([]byte("ROWS"), crc32.MakeTable(crc32.Castagnoli))); e.Outputs["rows"].CRC32C != want {
+		t.Errorf("rows crc32c = %s, want %s", e.Outputs["rows"].CRC32C, want)
 	}
 	for name, want := range map[string]string{"rows": "ROWS", "removed": "REMOVED!"} {
 		b, err := os.ReadFile(e.Paths[name])
@@ -215,6 +217,15 @@ func TestAbortAndFailedAdd(t *testing.T) {
 	assertNoTemp(t, s)
 	if _, err := s.Lookup(k); !errors.Is(err, ErrMiss) {
 		t.Errorf("aborted entry: err = %v, want ErrMiss", err)
+	}
+}
+
+// The entry checksum is CRC-32C (Castagnoli): its standard check value.
+func TestFileCRC32C(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "check")
+	os.WriteFile(p, []byte("123456789"), 0o644)
+	if got, err := fileCRC32C(p); got != "e3069283" || err != nil {
+		t.Errorf("fileCRC32C(123456789) = %s, %v; want e3069283", got, err)
 	}
 }
 
