@@ -391,6 +391,13 @@ func (x *execution) stage(ctx context.Context, sr *stageRun) error {
 		// so that the next run retries them.
 		return nil
 	}
+	if st.Kind.Volatile {
+		if _, err := x.store.Lookup(sr.key); err == nil {
+			// The same listing (or file) as before, already stored under
+			// its content key: nothing to write.
+			return nil
+		}
+	}
 	x.writes.Add(1)
 	go func() {
 		defer x.writes.Done()
