@@ -8,6 +8,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -38,7 +39,9 @@ func fastListDecoding(stack *middleware.Stack) error {
 	return err
 }
 
-type listDecoder struct{ sdk middleware.DeserializeMiddleware }
+type listDecoder struct {
+	sdk middleware.DeserializeMiddleware
+}
 
 func (listDecoder) ID() string { return "OperationDeserializer" }
 
@@ -91,35 +94,36 @@ func snapshot(body []byte) []byte {
 func decodeListXML(body []byte) (*s3.ListObjectsV2Output, error) {
 	sc := &xmlScanner{b: body}
 	out := &s3.ListObjectsV2Output{}
+	var times lastTime
 	root, err := sc.root()
 	if err != nil || root == nil {
 		return out, err
 	}
 	err = sc.children(root, func(name []byte) error {
 		switch local := localName(name); {
-		case strings.EqualFold(local, "Contents"):
-			obj, err := sc.object(name)
+		case is(local, "Contents"):
+			obj, err := sc.object(name, &times)
 			out.Contents = append(out.Contents, obj)
 			return err
-		case strings.EqualFold(local, "CommonPrefixes"):
+		case is(local, "CommonPrefixes"):
 			var cp types.CommonPrefix
 			err := sc.children(name, func(child []byte) error {
-				if strings.EqualFold(localName(child), "Prefix") {
+				if is(localName(child), "Prefix") {
 					return sc.stringValue(child, &cp.Prefix)
 				}
 				return sc.skip(child)
 			})
 			out.CommonPrefixes = append(out.CommonPrefixes, cp)
 			return err
-		case strings.EqualFold(local, "ContinuationToken"):
+		case is(local, "ContinuationToken"):
 			return sc.stringValue(name, &out.ContinuationToken)
-		case strings.EqualFold(local, "Delimiter"):
+		case is(local, "Delimiter"):
 			return sc.stringValue(name, &out.Delimiter)
-		case strings.EqualFold(local, "EncodingType"):
+		case is(local, "EncodingType"):
 			v, err := sc.value(name)
 			out.EncodingType = types.EncodingType(v)
 			return err
-		case strings.EqualFold(local, "IsTruncated"):
+		case is(local, "IsTruncated"):
 			v, err := sc.value(name)
 			if err != nil {
 				return err
@@ -130,17 +134,17 @@ func decodeListXML(body []byte) (*s3.ListObjectsV2Output, error) {
 			}
 			out.IsTruncated = aws.Bool(b)
 			return nil
-		case strings.EqualFold(local, "KeyCount"):
+		case is(local, "KeyCount"):
 			return sc.int32Value(name, &out.KeyCount)
-		case strings.EqualFold(local, "MaxKeys"):
+		case is(local, "MaxKeys"):
 			return sc.int32Value(name, &out.MaxKeys)
-		case strings.EqualFold(local, "Name"):
+		case is(local, "Name"):
 			return sc.stringValue(name, &out.Name)
-		case strings.EqualFold(local, "NextContinuationToken"):
+		case is(local, "NextContinuationToken"):
 			return sc.stringValue(name, &out.NextContinuationToken)
-		case strings.EqualFold(local, "Prefix"):
+		case is(local, "Prefix"):
 			return sc.stringValue(name, &out.Prefix)
-		case strings.EqualFold(local, "StartAfter"):
+		case is(local, "StartAfter"):
 			return sc.stringValue(name, &out.StartAfter)
 		}
 		return sc.skip(name)
@@ -148,16 +152,34 @@ func decodeListXML(body []byte) (*s3.ListObjectsV2Output, error) {
 	return out, err
 }
 
+// lastTime remembers the last LastModified parsed: objects written
+// together share it, and parsing is a third of reading an object.
+type lastTime struct {
+	text string
+	t    time.Time
+}
+
+func (lt *lastTime) parse(v []byte) (time.Time, error) {
+	if lt.text != "" && string(v) == lt.text {
+		return lt.t, nil
+	}
+	t, err := smithytime.ParseDateTime(string(v))
+	if err == nil {
+		lt.text, lt.t = string(v), t
+	}
+	return t, err
+}
+
 // object reads one <Contents> element: the fields a listing uses.
-func (sc *xmlScanner) object(name []byte) (types.Object, error) {
+func (sc *xmlScanner) object(name []byte, times *lastTime) (types.Object, error) {
 	var o types.Object
 	err := sc.children(name, func(child []byte) error {
 		switch local := localName(child); {
-		case strings.EqualFold(local, "Key"):
+		case is(local, "Key"):
 			return sc.stringValue(child, &o.Key)
-		case strings.EqualFold(local, "ETag"):
+		case is(local, "ETag"):
 			return sc.stringValue(child, &o.ETag)
-		case strings.EqualFold(local, "Size"):
+		case is(local, "Size"):
 			v, err := sc.value(child)
 			if err != nil {
 				return err
@@ -168,18 +190,18 @@ func (sc *xmlScanner) object(name []byte) (types.Object, error) {
 			}
 			o.Size = aws.Int64(n)
 			return nil
-		case strings.EqualFold(local, "LastModified"):
+		case is(local, "LastModified"):
 			v, err := sc.value(child)
 			if err != nil {
 				return err
 			}
-			t, err := smithytime.ParseDateTime(string(v))
+			t, err := times.parse(v)
 			if err != nil {
 				return err
 			}
 			o.LastModified = aws.Time(t)
 			return nil
-		case strings.EqualFold(local, "StorageClass"):
+		case is(local, "StorageClass"):
 			v, err := sc.value(child)
 			o.StorageClass = types.ObjectStorageClass(v)
 			return err
@@ -428,11 +450,16 @@ func (sc *xmlScanner) skipDirective() error {
 }
 
 // localName is a tag name without its namespace prefix.
-func localName(name []byte) string {
+func localName(name []byte) []byte {
 	if space, local, ok := bytes.Cut(name, []byte(":")); ok && len(space) > 0 && len(local) > 0 {
-		return string(local)
+		return local
 	}
-	return string(name)
+	return name
+}
+
+// is matches an element's local name as the SDK does (strings.EqualFold).
+func is(local []byte, name string) bool {
+	return bytes.EqualFold(local, []byte(name))
 }
 
 // validName rejects what encoding/xml cannot read as a tag name: an empty

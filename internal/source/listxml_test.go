@@ -204,6 +204,10 @@ func TestListDecoderMatchesSDK(t *testing.T) {
 		"nested unknown elements":  `<ListBucketResult><Extra><Contents><Key>not an object</Key></Contents></Extra><Contents><Owner><Key>not the key</Key></Owner><Key>k</Key></Contents></ListBucketResult>`,
 		"any root name":            `<Whatever><Contents><Key>k</Key></Contents></Whatever>`,
 		"large key count":          `<ListBucketResult><KeyCount>4294967297</KeyCount><MaxKeys>-3</MaxKeys></ListBucketResult>`,
+		"unicode case folding":     "<ListBucketResult><Contents><\u212aey>kelvin</\u212aey></Contents></ListBucketResult>",
+		"shared and new times": `<ListBucketResult><Contents><LastModified>2026-11-27T09:30:14Z</LastModified></Contents>` +
+			`<Contents><LastModified>2026-11-27T09:30:14Z</LastModified></Contents><Contents><LastModified>2026-11-27T09:30:15.5Z</LastModified></Contents>` +
+			`<Contents><LastModified>2026-11-27T09:30:14Z</LastModified></Contents></ListBucketResult>`,
 	}
 	for name, body := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -216,6 +220,14 @@ func TestListDecoderMatchesSDK(t *testing.T) {
 	got, _, _ := sameAsSDK(t, []byte(cases["entities and references"]))
 	if k := *got.Contents[0].Key; k != "a & b <c> 'd' éé😀 \uFFFD" {
 		t.Errorf("entities: key %q", k)
+	}
+	got, _, _ = sameAsSDK(t, []byte(cases["unicode case folding"]))
+	if len(got.Contents) != 1 || got.Contents[0].Key == nil || *got.Contents[0].Key != "kelvin" {
+		t.Errorf("unicode case folding: %s", show(got))
+	}
+	got, _, _ = sameAsSDK(t, []byte(cases["shared and new times"]))
+	if len(got.Contents) != 4 || got.Contents[2].LastModified.Sub(*got.Contents[3].LastModified) != 1500*time.Millisecond {
+		t.Errorf("times: %s", show(got))
 	}
 	got, _, _ = sameAsSDK(t, []byte(cases["line endings"]))
 	if k := *got.Contents[0].Key; k != "a\nb\nc\n\r\n" {
