@@ -21,9 +21,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -51,6 +53,7 @@ func run() error {
 	tr := flag.String("trace", "", "write an execution trace here")
 	peak := flag.Bool("peakheap", false, "report the peak Go heap and the process's VmHWM")
 	verbose := flag.Bool("v", false, "log stage progress to stderr")
+	repeat := flag.Int("repeat", 1, "run this many times on the same cache, each into a new folder OUT/<i> (profiles no-op reruns)")
 	flag.Parse()
 	if *cacheDir == "" {
 		return errors.New("-cache is required")
@@ -127,7 +130,17 @@ func run() error {
 	}
 
 	start := time.Now()
-	rep, runErr := runner.Run(ctx, cfg, runner.Options{OutDir: *out, CacheDir: *cacheDir, Lookup: lookup, Log: log})
+	var rep *runner.Report
+	var runErr error
+	for i := range max(*repeat, 1) {
+		dir := *out
+		if *repeat > 1 {
+			dir = filepath.Join(*out, strconv.Itoa(i))
+		}
+		if rep, runErr = runner.Run(ctx, cfg, runner.Options{OutDir: dir, CacheDir: *cacheDir, Lookup: lookup, Log: log}); runErr != nil {
+			break
+		}
+	}
 	elapsed := time.Since(start)
 	close(done)
 
