@@ -8,15 +8,20 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 //go:embed report.html.tmpl
 var pageTemplate string
 
-var page = template.Must(template.New("report").Funcs(template.FuncMap{
-	"pct": pct,
-	"f2":  f2,
-}).Parse(pageTemplate))
+// page is parsed on first use, not at start-up: most runs write no report,
+// and every millisecond of start-up is paid by every run.
+var page = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("report").Funcs(template.FuncMap{
+		"pct": pct,
+		"f2":  f2,
+	}).Parse(pageTemplate))
+})
 
 // SectionIDs are the ids of the report's sections, in page order.
 var SectionIDs = []string{"overview", "counts", "duplicates", "agreement", "disagreements", "sizes", "mean-images", "method"}
@@ -252,7 +257,7 @@ func (r *Report) HTML() ([]byte, error) {
 	}
 
 	var b bytes.Buffer
-	if err := page.Execute(&b, v); err != nil {
+	if err := page().Execute(&b, v); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil

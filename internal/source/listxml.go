@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -55,7 +54,7 @@ func (d listDecoder) HandleDeserialize(ctx context.Context, in middleware.Deseri
 		// them into its typed errors.
 		return d.sdk.HandleDeserialize(ctx, in, replay{out, md, err})
 	}
-	body, err := io.ReadAll(resp.Body)
+	body, err := readBody(resp)
 	resp.Body.Close()
 	if err != nil {
 		return out, md, err
@@ -69,6 +68,18 @@ func (d listDecoder) HandleDeserialize(ctx context.Context, in middleware.Deseri
 	}
 	out.Result = result
 	return out, md, nil
+}
+
+// readBody reads a response body into a buffer sized from its announced
+// length (the body may be shorter: the SDK's check for S3's "200 with an
+// error" may have consumed a body of whitespace).
+func readBody(resp *smithyhttp.Response) ([]byte, error) {
+	var buf bytes.Buffer
+	if n := resp.ContentLength; n > 0 && n <= 64<<20 {
+		buf.Grow(int(n) + bytes.MinRead)
+	}
+	_, err := buf.ReadFrom(resp.Body)
+	return buf.Bytes(), err
 }
 
 // replay hands an already received response to the SDK's decoder.
