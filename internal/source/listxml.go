@@ -199,7 +199,7 @@ func (sc *xmlScanner) object(name []byte, times *lastTime) (types.Object, error)
 			if err != nil {
 				return fmt.Errorf("Size: %w", err)
 			}
-			o.Size = aws.Int64(n)
+			o.Size = sc.ints.ptr(n)
 			return nil
 		case is(local, "LastModified"):
 			v, err := sc.value(child)
@@ -210,11 +210,11 @@ func (sc *xmlScanner) object(name []byte, times *lastTime) (types.Object, error)
 			if err != nil {
 				return err
 			}
-			o.LastModified = aws.Time(t)
+			o.LastModified = sc.times.ptr(t)
 			return nil
 		case is(local, "StorageClass"):
 			v, err := sc.value(child)
-			o.StorageClass = types.ObjectStorageClass(v)
+			o.StorageClass = types.ObjectStorageClass(sc.text(v))
 			return err
 		}
 		return sc.skip(child)
@@ -228,6 +228,12 @@ func (sc *xmlScanner) object(name []byte, times *lastTime) (types.Object, error)
 type xmlScanner struct {
 	b   []byte
 	pos int
+	// arena holds the bytes of the strings handed out (see text).
+	arena strings.Builder
+	// Field values are allocated from these.
+	strings slab[string]
+	ints    slab[int64]
+	times   slab[time.Time]
 	// selfClosed is the name of a just-read <x/>, whose end comes next.
 	selfClosed []byte
 }
@@ -309,12 +315,38 @@ func (sc *xmlScanner) value(name []byte) ([]byte, error) {
 	return text, nil
 }
 
+// text returns the value just read as a string. Strings are cut from one
+// growing buffer: a page's values cost a few allocations, not one each.
+func (sc *xmlScanner) text(v []byte) string {
+	if len(v) == 0 {
+		return ""
+	}
+	if sc.arena.Cap() == 0 {
+		sc.arena.Grow(len(sc.b) / 2)
+	}
+	start := sc.arena.Len()
+	sc.arena.Write(v)
+	return sc.arena.String()[start:]
+}
+
 func (sc *xmlScanner) stringValue(name []byte, dst **string) error {
 	v, err := sc.value(name)
 	if err == nil {
-		*dst = aws.String(string(v))
+		*dst = sc.strings.ptr(sc.text(v))
 	}
 	return err
+}
+
+// slab hands out pointers into chunks of values, so that a page of objects
+// costs a few allocations rather than one per field.
+type slab[T any] struct{ chunk []T }
+
+func (s *slab[T]) ptr(v T) *T {
+	if len(s.chunk) == cap(s.chunk) {
+		s.chunk = make([]T, 0, max(256, 2*cap(s.chunk)))
+	}
+	s.chunk = append(s.chunk, v)
+	return &s.chunk[len(s.chunk)-1]
 }
 
 func (sc *xmlScanner) int32Value(name []byte, dst **int32) error {
@@ -351,21 +383,26 @@ func (sc *xmlScanner) next() (kind xmlKind, name, text []byte, err error) {
 		return xmlText, nil, text, err
 	}
 	rest := b[pos:]
+	var second byte
+	if len(rest) > 1 {
+		second = rest[1]
+	}
 	switch {
-	case bytes.HasPrefix(rest, []byte("<!--")):
+	case second == '!' && bytes.HasPrefix(rest, []byte("<!--")):
 		return xmlOther, nil, nil, sc.skipPast(4, "-->")
-	case bytes.HasPrefix(rest, []byte("<![CDATA[")):
+	case second == '!' && bytes.HasPrefix(rest, []byte("<![CDATA[")):
 		end := bytes.Index(rest[9:], []byte("]]>"))
 		if end < 0 {
 			return 0, nil, nil, errXMLEOF
 		}
 		sc.pos = pos + 9 + end + 3
-		return xmlText, nil, normalizeNewlines(rest[9 : 9+end]), nil
-	case bytes.HasPrefix(rest, []byte("<?")):
+		text = normalizeNewlines(rest[9 : 9+end])
+		return xmlText, nil, text, nil
+	case second == '?':
 		return xmlOther, nil, nil, sc.skipPast(2, "?>")
-	case bytes.HasPrefix(rest, []byte("<!")):
+	case second == '!':
 		return xmlOther, nil, nil, sc.skipDirective()
-	case bytes.HasPrefix(rest, []byte("</")):
+	case second == '/':
 		i := 2
 		for i < len(rest) && !isSpace(rest[i]) && rest[i] != '>' {
 			i++
@@ -462,8 +499,13 @@ func (sc *xmlScanner) skipDirective() error {
 
 // localName is a tag name without its namespace prefix.
 func localName(name []byte) []byte {
-	if space, local, ok := bytes.Cut(name, []byte(":")); ok && len(space) > 0 && len(local) > 0 {
-		return local
+	for i, c := range name {
+		if c == ':' {
+			if i > 0 && i < len(name)-1 {
+				return name[i+1:]
+			}
+			break
+		}
 	}
 	return name
 }
@@ -476,7 +518,13 @@ func is(local []byte, name string) bool {
 // validName rejects what encoding/xml cannot read as a tag name: an empty
 // name or one with more than one ':'.
 func validName(name []byte) bool {
-	return len(name) > 0 && bytes.Count(name, []byte(":")) <= 1
+	colons := 0
+	for _, c := range name {
+		if c == ':' {
+			colons++
+		}
+	}
+	return len(name) > 0 && colons <= 1
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }

@@ -374,3 +374,24 @@ func FuzzListXML(f *testing.F) {
 		sameAsSDK(t, body)
 	})
 }
+
+// benchPage is a 1000-object page in versitygw's format.
+func benchPage() []byte {
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n" + `<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>kneebench</Name><Prefix>datasets/</Prefix><KeyCount>1000</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>`)
+	for i := range 1000 {
+		fmt.Fprintf(&b, `<Contents><LastModified>2026-11-27T09:30:%02dZ</LastModified><ChecksumAlgorithm></ChecksumAlgorithm><ChecksumType></ChecksumType><ETag>"%032x"</ETag><Key>datasets/MedicalExpert-I/0Normal/NormalG0 (%d).png</Key><Size>%d</Size><StorageClass>STANDARD</StorageClass></Contents>`, i/100, i, i, 30000+i)
+	}
+	b.WriteString(`<EncodingType></EncodingType></ListBucketResult>`)
+	return []byte(b.String())
+}
+
+func BenchmarkDecodeListXML(b *testing.B) {
+	page := benchPage()
+	b.SetBytes(int64(len(page)))
+	for b.Loop() {
+		if _, err := decodeListXML(page); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
