@@ -555,6 +555,39 @@ func TestArtifactsFromCache(t *testing.T) {
 	want["raw_data"] = "copied"
 	wantArtifactStatus(t, "rerun into the edited --out", readReport(t, first), want)
 	sameArtifacts(t, second, first, len(notebookArtifacts))
+
+	// A run copies the previous run's artifacts while the listing runs,
+	// guessing nothing changed. With dedupe's parameters changed, five
+	// artifacts come from new stage outputs, and deleted_paths is now CSV
+	// only: the guessed copies must be dropped (deleted_paths.parquet
+	// among them), and nothing temporary left in --out.
+	changed := editedCopy(t, notebookFile,
+		"params: {on: [expert, file_id], check: severity}", "params: {on: [expert, file_id], check: severity_label}",
+		"    name: deleted_paths\n", "    name: deleted_paths\n    formats: [csv]\n")
+	out := filepath.Join(dir, "changed")
+	wantCode(t, runBucket(t, srv, srv.endpoint, bkt, changed, out, cache), 0, "changed run")
+	want = artifactStatuses("written")
+	want["raw_data"] = "copied"
+	wantArtifactStatus(t, "run with dedupe's parameters changed", readReport(t, out), want)
+	if left, _ := filepath.Glob(filepath.Join(out, "*.tmp-kneepipe")); len(left) > 0 {
+		t.Errorf("temporary files left in --out: %v", left)
+	}
+	var wantFiles []string
+	for _, f := range artifactFiles(t, second) {
+		if f != "deleted_paths.parquet" {
+			wantFiles = append(wantFiles, f)
+		}
+	}
+	if got := artifactFiles(t, out); strings.Join(got, ",") != strings.Join(wantFiles, ",") {
+		t.Errorf("changed run wrote %v, want %v", got, wantFiles)
+	}
+	if des, _ := os.ReadDir(out); len(des) != len(wantFiles)+1 { // + run.json
+		var names []string
+		for _, d := range des {
+			names = append(names, d.Name())
+		}
+		t.Errorf("--out holds %v, want the artifacts and run.json only", names)
+	}
 }
 
 // Issue 3 (b): changing one stage's parameters reruns that stage and the
