@@ -315,6 +315,7 @@ if ! skipped s3; then
 	meta peer warm warm "kneepipe notebook.yaml, rerun on that cache" "the same command again with the same --cache (new --out)"
 	meta target s3 kneepipe ratio "<=" 1.2 "kneepipe cold run within 1.2x of bareloop"
 	meta target s3 kneepipe rss_mb "<=" 100 "kneepipe cold run peak RSS <= 100 MB"
+	meta target warm warm ratio "<=" 0.10 "kneepipe no-op rerun <= 10% of the cold run (issue 3)"
 
 	log "reference outputs: testdata/reference/notebook.py over the bucket's directory"
 	/usr/bin/python3 testdata/reference/notebook.py "$DATA/kneebench/datasets" "$WORK/ref" >"$LOGS/reference.out" 2>&1 ||
@@ -334,12 +335,15 @@ if ! skipped s3; then
 		measure s3 kneepipe "$r" "s3-kneepipe.$r" "${KP_S3[@]}" --out "$out" --cache "$cache"
 		local cold=$LAST_SECS rest=$LAST_REST
 		stages s3 kneepipe "$r" "$out/run.json"
+		stages warm cold "$r" "$out/run.json"
 		for f in "${NB_CSVS[@]}"; do same "$out/$f.csv" "$WORK/ref/$f.csv" "kneepipe $f.csv"; done
 		if ((r > 0)); then
 			printf 'warm\tcold\t%s\t%s\t%s\n' "$r" "$cold" "$rest" >>"$RESULTS"
 		fi
 		measure warm warm "$r" "s3-kneepipe-warm.$r" "${KP_S3[@]}" --out "$out.warm" --cache "$cache"
+		stages warm warm "$r" "$out.warm/run.json"
 		grep -q '"status": "cached"' "$out.warm/run.json" || die "warm rerun cached nothing ($out.warm/run.json)"
+		grep -q '"raw_data": "copied"' "$out.warm/run.json" || die "warm rerun did not copy raw_data from the cache ($out.warm/run.json)"
 		for f in "${NB_CSVS[@]}"; do same "$out.warm/$f.csv" "$WORK/ref/$f.csv" "kneepipe warm $f.csv"; done
 		rm -rf "$out" "$out.warm" "$cache"
 	}
@@ -376,6 +380,7 @@ if ! skipped s3; then
 		done
 	done
 	meta check "kneepipe (cold and warm) and notebook.py wrote raw_data.csv, deleted_paths.csv, different_severity.csv and normalized_data.csv byte-identical to testdata/reference/notebook.py run on the bucket's directory, every round"
+	meta check "kneepipe's no-op rerun took every stage but the listing from the cache and copied raw_data from the cache's stored artifacts (run.json), every round"
 	meta check "bareloop's manifest (key, size, sha256, md5) and rclone's SHA-256 list equal the reference's, every round"
 	meta check "reference figures of the generated bucket (testdata/reference/notebook.py): $(grep -E '^(rows:|in-expert|disagreements)' "$LOGS/reference.out" | paste -sd'/' | sed 's|/| / |g')"
 fi
