@@ -334,7 +334,10 @@ func artifactFiles(a *Artifact, rec arrow.RecordBatch) ([]artifactFile, func(), 
 // writeHashed writes path through write and returns the content's
 // SHA-256. The caller syncs it.
 func writeHashed(path string, write func(io.Writer) error) (string, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	// A leftover of a killed run may be hard-linked into the cache's
+	// stored files: replace it, never write through it.
+	os.Remove(path)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return "", err
 	}

@@ -102,7 +102,10 @@ func (s Store) CopyFile(sum, dst string) error {
 		return err
 	}
 	defer src.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	// dst may be a leftover linked to a stored file: replace it, never
+	// write through it.
+	os.Remove(dst)
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
 	}

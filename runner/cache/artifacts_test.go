@@ -176,3 +176,26 @@ func sameDevice(a, b os.FileInfo) bool {
 	sb, okB := b.Sys().(*syscall.Stat_t)
 	return okA && okB && sa.Dev == sb.Dev
 }
+
+// A leftover at the destination that is a hard link to a stored file (a
+// run killed between storing a file and renaming it into --out) is
+// replaced, not written through: the stored file keeps its bytes.
+func TestCopyFileDoesNotWriteThroughLinks(t *testing.T) {
+	s := Store{Root: t.TempDir()}
+	out := t.TempDir()
+	a := keep(t, s, out, "a.csv", "first artifact\n")
+	b := keep(t, s, out, "b.csv", "second, different artifact\n")
+	leftover := filepath.Join(out, "leftover.tmp")
+	if err := os.Link(s.filePath(a), leftover); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CopyFile(b, leftover); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(s.filePath(a)); string(got) != "first artifact\n" {
+		t.Errorf("stored file a now holds %q", got)
+	}
+	if got, _ := os.ReadFile(leftover); string(got) != "second, different artifact\n" {
+		t.Errorf("destination holds %q", got)
+	}
+}
