@@ -70,9 +70,7 @@ func (x *execution) writeArtifacts() ([]string, map[string]string, error) {
 	wg.Wait()
 	cleanup := func() {
 		for _, r := range results {
-			for _, f := range r.files {
-				os.Remove(f.tmp)
-			}
+			removeStaged(r.files)
 		}
 	}
 	for i, a := range x.cfg.Artifacts {
@@ -145,9 +143,7 @@ func (x *execution) copyArtifact(source cache.Key) ([]stagedFile, map[string]str
 			err = x.store.CopyFile(sums[name], f.tmp)
 		}
 		if err != nil {
-			for _, f := range files {
-				os.Remove(f.tmp)
-			}
+			removeStaged(files)
 			return nil, nil, fmt.Errorf("%s: %w", name, err)
 		}
 		files = append(files, f)
@@ -178,9 +174,7 @@ func (x *execution) renderArtifact(a *Artifact, source cache.Key) ([]stagedFile,
 			sum, err = writeHashed(f.tmp, out.write)
 		}
 		if err != nil {
-			for _, f := range files {
-				os.Remove(f.tmp)
-			}
+			removeStaged(files)
 			return nil, nil, fmt.Errorf("artifact %s: %w", out.name, err)
 		}
 		files = append(files, f)
@@ -283,6 +277,13 @@ func writeArtifactRecord(path string, r artifactRecord) error {
 
 type stagedFile struct{ tmp, dst string }
 
+// removeStaged removes staged temporary files (a failed or abandoned write).
+func removeStaged(files []stagedFile) {
+	for _, f := range files {
+		os.Remove(f.tmp)
+	}
+}
+
 type artifactFile struct {
 	name  string // relative to --out
 	write func(io.Writer) error
@@ -350,9 +351,8 @@ func writeHashed(path string, write func(io.Writer) error) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), f.Close()
 }
 
-// syncFiles syncs the staged files all at once: the file system commits
-// concurrent syncs together, where one after another each waits for its
-// own journal commit.
+// syncFiles syncs the staged files concurrently, so that their waits on
+// the disk overlap rather than add up.
 func syncFiles(files []stagedFile) error {
 	errs := make([]error, len(files))
 	var wg sync.WaitGroup

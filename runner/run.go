@@ -391,13 +391,6 @@ func (x *execution) stage(ctx context.Context, sr *stageRun) error {
 		// so that the next run retries them.
 		return nil
 	}
-	if st.Kind.Volatile {
-		if _, err := x.store.Lookup(sr.key); err == nil {
-			// The same listing (or file) as before, already stored under
-			// its content key: nothing to write.
-			return nil
-		}
-	}
 	x.writes.Add(1)
 	go func() {
 		defer x.writes.Done()
@@ -460,7 +453,14 @@ func loadEntry(ctx context.Context, mem memory.Allocator, e *cache.Entry) (map[s
 	return outs, nil
 }
 
+// saveEntry stores a computed stage's outputs, unless an intact entry is
+// already there under its key (an unchanged listing is keyed by its
+// content, so every rerun computes it again): Commit would keep that one
+// anyway, and encoding the outputs is most of the work.
 func saveEntry(store cache.Store, sr *stageRun) error {
+	if _, err := store.Lookup(sr.key); err == nil {
+		return nil
+	}
 	w, err := store.Create(sr.key, sr.st.Name, sr.st.Kind.Name)
 	if err != nil {
 		return err

@@ -231,9 +231,9 @@ type xmlScanner struct {
 	// arena holds the bytes of the strings handed out (see text).
 	arena strings.Builder
 	// Field values are allocated from these.
-	strings slab[string]
-	ints    slab[int64]
-	times   slab[time.Time]
+	strs  slab[string]
+	ints  slab[int64]
+	times slab[time.Time]
 	// selfClosed is the name of a just-read <x/>, whose end comes next.
 	selfClosed []byte
 }
@@ -332,7 +332,7 @@ func (sc *xmlScanner) text(v []byte) string {
 func (sc *xmlScanner) stringValue(name []byte, dst **string) error {
 	v, err := sc.value(name)
 	if err == nil {
-		*dst = sc.strings.ptr(sc.text(v))
+		*dst = sc.strs.ptr(sc.text(v))
 	}
 	return err
 }
