@@ -33,9 +33,10 @@ func crossCheckKind() Kind {
 			{Name: "rater", Type: String, Default: "expert", Doc: "column naming the rater"},
 			{Name: "grade", Type: String, Default: "severity", Doc: "int64 grade column"},
 			{Name: "missing_disagrees", Type: Bool, Default: false, Doc: "count an item some rater lacks as a disagreement, as the notebook's pivot does (NaN != grade)"},
+			{Name: "max_grades", Type: Int, Default: int64(1000), Min: 2, Max: 2000, Tuning: true, Doc: "most distinct grade values: the kappas take a grades×grades table per pair of raters; more is a stage error"},
 		},
 		New: func(p Params) (Stage, error) {
-			return &crossCheck{item: p.Str("item"), rater: p.Str("rater"), grade: p.Str("grade"), missingDisagrees: p.Bool("missing_disagrees")}, nil
+			return &crossCheck{item: p.Str("item"), rater: p.Str("rater"), grade: p.Str("grade"), missingDisagrees: p.Bool("missing_disagrees"), maxGrades: int(p.Int("max_grades"))}, nil
 		},
 	}
 }
@@ -43,6 +44,7 @@ func crossCheckKind() Kind {
 type crossCheck struct {
 	item, rater, grade string
 	missingDisagrees   bool
+	maxGrades          int
 }
 
 func (s *crossCheck) Run(ctx context.Context, env *Env, in map[string]arrow.RecordBatch) (*Result, error) {
@@ -77,6 +79,7 @@ func (s *crossCheck) Run(ctx context.Context, env *Env, in map[string]arrow.Reco
 		ok    bool
 	}
 	pivot := map[string][]cell{}
+	distinct := map[int64]bool{}
 	for i := range items.Len() {
 		id, r := items.Value(i), raterIdx[raters.Value(i)]
 		if grades.IsNull(i) {
@@ -91,6 +94,9 @@ func (s *crossCheck) Run(ctx context.Context, env *Env, in map[string]arrow.Reco
 			return nil, fmt.Errorf("item %s has more than one grade from %s: de-duplicate first", id, names[r])
 		}
 		cells[r] = cell{grades.Value(i), true}
+		if distinct[grades.Value(i)] = true; len(distinct) > s.maxGrades {
+			return nil, fmt.Errorf("%s has more than %d distinct values (max_grades): are these grades?", s.grade, s.maxGrades)
+		}
 	}
 	ids := slices.Sorted(maps.Keys(pivot))
 
@@ -174,15 +180,22 @@ func (s *crossCheck) Run(ctx context.Context, env *Env, in map[string]arrow.Reco
 		}
 		perPair[p][[2]int64{k.ga, k.gb}] = c
 	}
+	kappas, err := kappaTable(m, names, perPair, s.maxGrades)
+	if err != nil {
+		for _, r := range []arrow.RecordBatch{wide, matrix, disagreements, missing} {
+			r.Release()
+		}
+		return nil, err
+	}
 	return &Result{Outputs: map[string]arrow.RecordBatch{
 		"wide": wide, "matrix": matrix, "disagreements": disagreements, "missing": missing,
-		"kappa": kappaTable(m, names, perPair),
+		"kappa": kappas,
 	}}, nil
 }
 
 // kappaTable computes the agreement statistics of every pair of raters
 // (a < b in name order, pairs without common items included with n = 0).
-func kappaTable(m memory.Allocator, names []string, perPair map[[2]int]map[[2]int64]int64) arrow.RecordBatch {
+func kappaTable(m memory.Allocator, names []string, perPair map[[2]int]map[[2]int64]int64, maxGrades int) (arrow.RecordBatch, error) {
 	var ra, rb []string
 	var n []int64
 	cols := make([]*array.Float64Builder, 10)
@@ -199,7 +212,10 @@ func kappaTable(m memory.Allocator, names []string, perPair map[[2]int]map[[2]in
 	}
 	for a := range names {
 		for b := a + 1; b < len(names); b++ {
-			ag, _ := kappa.Pairs(perPair[[2]int{a, b}])
+			ag, _, err := kappa.Pairs(perPair[[2]int{a, b}], maxGrades)
+			if err != nil {
+				return nil, fmt.Errorf("raters %s and %s: %w", names[a], names[b], err)
+			}
 			ra, rb = append(ra, names[a]), append(rb, names[b])
 			n = append(n, int64(ag.N))
 			put(cols[0], ag.Observed)
@@ -214,7 +230,7 @@ func kappaTable(m memory.Allocator, names []string, perPair map[[2]int]map[[2]in
 	for i, name := range []string{"observed", "kappa", "kappa_lo", "kappa_hi", "linear", "linear_lo", "linear_hi", "quadratic", "quadratic_lo", "quadratic_hi"} {
 		out = append(out, table.Column{Name: name, Array: cols[i].NewArray()})
 	}
-	return table.New(out...)
+	return table.New(out...), nil
 }
 
 func (s *crossCheck) wideTable(env *Env, names, ids []string, grade func(string, int) (int64, bool)) arrow.RecordBatch {

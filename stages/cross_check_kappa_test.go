@@ -1,7 +1,9 @@
 package stages
 
 import (
+	"context"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -54,7 +56,10 @@ func TestCrossCheckKappa(t *testing.T) {
 	if ra.Value(0) != "A" || rb.Value(0) != "B" || n.Value(0) != 6 || ra.Value(2) != "B" || rb.Value(2) != "C" || n.Value(1) != 1 {
 		t.Errorf("pairs: %s", csvOf(t, k))
 	}
-	ag, _ := kappa.Pairs(map[[2]int64]int64{{0, 0}: 1, {1, 1}: 1, {2, 3}: 1, {3, 3}: 1, {4, 4}: 1, {0, 1}: 1})
+	ag, _, err := kappa.Pairs(map[[2]int64]int64{{0, 0}: 1, {1, 1}: 1, {2, 3}: 1, {3, 3}: 1, {4, 4}: 1, {0, 1}: 1}, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		col  string
 		want float64
@@ -95,5 +100,30 @@ func TestCrossCheckKappaUndefined(t *testing.T) {
 	)
 	if got != want {
 		t.Errorf("kappa output:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// Grades a float64 cannot tell apart are no panic (the stage used to crash
+// the process) but two grades; more distinct grades than max_grades is a
+// stage error naming the parameter.
+func TestCrossCheckGradeLimits(t *testing.T) {
+	env := testEnv(t)
+	in := rows(t, env.Mem, "file_id,expert,severity", []string{"severity"},
+		"1|A|9007199254740992", "1|B|9007199254740993",
+		"2|A|9007199254740993", "2|B|9007199254740993",
+		"3|A|0", "3|B|0",
+	)
+	defer in.Release()
+	res := run(t, env, "cross-check", build(t, "cross-check", ""), map[string]arrow.RecordBatch{"rows": in})
+	if got := res.Outputs["disagreements"].NumRows(); got != 1 {
+		t.Errorf("%d disagreements, want 1 (item 1)", got)
+	}
+	if k := float64Col(t, res.Outputs["kappa"], "kappa"); k.IsNull(0) || !(k.Value(0) > 0 && k.Value(0) < 1) {
+		t.Errorf("kappa %v, want within (0, 1)", k)
+	}
+
+	_, err := build(t, "cross-check", "max_grades: 2").Run(context.Background(), env, map[string]arrow.RecordBatch{"rows": in})
+	if err == nil || !strings.Contains(err.Error(), "max_grades") || !strings.Contains(err.Error(), "more than 2 distinct") {
+		t.Errorf("3 grades, max_grades 2: err %v, want one naming max_grades", err)
 	}
 }

@@ -46,7 +46,9 @@ package kappa
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 )
 
 // Z95 is the standard normal quantile of a two-sided 95 % interval.
@@ -140,6 +142,9 @@ func Compute(counts, w [][]float64) (Estimate, error) {
 			if c < 0 || math.IsNaN(c) || math.IsInf(c, 0) {
 				return undefined(), fmt.Errorf("kappa: count [%d][%d] = %v", i, j, c)
 			}
+			if x := w[i][j]; !(x >= 0 && x <= 1) || (i == j && x != 1) {
+				return undefined(), fmt.Errorf("kappa: weight [%d][%d] = %v, want 1 on the diagonal and within [0, 1] off it", i, j, x)
+			}
 			n += c
 		}
 	}
@@ -211,17 +216,27 @@ type Agreement struct {
 }
 
 // Table computes every kappa for a square table of counts whose
-// categories carry the given scores (ascending, distinct: the grade
-// values, so that a grade nobody used still counts in the distances).
+// categories carry the given scores (ascending, distinct and finite: the
+// grade values, so that a grade nobody used still counts in the
+// distances).
 func Table(counts [][]float64, scores []float64) (Agreement, error) {
 	if len(scores) != len(counts) {
 		return Agreement{}, fmt.Errorf("kappa: %d scores for %d categories", len(scores), len(counts))
 	}
-	for i := 1; i < len(scores); i++ {
-		if !(scores[i] > scores[i-1]) {
+	for i, s := range scores {
+		if math.IsInf(s, 0) || math.IsNaN(s) {
+			return Agreement{}, fmt.Errorf("kappa: score %v is not finite", s)
+		}
+		if i > 0 && !(s > scores[i-1]) {
 			return Agreement{}, errors.New("kappa: scores must be ascending and distinct")
 		}
 	}
+	return agree(counts, func(s Scheme) [][]float64 { return Weights(scores, s) })
+}
+
+// agree computes the three kappas of a table with the weights of each
+// scheme.
+func agree(counts [][]float64, weights func(Scheme) [][]float64) (Agreement, error) {
 	var a Agreement
 	var err error
 	for _, row := range counts {
@@ -229,13 +244,13 @@ func Table(counts [][]float64, scores []float64) (Agreement, error) {
 			a.N += c
 		}
 	}
-	if a.Unweighted, err = Compute(counts, Weights(scores, Unweighted)); err != nil {
+	if a.Unweighted, err = Compute(counts, weights(Unweighted)); err != nil {
 		return Agreement{}, err
 	}
-	if a.Linear, err = Compute(counts, Weights(scores, Linear)); err != nil {
+	if a.Linear, err = Compute(counts, weights(Linear)); err != nil {
 		return Agreement{}, err
 	}
-	if a.Quadratic, err = Compute(counts, Weights(scores, Quadratic)); err != nil {
+	if a.Quadratic, err = Compute(counts, weights(Quadratic)); err != nil {
 		return Agreement{}, err
 	}
 	a.Observed = a.Unweighted.Observed
@@ -245,28 +260,32 @@ func Table(counts [][]float64, scores []float64) (Agreement, error) {
 	return a, nil
 }
 
+// ErrTooManyGrades is returned by Pairs when the raters used more distinct
+// grades than allowed: the tables are k×k.
+var ErrTooManyGrades = errors.New("too many distinct grades")
+
 // Pairs builds the table of two raters' grades from (grade A, grade B)
 // pair counts and computes every kappa. The categories are the grades
-// either rater used, scored by their values.
-func Pairs(cells map[[2]int64]int64) (Agreement, []int64) {
+// either rater used, scored by their values; more than maxGrades of them
+// is an error wrapping ErrTooManyGrades (the tables take k² cells).
+// Grades are told apart and their distances taken as integers, so grades
+// that one float64 cannot tell apart (beyond 2⁵³) stay distinct
+// categories.
+func Pairs(cells map[[2]int64]int64, maxGrades int) (Agreement, []int64, error) {
 	seen := map[int64]bool{}
-	for k := range cells {
+	for k, c := range cells {
+		if c < 0 {
+			return Agreement{}, nil, fmt.Errorf("kappa: negative count %d for grades %d, %d", c, k[0], k[1])
+		}
 		seen[k[0]], seen[k[1]] = true, true
-	}
-	grades := make([]int64, 0, len(seen))
-	for g := range seen {
-		grades = append(grades, g)
-	}
-	for i := 1; i < len(grades); i++ { // insertion sort: a handful of grades
-		for j := i; j > 0 && grades[j] < grades[j-1]; j-- {
-			grades[j], grades[j-1] = grades[j-1], grades[j]
+		if len(seen) > maxGrades {
+			return Agreement{}, nil, fmt.Errorf("kappa: more than %d distinct grades: %w", maxGrades, ErrTooManyGrades)
 		}
 	}
+	grades := slices.Sorted(maps.Keys(seen))
 	idx := make(map[int64]int, len(grades))
-	scores := make([]float64, len(grades))
 	for i, g := range grades {
 		idx[g] = i
-		scores[i] = float64(g)
 	}
 	counts := make([][]float64, len(grades))
 	for i := range counts {
@@ -275,9 +294,41 @@ func Pairs(cells map[[2]int64]int64) (Agreement, []int64) {
 	for k, c := range cells {
 		counts[idx[k[0]]][idx[k[1]]] += float64(c)
 	}
-	a, err := Table(counts, scores)
-	if err != nil { // cannot happen: square, ascending, non-negative by construction
-		panic(err)
+	a, err := agree(counts, func(s Scheme) [][]float64 { return gradeWeights(grades, s) })
+	if err != nil {
+		return Agreement{}, nil, err
 	}
-	return a, grades
+	return a, grades, nil
+}
+
+// gradeWeights is Weights for integer grades (ascending, distinct): the
+// distances are exact differences (in uint64, which holds any difference
+// of two int64s), rounded only when divided by the range, so every weight
+// lies in [0, 1] and only the diagonal is 1 short of rounding.
+func gradeWeights(grades []int64, s Scheme) [][]float64 {
+	k := len(grades)
+	dist := func(i, j int) float64 {
+		if i > j {
+			i, j = j, i
+		}
+		return float64(uint64(grades[j]) - uint64(grades[i]))
+	}
+	w := make([][]float64, k)
+	for i := range w {
+		w[i] = make([]float64, k)
+		for j := range w[i] {
+			switch {
+			case i == j:
+				w[i][j] = 1
+			case s == Unweighted:
+				w[i][j] = 0
+			case s == Linear:
+				w[i][j] = 1 - dist(i, j)/dist(0, k-1)
+			case s == Quadratic:
+				d := dist(i, j) / dist(0, k-1)
+				w[i][j] = 1 - d*d
+			}
+		}
+	}
+	return w
 }

@@ -1,6 +1,7 @@
 package kappa
 
 import (
+	"errors"
 	"math"
 	"testing"
 )
@@ -223,9 +224,12 @@ func TestIntervalClipped(t *testing.T) {
 // Pairs builds the table from grade pairs: the sample's agreement matrix
 // (testdata/README.md) gives 45 items, 41 agreeing.
 func TestPairsSample(t *testing.T) {
-	a, grades := Pairs(map[[2]int64]int64{
+	a, grades, err := Pairs(map[[2]int64]int64{
 		{0, 0}: 9, {0, 1}: 3, {1, 1}: 8, {2, 2}: 8, {2, 3}: 1, {3, 3}: 8, {4, 4}: 8,
-	})
+	}, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(grades) != 5 || grades[0] != 0 || grades[4] != 4 {
 		t.Fatalf("grades %v", grades)
 	}
@@ -242,8 +246,84 @@ func TestPairsSample(t *testing.T) {
 	pe := (12.0*9 + 8*11 + 9*8 + 8*9 + 8*8) / (45 * 45)
 	near(t, "unweighted", a.Unweighted.Kappa, (41.0/45-pe)/(1-pe), 1e-12)
 
-	empty, g := Pairs(nil)
+	empty, g, err := Pairs(nil, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(g) != 0 || empty.N != 0 || !math.IsNaN(empty.Observed) || empty.Quadratic.Defined() {
 		t.Errorf("no pairs: %+v %v", empty, g)
+	}
+}
+
+// Grades beyond 2⁵³ that collapse to one float64 stay two categories (this
+// panicked), and grades spanning all of int64 get their exact distances:
+// the kappas equal those of small grades in the same proportions.
+func TestPairsHugeGrades(t *testing.T) {
+	const big = 1 << 53 // float64(big) == float64(big+1)
+	cases := []struct {
+		name       string
+		huge, same [3]int64
+	}{
+		{"beyond 2^53", [3]int64{big, big + 1, big + 2}, [3]int64{0, 1, 2}},
+		{"all of int64", [3]int64{math.MinInt64, 0, math.MaxInt64}, [3]int64{-1, 0, 1}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			table := func(g [3]int64) map[[2]int64]int64 {
+				return map[[2]int64]int64{{g[0], g[0]}: 4, {g[1], g[1]}: 3, {g[2], g[2]}: 5, {g[0], g[1]}: 2, {g[2], g[0]}: 1}
+			}
+			got, grades, err := Pairs(table(c.huge), 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(grades) != 3 || grades[0] != c.huge[0] || grades[1] != c.huge[1] || grades[2] != c.huge[2] {
+				t.Fatalf("grades %v, want %v", grades, c.huge)
+			}
+			want, _, err := Pairs(table(c.same), 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			near(t, "unweighted", got.Unweighted.Kappa, want.Unweighted.Kappa, 1e-12)
+			near(t, "linear", got.Linear.Kappa, want.Linear.Kappa, 1e-9)
+			near(t, "quadratic", got.Quadratic.Kappa, want.Quadratic.Kappa, 1e-9)
+		})
+	}
+}
+
+// More distinct grades than allowed is an error, not a k×k allocation.
+func TestPairsTooManyGrades(t *testing.T) {
+	cells := map[[2]int64]int64{}
+	for g := range int64(10) {
+		cells[[2]int64{g, g + 1}] = 1
+	}
+	if _, _, err := Pairs(cells, 11); err != nil {
+		t.Fatalf("11 grades, limit 11: %v", err)
+	}
+	_, _, err := Pairs(cells, 10)
+	if !errors.Is(err, ErrTooManyGrades) {
+		t.Fatalf("11 grades, limit 10: err %v, want ErrTooManyGrades", err)
+	}
+	if _, _, err := Pairs(map[[2]int64]int64{{0, 1}: -1}, 10); err == nil {
+		t.Error("a negative count: no error")
+	}
+}
+
+// Scores and weights a float64 cannot order or bound are errors.
+func TestBadScoresAndWeights(t *testing.T) {
+	counts := [][]float64{{1, 1}, {1, 1}}
+	for _, scores := range [][]float64{{0, math.Inf(1)}, {math.NaN(), 1}, {1, 1}, {2, 1}} {
+		if _, err := Table(counts, scores); err == nil {
+			t.Errorf("scores %v: no error", scores)
+		}
+	}
+	for _, w := range [][][]float64{
+		{{1, math.NaN()}, {0, 1}},
+		{{1, 2}, {0, 1}},
+		{{1, -0.5}, {0, 1}},
+		{{0.5, 0}, {0, 1}},
+	} {
+		if _, err := Compute(counts, w); err == nil {
+			t.Errorf("weights %v: no error", w)
+		}
 	}
 }
