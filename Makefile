@@ -5,6 +5,10 @@
 GO      ?= go
 BIN     := bin/kneepipe
 OUT     ?= out
+# What `kneepipe --version` prints (the commit also comes from Go's build
+# info, but GOFLAGS=-buildvcs=false or a tarball leave that empty).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 
 include scripts/tools.mk
 
@@ -13,7 +17,7 @@ include scripts/tools.mk
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/kneepipe
+	$(GO) build -ldflags "-X main.version=$(VERSION) -X main.commit=$(COMMIT)" -o $(BIN) ./cmd/kneepipe
 
 run: build
 	./$(BIN) run -f pipeline.yaml --out $(OUT)

@@ -480,8 +480,8 @@ func TestConfigErrorTouchesNothing(t *testing.T) {
 				res := kneepipe(t, nil, "run", "-f", file, "--out", dirs[0], "--cache", dirs[1])
 				wantCode(t, res, 2, c.name)
 				lines := stderrLines(res.stderr)
-				if len(lines) != 1 || !strings.HasPrefix(lines[0], "kneepipe: "+pos) || !strings.Contains(lines[0], c.msg) {
-					t.Errorf("stderr %q, want one line starting %q and saying %q", res.stderr, "kneepipe: "+pos, c.msg)
+				if len(lines) != 1 || !strings.HasPrefix(lines[0], pos) || !strings.Contains(lines[0], c.msg) {
+					t.Errorf("stderr %q, want one line starting %q and saying %q", res.stderr, pos, c.msg)
 				}
 				if res.stdout != "" {
 					t.Errorf("stdout %q", res.stdout)

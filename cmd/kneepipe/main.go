@@ -41,8 +41,8 @@ func main() {
 type usageError struct{ error }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	app := newApp(stdout, stderr)
-	root := app.command()
+	a := newApp(stdout, stderr)
+	root := a.command()
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -51,7 +51,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
-	fmt.Fprintln(stderr, "kneepipe:", err)
+	code := exitCode(err)
+	format := a.logFormat
+	if !root.PersistentFlags().Changed("log-format") {
+		format = logFormatArg(args)
+	}
+	printError(stderr, format, err, code)
+	return code
+}
+
+func exitCode(err error) int {
 	var ce *runner.ConfigError
 	var ue usageError
 	switch {
@@ -82,13 +91,50 @@ func (a *app) command() *cobra.Command {
 		Use:           "kneepipe",
 		Short:         "Run declarative data pipelines over object stores",
 		Long:          "kneepipe runs the stages of a YAML pipeline as a DAG: they pass Arrow record batches,\ncache their outputs, and write Parquet and CSV artifacts.",
+		Version:       versionLine(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentFlags().StringVarP(&a.file, "file", "f", "pipeline.yaml", "pipeline file")
 	root.PersistentFlags().StringVar(&a.logFormat, "log-format", "text", "log format on stderr: text or json")
-	root.AddCommand(a.runCommand(), a.planCommand(), a.validateCommand(), a.graphCommand(), a.stagesCommand(), a.cacheCommand())
+	root.AddCommand(a.runCommand(), a.planCommand(), a.validateCommand(), a.graphCommand(), a.stagesCommand(), a.cacheCommand(), a.versionCommand())
+	strictArgs(root)
 	return root
+}
+
+// strictArgs makes every stray argument a usage error (exit 2): cobra
+// reports an unknown command or an extra argument as a plain error, and
+// runs a command group given an unknown subcommand as if asked for help.
+func strictArgs(cmd *cobra.Command) {
+	switch {
+	case cmd.HasSubCommands():
+		cmd.SuggestionsMinimumDistance = 2 // cobra's default, applied only by its own check
+		cmd.Args = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return nil
+			}
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += fmt.Sprintf(" (did you mean %q?)", s[0])
+			}
+			return usageError{errors.New(msg)}
+		}
+		if !cmd.Runnable() {
+			cmd.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+		}
+	case cmd.Args != nil:
+		check := cmd.Args
+		cmd.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return usageError{err}
+			}
+			return nil
+		}
+	}
+	for _, c := range cmd.Commands() {
+		strictArgs(c)
+	}
 }
 
 // lookup reads the environment, then a .env file in the working
