@@ -223,6 +223,9 @@ func (s *s3Store) URI(key string) string { return "s3://" + s.bucket + "/" + key
 // explain turns the SDK's common failures into a sentence that says what
 // to check. It never includes credentials: the SDK's errors do not carry them.
 func explain(err error) error {
+	if noCredentials(err) {
+		return errNoCredentials{err}
+	}
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
 		switch apiErr.ErrorCode() {
@@ -236,3 +239,27 @@ func explain(err error) error {
 	}
 	return err
 }
+
+// noCredentials says whether the SDK found no credentials: its chain
+// (environment, shared files, containers) came up empty and fell through
+// to the EC2 instance metadata service, which failed too. The IMDS error
+// sits under the S3 operation's own, so the chain is walked.
+func noCredentials(err error) bool {
+	for ; err != nil; err = errors.Unwrap(err) {
+		if op, ok := err.(*smithy.OperationError); ok && op.ServiceID == "ec2imds" {
+			return true
+		}
+	}
+	return false
+}
+
+// errNoCredentials replaces the SDK's account of the empty chain (an IMDS
+// error, meaningless off EC2) with what to set. It is permanent, and
+// keeps the SDK's error for errors.Is and errors.As.
+type errNoCredentials struct{ sdk error }
+
+func (errNoCredentials) Error() string {
+	return "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (in the environment or a .env file) or AWS_PROFILE"
+}
+
+func (e errNoCredentials) Unwrap() []error { return []error{ErrPermanent, e.sdk} }
