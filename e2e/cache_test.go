@@ -20,6 +20,7 @@ import (
 	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -686,34 +687,39 @@ func TestKillDuringFetch(t *testing.T) {
 		}
 		writeObject(t, data, fmt.Sprintf("%s/%s (%d).png", ex, grades[g], img), synthPNG(t, img))
 	}
+	// The proxy lets `served` GETs through and holds the rest: past the
+	// first checkpoint (every 256 objects, or a second), short of the
+	// second. The workers hand each object to the record before their next
+	// GET, so once all of them wait at the proxy the record is as full as
+	// it will get, and its last objects are not on disk yet.
+	const served = 300
 	proxy := newFaultProxy(t, srv.endpoint, bkt)
-	proxy.set(faultRates{}, 10*time.Millisecond) // ~400 GETs a second: a whole run would take ~8 s
+	proxy.holdAfter(served)
+	t.Cleanup(proxy.release)
 	file := withConcurrency(t, fmt.Sprint(concurrency))
 	dir := t.TempDir()
 	cache := filepath.Join(dir, "cache")
 	killedOut := filepath.Join(dir, "killed")
 
 	bg := startKneepipe(t, srvEnv(srv), bucketArgs(proxy.URL, bkt, file, killedOut, cache)...)
-	var log string
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if logs, _ := filepath.Glob(filepath.Join(cache, "state", "fetch-hash-*", "log")); len(logs) == 1 {
-			if st, err := os.Stat(logs[0]); err == nil && st.Size() > 0 {
-				log = logs[0]
-				break
-			}
-		}
-		if !bg.running() {
-			t.Fatalf("kneepipe exited before its first checkpoint\nstderr:\n%s", bg.stderr.String())
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no checkpoint in the fetch record after 30s\nstderr:\n%s", bg.stderr.String())
-		}
-		time.Sleep(5 * time.Millisecond)
+	proxy.awaitHeld(t, bg, concurrency)
+	logs, _ := filepath.Glob(filepath.Join(cache, "state", "fetch-hash-*", "log"))
+	if len(logs) != 1 {
+		t.Fatalf("fetch-hash records %v, want one\nstderr:\n%s", logs, bg.stderr.String())
 	}
-	// Kill between checkpoints: ~0.3 s of hashing (~120 objects) is not
-	// on disk yet and must be fetched again.
-	time.Sleep(300 * time.Millisecond)
+	log := logs[0]
+	// A checkpoint taken by the clock at the last object leaves nothing
+	// unrecorded: then let one more object through (the clock allows no
+	// second checkpoint that soon).
+	fetched := served
+	for tries := 0; len(journalKeys(t, log)) >= fetched; tries++ {
+		if tries == 3 {
+			t.Fatalf("every one of %d fetched objects is on disk in the record: the kill would not be between checkpoints", fetched)
+		}
+		proxy.admit(1)
+		fetched++
+		proxy.awaitHeld(t, bg, concurrency)
+	}
 	if err := bg.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -721,35 +727,29 @@ func TestKillDuringFetch(t *testing.T) {
 		t.Fatalf("the run ended with exit code %d before it was killed\nstderr:\n%s", res.code, res.stderr)
 	}
 	proxy.idle(t)
-	firstGets := srv.requests(t, "GetObject", bkt)
 	checkpointed := len(journalKeys(t, log))
-	t.Logf("killed after %d GETs with %d objects checkpointed", firstGets, checkpointed)
-	if firstGets == 0 || firstGets >= objects/2 {
-		t.Fatalf("killed after %d GETs of %d: not in the middle of fetch-hash", firstGets, objects)
+	t.Logf("killed after %d objects fetched, %d of them checkpointed", fetched, checkpointed)
+	if checkpointed == 0 || checkpointed >= fetched {
+		t.Fatalf("%d objects checkpointed of %d fetched, want some but not all", checkpointed, fetched)
 	}
-	if checkpointed == 0 || checkpointed > firstGets {
-		t.Fatalf("%d objects checkpointed after %d GETs", checkpointed, firstGets)
+	if lost := fetched - checkpointed; lost > 256 {
+		t.Errorf("%d fetched objects not checkpointed, want at most 256 (one checkpoint's worth)", lost)
 	}
 	if files := artifactFiles(t, killedOut); len(files) != 0 {
 		t.Errorf("the killed run left artifacts: %v", files)
 	}
 
-	// Rerun without the delay, through the same endpoint (the record is
-	// kept per source).
-	proxy.set(faultRates{}, 0)
+	// Rerun through the same endpoint (the record is kept per source). The
+	// proxy counts its GETs exactly: none of the killed run's is in flight.
+	proxy.release()
+	sent, _ := proxy.stats()
 	out := filepath.Join(dir, "resumed")
 	res := runBucket(t, srv, proxy.URL, bkt, file, out, cache)
 	wantCode(t, res, 0, "rerun after kill -9")
-	secondGets := srv.requests(t, "GetObject", bkt) - firstGets
-	// A GET the killed run had already handed to the server may reach the
-	// access log after firstGets was read: allow up to `concurrency` of
-	// them here, and check kneepipe's own count exactly below.
+	resent, _ := proxy.stats()
 	want := objects - checkpointed
-	if secondGets < want || secondGets > want+concurrency {
-		t.Errorf("rerun: %d GETs, want %d (%d objects minus the %d checkpointed, plus at most %d late-logged GETs of the killed run)", secondGets, want, objects, checkpointed, concurrency)
-	}
-	if total, bound := firstGets+secondGets, objects+256+concurrency; total > bound {
-		t.Errorf("%d GETs over both runs, want at most %d (objects + one checkpoint + concurrency)", total, bound)
+	if got := resent - sent; got != want {
+		t.Errorf("rerun: %d GETs, want %d (%d objects minus the %d checkpointed; %d were fetched but not checkpointed)", got, want, objects, checkpointed, fetched-checkpointed)
 	}
 	rep := readReport(t, out)
 	if got := downloaded(t, rep); got != int64(want) {
@@ -904,13 +904,7 @@ func TestConcurrentRunsLock(t *testing.T) {
 	outA, outB, outC := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "c")
 
 	a := startKneepipe(t, srvEnv(srv), bucketArgs(proxy.URL, bkt, file, outA, cache)...)
-	deadline := time.Now().Add(20 * time.Second)
-	for n, _ := proxy.stats(); n == 0; n, _ = proxy.stats() {
-		if !a.running() || time.Now().After(deadline) {
-			t.Fatalf("the first run made no GET\nstderr:\n%s", a.stderr.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	proxy.awaitHeld(t, a, 4)
 
 	// The first run holds the lock: --wait 0 gives up at once.
 	start := time.Now()
@@ -935,7 +929,7 @@ func TestConcurrentRunsLock(t *testing.T) {
 
 	// A long --wait queues behind the first run and then finds its outputs.
 	c := startKneepipe(t, srvEnv(srv), bucketArgs(proxy.URL, bkt, file, outC, cache, "--wait", "50s")...)
-	time.Sleep(500 * time.Millisecond) // c is waiting for the lock by now (or still starting: the same)
+	awaitOpen(t, c, filepath.Join(cache, "lock")) // from here on c waits for the lock a holds
 	if !a.running() || !c.running() {
 		t.Fatalf("a run ended while the first was held\nfirst:\n%s\nsecond:\n%s", a.stderr.String(), c.stderr.String())
 	}
@@ -966,6 +960,34 @@ func TestConcurrentRunsLock(t *testing.T) {
 	sameArtifacts(t, outA, outD, len(notebookArtifacts))
 	if strings.Contains(resA.stderr+resC.stderr, "damaged") {
 		t.Errorf("a run found a damaged entry:\n%s\n%s", resA.stderr, resC.stderr)
+	}
+}
+
+// awaitOpen waits until the process bg has the file path open (as its
+// /proc fd table shows; the file must exist), failing the test if it exits
+// first or takes more than 30s.
+func awaitOpen(t *testing.T, bg *background, path string) {
+	t.Helper()
+	path, err := filepath.EvalSymlinks(path) // the fd table names the real path
+	if err != nil {
+		t.Fatal(err)
+	}
+	fds := filepath.Join("/proc", strconv.Itoa(bg.cmd.Process.Pid), "fd")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		links, _ := os.ReadDir(fds)
+		for _, l := range links {
+			if target, err := os.Readlink(filepath.Join(fds, l.Name())); err == nil && target == path {
+				return
+			}
+		}
+		if !bg.running() {
+			t.Fatalf("%v exited before opening %s\nstderr:\n%s", bg.cmd.Args[1:], path, bg.stderr.String())
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%v has not opened %s after 30s\nstderr:\n%s", bg.cmd.Args[1:], path, bg.stderr.String())
+		}
+		time.Sleep(5 * time.Millisecond) // polling: the kernel offers no event for another process's open
 	}
 }
 

@@ -55,12 +55,20 @@ type faultProxy struct {
 	seed     string
 	rates    faultRates
 	delay    time.Duration    // added before every GetObject is forwarded
-	gate     chan struct{}    // non-nil: GetObject requests wait until it is closed
 	always   map[string]fault // key -> fault on every request
 	seen     map[string]int   // key -> GetObject requests so far
 	injected map[fault]int
 	gets     int // GetObject requests received
 	inflight int
+
+	// The gate: GetObject requests after the first limit received wait
+	// until the limit is raised (-1: no limit). Waiters watch gate, which
+	// is closed and replaced when the limit changes; the test watches
+	// changed, closed and replaced when anything it may wait for changes.
+	limit   int
+	waiting int // requests waiting at the gate
+	gate    chan struct{}
+	changed chan struct{}
 }
 
 func newFaultProxy(t *testing.T, upstream, bkt string) *faultProxy {
@@ -69,7 +77,8 @@ func newFaultProxy(t *testing.T, upstream, bkt string) *faultProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &faultProxy{bucket: bkt, seed: "kneepipe-e2e", always: map[string]fault{}, seen: map[string]int{}, injected: map[fault]int{}}
+	p := &faultProxy{bucket: bkt, seed: "kneepipe-e2e", always: map[string]fault{}, seen: map[string]int{}, injected: map[fault]int{},
+		limit: -1, gate: make(chan struct{}), changed: make(chan struct{})}
 	quiet := log.New(io.Discard, "", 0)
 	p.rp = &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
@@ -113,24 +122,52 @@ func (p *faultProxy) set(rates faultRates, delay time.Duration) {
 	p.rates, p.delay = rates, delay
 }
 
-// hold makes GetObject requests wait until release: a run stays in the
-// middle of fetch-hash for as long as the test needs.
+// hold makes the GetObject requests to come wait at the gate: a run stays
+// in the middle of fetch-hash for as long as the test needs.
 func (p *faultProxy) hold() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.gate == nil {
-		p.gate = make(chan struct{})
+	p.setLimitLocked(p.gets)
+}
+
+// holdAfter lets the first n GetObject requests the proxy receives through
+// and holds the rest.
+func (p *faultProxy) holdAfter(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.setLimitLocked(n)
+}
+
+// admit lets n more held requests through.
+func (p *faultProxy) admit(n int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.limit >= 0 {
+		p.setLimitLocked(p.limit + n)
 	}
 }
 
+// release opens the gate for good.
 func (p *faultProxy) release() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.gate != nil {
-		close(p.gate)
-		p.gate = nil
-	}
+	p.setLimitLocked(-1)
 }
+
+func (p *faultProxy) setLimitLocked(n int) {
+	p.limit = n
+	close(p.gate)
+	p.gate = make(chan struct{})
+	p.changedLocked()
+}
+
+func (p *faultProxy) changedLocked() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// heldLocked says whether the n-th GetObject request must wait.
+func (p *faultProxy) heldLocked(n int) bool { return p.limit >= 0 && n > p.limit }
 
 // fail makes every GetObject of key end in f (faultNone clears it).
 func (p *faultProxy) fail(key string, f fault) {
@@ -157,18 +194,45 @@ func (p *faultProxy) stats() (gets int, injected map[fault]int) {
 // idle waits until no request is being served (after a client was killed).
 func (p *faultProxy) idle(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	p.await(t, nil, "no request in flight", func() bool { return p.inflight == 0 })
+}
+
+// awaitHeld waits until a client with this many workers is held: every
+// request the gate let through has been answered and each worker has sent
+// its next one, which waits. All the client did with the answers is done.
+func (p *faultProxy) awaitHeld(t *testing.T, bg *background, workers int) {
+	t.Helper()
+	p.await(t, bg, fmt.Sprintf("%d GetObject requests waiting at the gate", workers), func() bool {
+		return p.limit >= 0 && p.waiting == workers && p.gets == p.limit+workers && p.inflight == workers
+	})
+}
+
+// await waits until cond (called with p.mu held) is true, failing the test
+// after 30s or as soon as bg (when not nil) exits.
+func (p *faultProxy) await(t *testing.T, bg *background, what string, cond func() bool) {
+	t.Helper()
+	var exited <-chan struct{}
+	stderr := func() string { return "" }
+	if bg != nil {
+		exited = bg.done
+		stderr = func() string { return "\nstderr:\n" + bg.stderr.String() }
+	}
+	timeout := time.NewTimer(30 * time.Second)
+	defer timeout.Stop()
 	for {
 		p.mu.Lock()
-		n := p.inflight
+		ok, changed := cond(), p.changed
 		p.mu.Unlock()
-		if n == 0 {
+		if ok {
 			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("fault proxy: %d requests still in flight after 10s", n)
+		select {
+		case <-changed:
+		case <-exited:
+			t.Fatalf("fault proxy: the client exited before %s%s", what, stderr())
+		case <-timeout.C:
+			t.Fatalf("fault proxy: not %s after 30s%s", what, stderr())
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -205,10 +269,12 @@ func (p *faultProxy) objectKey(r *http.Request) (string, bool) {
 func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	p.inflight++
+	p.changedLocked()
 	p.mu.Unlock()
 	defer func() {
 		p.mu.Lock()
 		p.inflight--
+		p.changedLocked()
 		p.mu.Unlock()
 	}()
 	key, isGet := p.objectKey(r)
@@ -223,16 +289,13 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f != faultNone {
 		p.injected[f]++
 	}
-	delay, gate := p.delay, p.gate
+	if !p.pass(r.Context(), p.gets) {
+		p.mu.Unlock()
+		return
+	}
+	delay := p.delay
 	p.mu.Unlock()
 
-	if gate != nil {
-		select {
-		case <-gate:
-		case <-r.Context().Done():
-			return
-		}
-	}
 	if delay > 0 {
 		select {
 		case <-time.After(delay):
@@ -266,6 +329,32 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), faultCtxKey{}, f)))
+}
+
+// pass waits at the gate (with p.mu held, released while waiting) until
+// the n-th GetObject request may go on; false if the client went away.
+func (p *faultProxy) pass(ctx context.Context, n int) bool {
+	if !p.heldLocked(n) {
+		return true
+	}
+	p.waiting++
+	p.changedLocked()
+	defer func() {
+		p.waiting--
+		p.changedLocked()
+	}()
+	for p.heldLocked(n) {
+		gate := p.gate
+		p.mu.Unlock()
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			p.mu.Lock()
+			return false
+		}
+		p.mu.Lock()
+	}
+	return true
 }
 
 // s3Error answers the way S3 does: a status and an XML error document.

@@ -569,16 +569,25 @@ func TestDefaultPipelineUnderFaults(t *testing.T) {
 	res := runBucket(t, srv, proxy.URL, bkt, file, out, filepath.Join(dir, "cache"))
 	sent, injected := proxy.stats()
 	t.Logf("%d GETs through the proxy, faults injected: %v", sent, injected)
+	if len(injected) == 0 {
+		t.Fatalf("the proxy injected no fault in %d GETs: the test proves nothing", sent)
+	}
 	t.Run("exit 0 and the same bytes", func(t *testing.T) {
+		wantCode(t, res, 0, "run through the fault proxy")
+		sameOutputs(t, ref, out)
+	})
+	// The report stage logs a warning for each thumbnail it gave up on:
+	// under transient faults it must retry them all, so the report shows
+	// what a run without faults shows.
+	t.Run("no thumbnail lost", func(t *testing.T) {
 		var warns []string
 		for _, l := range warnLines(res.stderr) {
 			if strings.Contains(l, "stage=report") || strings.Contains(l, "msg=report") {
 				warns = append(warns, l)
 			}
 		}
-		if res.code == 0 && len(warns) > 0 {
+		if len(warns) > 0 {
+			t.Errorf("%d report warnings under transient faults (the report lost what it could not fetch):\n%s", len(warns), strings.Join(warns, "\n"))
 		}
-		wantCode(t, res, 0, "run through the fault proxy")
-		sameOutputs(t, ref, out)
 	})
 }
