@@ -152,10 +152,17 @@ func TestWrongSecretKey(t *testing.T) {
 	if rep.Status != "failed" || !strings.Contains(rep.Error, "access denied") {
 		t.Errorf("run.json: status %q error %q, want failed and access denied", rep.Status, rep.Error)
 	}
+	listed := false
 	for _, st := range rep.Stages {
-		if st.Name == "list" && st.Status != "failed" {
-			t.Errorf("run.json: stage list status %q, want failed", st.Status)
+		if st.Name == "list" {
+			listed = true
+			if st.Status != "failed" {
+				t.Errorf("run.json: stage list status %q, want failed", st.Status)
+			}
 		}
+	}
+	if !listed {
+		t.Errorf("run.json has no stage list: %+v", rep.Stages)
 	}
 }
 
