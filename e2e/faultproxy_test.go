@@ -58,7 +58,9 @@ type faultProxy struct {
 	always   map[string]fault // key -> fault on every request
 	seen     map[string]int   // key -> GetObject requests so far
 	injected map[fault]int
-	gets     int // GetObject requests received
+	served   map[string]bool // keys served whole at least once
+	refaults int             // faults injected into requests for a key already served whole
+	gets     int             // GetObject requests received
 	inflight int
 
 	// The gate: GetObject requests after the first limit received wait
@@ -78,7 +80,7 @@ func newFaultProxy(t *testing.T, upstream, bkt string) *faultProxy {
 		t.Fatal(err)
 	}
 	p := &faultProxy{bucket: bkt, seed: "kneepipe-e2e", always: map[string]fault{}, seen: map[string]int{}, injected: map[fault]int{},
-		limit: -1, gate: make(chan struct{}), changed: make(chan struct{})}
+		served: map[string]bool{}, limit: -1, gate: make(chan struct{}), changed: make(chan struct{})}
 	quiet := log.New(io.Discard, "", 0)
 	p.rp = &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
@@ -191,6 +193,15 @@ func (p *faultProxy) stats() (gets int, injected map[fault]int) {
 	return p.gets, injected
 }
 
+// refetchFaults counts the faults injected into requests for a key the
+// proxy had already served whole: a stage after fetch-hash (the report's
+// thumbnails) reading it again.
+func (p *faultProxy) refetchFaults() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.refaults
+}
+
 // idle waits until no request is being served (after a client was killed).
 func (p *faultProxy) idle(t *testing.T) {
 	t.Helper()
@@ -288,7 +299,11 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f := p.choose(key, p.seen[key])
 	if f != faultNone {
 		p.injected[f]++
+		if p.served[key] {
+			p.refaults++
+		}
 	}
+	p.served[key] = p.served[key] || f == faultNone
 	if !p.pass(r.Context(), p.gets) {
 		p.mu.Unlock()
 		return

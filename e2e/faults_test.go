@@ -576,7 +576,7 @@ func TestDefaultPipelineUnderFaults(t *testing.T) {
 	out := filepath.Join(dir, "faults")
 	res := runBucket(t, srv, proxy.URL, bkt, file, out, filepath.Join(dir, "cache"))
 	sent, injected := proxy.stats()
-	t.Logf("%d GETs through the proxy, faults injected: %v", sent, injected)
+	t.Logf("%d GETs through the proxy, faults injected: %v, %d of them into refetches of objects already fetched", sent, injected, proxy.refetchFaults())
 	if len(injected) == 0 {
 		t.Fatalf("the proxy injected no fault in %d GETs: the test proves nothing", sent)
 	}
@@ -588,6 +588,9 @@ func TestDefaultPipelineUnderFaults(t *testing.T) {
 	// under transient faults it must retry them all, so the report shows
 	// what a run without faults shows.
 	t.Run("no thumbnail lost", func(t *testing.T) {
+		if proxy.refetchFaults() == 0 {
+			t.Fatal("no fault hit a request for an object already fetched: the report's thumbnails met none (change the proxy seed)")
+		}
 		var warns []string
 		for _, l := range warnLines(res.stderr) {
 			if strings.Contains(l, "stage=report") || strings.Contains(l, "msg=report") {
