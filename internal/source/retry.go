@@ -43,6 +43,9 @@ func (r Retry) once(ctx context.Context, s Store, key string, read func(io.Reade
 	defer cancel(nil)
 	watchdog := time.AfterFunc(r.Stall, func() { cancel(fmt.Errorf("no data for %s", r.Stall)) })
 	defer watchdog.Stop()
+	// A store that retries a request itself (the S3 SDK after a 503) restarts
+	// the watchdog with each attempt: its backoff is not a stall.
+	ctx = WithAttemptHook(ctx, func() { watchdog.Reset(r.Stall) })
 	body, err := s.Get(ctx, key)
 	if err != nil {
 		return withCause(ctx, err)
@@ -76,4 +79,19 @@ func (s stallReader) Read(p []byte) (int, error) {
 		s.timer.Reset(s.stall)
 	}
 	return n, err
+}
+
+type attemptHookKey struct{}
+
+// WithAttemptHook returns a context whose store calls hook at the start of
+// every attempt of a request it retries internally.
+func WithAttemptHook(ctx context.Context, hook func()) context.Context {
+	return context.WithValue(ctx, attemptHookKey{}, hook)
+}
+
+// attemptStarted calls the context's attempt hook, if any.
+func attemptStarted(ctx context.Context) {
+	if hook, ok := ctx.Value(attemptHookKey{}).(func()); ok {
+		hook()
+	}
 }

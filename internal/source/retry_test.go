@@ -99,3 +99,34 @@ func TestRetryCutsOffAStalledBody(t *testing.T) {
 		t.Fatalf("attempts %d, err %v; want 2 attempts ending in the stall cause", n, err)
 	}
 }
+
+// retryingStore retries each Get itself, as the S3 SDK does after a 503:
+// it announces each inner attempt and waits `backoff` before the next.
+type retryingStore struct {
+	flakyStore
+	inner   int
+	backoff time.Duration
+}
+
+func (s *retryingStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	for range s.inner {
+		attemptStarted(ctx)
+		select {
+		case <-time.After(s.backoff):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return s.flakyStore.Get(ctx, key)
+}
+
+// The stall watchdog restarts with each attempt the store makes inside one
+// Get: a client's own backoff between attempts is not a stall.
+func TestRetryStallRestartsWithInnerAttempts(t *testing.T) {
+	s := &retryingStore{flakyStore: flakyStore{body: "png bytes"}, inner: 3, backoff: 600 * time.Millisecond}
+	var got string
+	n, err := Retry{Attempts: 1, Stall: time.Second}.Read(context.Background(), s, "k", readAll(&got))
+	if err != nil || n != 1 || got != "png bytes" {
+		t.Fatalf("attempts %d, err %v, body %q; want 1, nil, the body (1.8 s of inner backoff, no stall over 1 s)", n, err, got)
+	}
+}

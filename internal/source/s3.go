@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/middleware"
 )
 
 type s3Store struct {
@@ -211,7 +212,8 @@ func parallel(ctx context.Context, items []string, n int, fn func(context.Contex
 }
 
 func (s *s3Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
-	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)})
+	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)},
+		func(o *s3.Options) { o.APIOptions = append(o.APIOptions, announceAttempts) })
 	if err != nil {
 		return nil, explain(err)
 	}
@@ -263,3 +265,14 @@ func (errNoCredentials) Error() string {
 }
 
 func (e errNoCredentials) Unwrap() []error { return []error{ErrPermanent, e.sdk} }
+
+// announceAttempts is an s3 API option that tells the context's attempt
+// hook (WithAttemptHook) when each attempt of the SDK's retry loop starts:
+// it sits in the finalize step after the retry middleware.
+func announceAttempts(stack *middleware.Stack) error {
+	return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("kneepipeAttemptHook",
+		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+			attemptStarted(ctx)
+			return next.HandleFinalize(ctx, in)
+		}), middleware.After)
+}
