@@ -121,9 +121,12 @@ func (s Schema) String() string {
 }
 
 func typeName(t arrow.DataType) string {
+	// The names a pipeline's author writes (read's types), not Arrow's.
 	switch {
 	case t == nil:
 		return "any"
+	case t.ID() == arrow.STRING:
+		return "string"
 	case t.ID() == arrow.TIMESTAMP:
 		return "timestamp"
 	}
@@ -147,7 +150,7 @@ func (s Schema) Match(actual *arrow.Schema) error {
 		for i, c := range s.Cols {
 			f := actual.Field(i)
 			if f.Name != c.Name || !sameType(c.Type, f.Type) {
-				return fmt.Errorf("column %d is %s %s, declared %s %s", i+1, f.Name, f.Type, c.Name, typeName(c.Type))
+				return fmt.Errorf("column %d is %s %s, declared %s %s", i+1, f.Name, typeName(f.Type), c.Name, typeName(c.Type))
 			}
 		}
 		return nil
@@ -158,12 +161,12 @@ func (s Schema) Match(actual *arrow.Schema) error {
 			return fmt.Errorf("has %d columns %q, declared one (%s)", len(idx), c.Name, s)
 		}
 		if f := actual.Field(idx[0]); !sameType(c.Type, f.Type) {
-			return fmt.Errorf("column %q is %s, declared %s", c.Name, f.Type, typeName(c.Type))
+			return fmt.Errorf("column %q is %s, declared %s", c.Name, typeName(f.Type), typeName(c.Type))
 		}
 	}
 	for _, f := range actual.Fields() {
 		if _, ok, _ := s.Lookup(f.Name); !ok && !sameType(s.Rest, f.Type) {
-			return fmt.Errorf("column %q is %s, declared %s for further columns", f.Name, f.Type, typeName(s.Rest))
+			return fmt.Errorf("column %q is %s, declared %s for further columns", f.Name, typeName(f.Type), typeName(s.Rest))
 		}
 	}
 	return nil
@@ -211,7 +214,7 @@ func need(in map[string]Schema, input, param string, item int, name string, want
 	case ok && !sameType(want, c.Type):
 		msg = fmt.Sprintf("column %q of %s is %s, want %s", name, input, typeName(c.Type), typeName(want))
 	case !ok && !sameType(want, s.Rest):
-		msg = fmt.Sprintf("%s has no column %q%s (columns: %s)", input, name, Suggest(name, s.Names()), s)
+		msg = fmt.Sprintf("%s has no %s column %q (columns: %s)", input, typeName(want), name, s)
 	default:
 		return nil
 	}
