@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"gopkg.in/yaml.v3"
 )
 
 // Column types the kinds declare. Any (nil) accepts every type.
@@ -244,4 +245,20 @@ func (k Kind) OutputSchemas(p Params, in map[string]Schema) (map[string]Schema, 
 		}
 	}
 	return out, nil
+}
+
+// DefaultSchemas derives the output schemas for `kneepipe stages`: default
+// parameters, and inputs whose columns are unknown ("the rows input's
+// columns"). A kind with a required parameter, whose outputs depend on
+// it, gives an error.
+func (k Kind) DefaultSchemas() (map[string]Schema, error) {
+	p, err := k.DecodeParams(nil, &yaml.Node{})
+	if err != nil {
+		return nil, err
+	}
+	in := map[string]Schema{}
+	for _, port := range k.Inputs {
+		in[port.Name] = Unknown("the " + port.Name + " input's columns")
+	}
+	return k.OutputSchemas(p, in)
 }
