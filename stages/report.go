@@ -84,6 +84,21 @@ func reportSchema(p Params, in map[string]Schema) (map[string]Schema, error) {
 			return nil, err
 		}
 	}
+	// Columns used when present must, when present, have the type read.
+	for _, c := range []struct {
+		param, name string
+		want        arrow.DataType
+	}{
+		{"label", p.Str("label"), StringType}, {"key", p.Str("key"), StringType}, {"path", p.Str("path"), StringType},
+		{"", colSize, Int64Type}, {"", colSHA256, StringType}, {"", colWidth, Int64Type}, {"", colHeight, Int64Type},
+		{"", colBitDepth, Int64Type}, {"", colColorType, Int64Type},
+	} {
+		if _, ok, _ := in["rows"].Lookup(c.name); ok {
+			if err := need(in, "rows", c.param, 0, c.name, c.want); err != nil {
+				return nil, err
+			}
+		}
+	}
 	for _, up := range []struct {
 		port string
 		s    Schema

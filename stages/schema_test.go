@@ -139,6 +139,8 @@ func TestSchemaErrors(t *testing.T) {
 		{"report", "", withRows(map[string]Schema{"matrix": kappaSchema(), "kappa": kappaSchema(), "disagreements": wideSchema("file_id")}, graded), "", 0, "matrix", `matrix has no column "grade_a"`},
 		{"report", "", withRows(map[string]Schema{"matrix": matrixSchema(), "kappa": kappaSchema(), "disagreements": Schema{Cols: []Col{{"file_id", str}}, Open: true, Rest: str}}, graded), "", 0, "disagreements", "further columns are string, want int64 grades"},
 		{"report", "", withRows(map[string]Schema{"matrix": matrixSchema(), "kappa": kappaSchema(), "disagreements": Closed(Col{"file_id", str}, Col{"I", str})}, graded), "", 0, "disagreements", `column "I" is string, want int64 grades`},
+		{"report", "{label: size}", withRows(cc, graded), "label", 0, "", `column "size" of rows is int64, want string`},
+		{"report", "", withRows(cc, graded.Set(Col{"width", str})), "", 0, "rows", `column "width" of rows is string, want int64`},
 		{"report", "{item: key}", withRows(cc, graded), "item", 0, "", `disagreements has no string column "key" (columns: file_id string, + one int64 grade column per rater`},
 		// Columns of a read CSV are strings unless typed; unknown ones may exist.
 		{"cross-check", "", map[string]Schema{"rows": {Open: true, Rest: str}}, "grade", 0, "", `rows has no int64 column "severity"`},
