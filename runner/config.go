@@ -36,6 +36,10 @@ type Stage struct {
 	Inputs map[string]Ref // port -> producer
 	Impl   stages.Stage
 	Pos    Pos
+	// Schemas are the declared columns of each output, derived at load.
+	Schemas map[string]stages.Schema
+	// The YAML nodes column errors point into.
+	node, paramsNode *yaml.Node
 }
 
 // Ref points at a stage's output: "stage" (its default output) or
@@ -55,6 +59,8 @@ type Artifact struct {
 	Columns []string // empty: all
 	Rename  map[string]string
 	Pos     Pos
+	// The YAML nodes column errors point into.
+	columnsNode, renameNode *yaml.Node
 }
 
 // Files lists the artifact's file names in format order. A "files"
@@ -145,6 +151,9 @@ func Parse(path string, data []byte, kinds stages.Registry, lookup func(string) 
 	if err := l.checkGraph(cfg); err != nil {
 		return nil, err
 	}
+	if err := l.checkColumns(cfg); err != nil {
+		return nil, err
+	}
 	return cfg, nil
 }
 
@@ -180,7 +189,8 @@ func (l *loader) mapping(n *yaml.Node, what string, handlers map[string]func(*ya
 		k, v := n.Content[i], n.Content[i+1]
 		h, ok := handlers[k.Value]
 		if !ok {
-			return l.errAt(k, "%s: unknown key %q (known: %s)", what, k.Value, strings.Join(slices.Sorted(maps.Keys(handlers)), ", "))
+			known := slices.Sorted(maps.Keys(handlers))
+			return l.errAt(k, "%s: unknown key %q%s (known: %s)", what, k.Value, stages.Suggest(k.Value, known), strings.Join(known, ", "))
 		}
 		if seen[k.Value] {
 			return l.errAt(k, "%s: key %q given twice", what, k.Value)
@@ -237,7 +247,7 @@ func (l *loader) stages(n *yaml.Node, cfg *Config) error {
 		return l.errAt(n, "stages must be a list")
 	}
 	for _, item := range n.Content {
-		st := &Stage{Pos: Pos{item.Line, item.Column}, Inputs: map[string]Ref{}}
+		st := &Stage{Pos: Pos{item.Line, item.Column}, Inputs: map[string]Ref{}, node: item}
 		var nameNode, kindNode, paramsNode, inputsNode *yaml.Node
 		keep := func(dst **yaml.Node) func(*yaml.Node) error {
 			return func(v *yaml.Node) error { *dst = v; return nil }
@@ -259,9 +269,10 @@ func (l *loader) stages(n *yaml.Node, cfg *Config) error {
 		}
 		kind, ok := l.kinds[kindNode.Value]
 		if kindNode.Kind != yaml.ScalarNode || !ok {
-			return l.errAt(kindNode, "stage %q: unknown kind %q (known: %s)", st.Name, kindNode.Value, strings.Join(l.kinds.Names(), ", "))
+			return l.errAt(kindNode, "stage %q: unknown kind %q%s (known: %s)", st.Name, kindNode.Value, stages.Suggest(kindNode.Value, l.kinds.Names()), strings.Join(l.kinds.Names(), ", "))
 		}
 		st.Kind = kind
+		st.paramsNode = paramsNode
 		if err := l.inputs(inputsNode, item, st); err != nil {
 			return err
 		}
@@ -295,7 +306,7 @@ func (l *loader) inputs(n, stageNode *yaml.Node, st *Stage) error {
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			if !hasPort(st.Kind.Inputs, k.Value) {
-				return l.errAt(k, "stage %q: kind %s has no input %q (inputs: %s)", st.Name, st.Kind.Name, k.Value, portNames(st.Kind.Inputs))
+				return l.errAt(k, "stage %q: kind %s has no input %q%s (inputs: %s)", st.Name, st.Kind.Name, k.Value, stages.Suggest(k.Value, portList(st.Kind.Inputs)), portNames(st.Kind.Inputs))
 			}
 			if given[k.Value] {
 				return l.errAt(k, "stage %q: input %q given twice", st.Name, k.Value)
@@ -337,11 +348,15 @@ func portNames(ports []stages.Port) string {
 	if len(ports) == 0 {
 		return "none"
 	}
+	return strings.Join(portList(ports), ", ")
+}
+
+func portList(ports []stages.Port) []string {
 	names := make([]string, len(ports))
 	for i, p := range ports {
 		names[i] = p.Name
 	}
-	return strings.Join(names, ", ")
+	return names
 }
 
 func (l *loader) artifacts(n *yaml.Node, cfg *Config) error {
@@ -374,11 +389,13 @@ func (l *loader) artifacts(n *yaml.Node, cfg *Config) error {
 				return nil
 			},
 			"columns": func(v *yaml.Node) error {
+				a.columnsNode = v
 				var err error
 				a.Columns, err = l.strings(v, "artifact columns")
 				return err
 			},
 			"rename": func(v *yaml.Node) error {
+				a.renameNode = v
 				var err error
 				a.Rename, err = l.stringMap(v, "artifact rename")
 				return err

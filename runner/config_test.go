@@ -25,6 +25,22 @@ stages:
     params: {path: raw.csv}
 `
 
+// objectsOnly is a listing: lines 1-4.
+const objectsOnly = `version: 1
+stages:
+  - name: objects
+    kind: list
+`
+
+// graded is the default pipeline's start: lines 1-10.
+const graded = objectsOnly + `  - name: hashed
+    kind: fetch-hash
+    inputs: {objects: objects}
+  - name: graded
+    kind: map-severity
+    inputs: {rows: hashed}
+`
+
 func TestParseErrors(t *testing.T) {
 	tests := []struct {
 		name string
@@ -58,7 +74,7 @@ func TestParseErrors(t *testing.T) {
 
 		// Kinds and parameters.
 		{"unknown stage kind", "version: 1\nstages:\n  - name: a\n    kind: lst\n", "4:11", []string{`stage "a": unknown kind "lst"`, "(known: cross-check, dedupe, ", "map-severity"}},
-		{"unknown parameter", "version: 1\nstages:\n  - name: a\n    kind: list\n    params: {sufix: .png}\n", "5:14", []string{`stage "a": list: unknown parameter "sufix" (known: suffix)`}},
+		{"unknown parameter", "version: 1\nstages:\n  - name: a\n    kind: list\n    params: {sufix: .png}\n", "5:14", []string{`stage "a": list: unknown parameter "sufix" (did you mean "suffix"?) (known: suffix)`}},
 		{"parameter twice", "version: 1\nstages:\n  - name: a\n    kind: read\n    params: {path: x.csv, path: y.csv}\n", "5:27", []string{`stage "a": read: parameter "path" given twice`}},
 		{"int given abc", "version: 1\nstages:\n  - name: l\n    kind: list\n  - name: f\n    kind: fetch-hash\n    inputs: {objects: l}\n    params: {concurrency: abc}\n", "8:27", []string{`stage "f": fetch-hash: parameter "concurrency": "abc" is not an integer`}},
 		{"int out of range", "version: 1\nstages:\n  - name: l\n    kind: list\n  - name: f\n    kind: fetch-hash\n    inputs: {objects: l}\n    params: {concurrency: 0}\n", "8:27", []string{`parameter "concurrency": 0 is out of range 1..1024`}},
@@ -73,7 +89,7 @@ func TestParseErrors(t *testing.T) {
 		// Inputs and the graph.
 		{"missing input", base + "  - name: data\n    kind: map-severity\n", "6:5", []string{`stage "data": input "rows" is missing (kind map-severity reads rows)`}},
 		{"missing input, inputs given", base + "  - name: data\n    kind: map-severity\n    inputs: {}\n", "8:13", []string{`stage "data": input "rows" is missing`}},
-		{"unknown input port", base + "  - name: data\n    kind: map-severity\n    inputs: {row: raw}\n", "8:14", []string{`stage "data": kind map-severity has no input "row" (inputs: rows)`}},
+		{"unknown input port", base + "  - name: data\n    kind: map-severity\n    inputs: {row: raw}\n", "8:14", []string{`stage "data": kind map-severity has no input "row" (did you mean "rows"?) (inputs: rows)`}},
 		{"input on a kind without inputs", "version: 1\nstages:\n  - name: a\n    kind: read\n    params: {path: x.csv}\n    inputs: {rows: a}\n", "6:14", []string{`kind read has no input "rows" (inputs: none)`}},
 		{"input names a missing stage", base + "  - name: data\n    kind: map-severity\n    inputs: {rows: nope}\n", "8:20", []string{`stage "data" input "rows": no stage named "nope" (stages: data, raw)`}},
 		{"input names a missing output", base + "  - name: data\n    kind: map-severity\n    inputs: {rows: raw.nope}\n", "8:20", []string{`stage "data" input "rows": stage "raw" (read) has no output "nope" (outputs: rows)`}},
@@ -102,10 +118,46 @@ func TestParseErrors(t *testing.T) {
 		{"artifact without from", base + "artifacts:\n  - name: x\n", "7:5", []string{`artifact: key "from" is required`}},
 		{"artifact unknown key", base + "artifacts:\n  - from: raw\n    name: x\n    colums: [a]\n", "9:5", []string{`artifact: unknown key "colums"`}},
 		{"artifact rename twice", base + "artifacts:\n  - from: raw\n    name: x\n    rename: {a: b, a: c}\n", "9:20", []string{`artifact rename: "a" given twice`}},
+
+		// Columns, checked against what each kind declares (graded: lines 1-10).
+		{"dedupe on a mistyped column", graded + "  - name: u\n    kind: dedupe\n    inputs: {rows: graded}\n    params: {on: [file_id, expertt]}\n", "14:28", []string{`stage "u": dedupe: parameter "on": rows has no column "expertt" (did you mean "expert"?) (columns: key string, relative_path string,`, "file_id string,", "expert string, severity int64, severity_label string, file string)"}},
+		{"dedupe on, block list", graded + "  - name: u\n    kind: dedupe\n    inputs: {rows: graded}\n    params:\n      on:\n        - expert\n        - fileid\n", "17:11", []string{`parameter "on": rows has no column "fileid" (did you mean "file_id"?)`}},
+		{"dedupe check left at its default", objectsOnly + "  - name: u\n    kind: dedupe\n    inputs: {rows: objects}\n    params: {on: [key]}\n", "8:13", []string{`stage "u": dedupe: parameter "check" (default severity): rows has no column "severity"`}},
+		{"default column, no params", objectsOnly + "  - name: u\n    kind: dedupe\n    inputs: {rows: objects}\n", "5:5", []string{`parameter "on" (default [expert, file_id]): rows has no column "expert"`}},
+		{"filter by_column", graded + "  - name: f\n    kind: filter\n    inputs: {rows: graded, by: hashed.rejected}\n    params: {column: key, by_column: kye}\n", "14:38", []string{`stage "f": filter: parameter "by_column": by has no column "kye" (did you mean "key"?) (columns: key string, reason string)`}},
+		{"filter column defaults into by", graded + "  - name: f\n    kind: filter\n    inputs: {rows: graded, by: hashed.failed}\n", "11:5", []string{`parameter "column" (default file_id): by has no column "file_id"`}},
+		{"cross-check grade of a CSV read without types", base + "  - name: c\n    kind: cross-check\n    inputs: {rows: raw}\n", "6:5", []string{`stage "c": cross-check: parameter "grade" (default severity): rows has no int64 column "severity" (columns: + the file's other columns, as strings)`}},
+		{"cross-check rater", graded + "  - name: c\n    kind: cross-check\n    inputs: {rows: graded}\n    params: {rater: Expert}\n", "14:21", []string{`parameter "rater": rows has no column "Expert" (did you mean "expert"?)`}},
+		{"map-severity path of the wrong type", objectsOnly + "  - name: m\n    kind: map-severity\n    inputs: {rows: objects}\n    params: {path_column: size}\n", "8:27", []string{`stage "m": map-severity: parameter "path_column": column "size" of rows is int64, want string`}},
+		{"fetch-hash on a CSV", base + "  - name: h\n    kind: fetch-hash\n    inputs: {objects: raw}\n", "8:23", []string{`stage "h": fetch-hash: input "objects" (raw.rows): objects has no int64 column "size"`}},
+		{"fetch-hash twice", graded + "  - name: h\n    kind: fetch-hash\n    inputs: {objects: hashed}\n", "13:23", []string{`input "objects" (hashed.rows): already has a column "sha256", which this stage adds`}},
+		{"report on the wrong table", graded + "  - name: c\n    kind: cross-check\n    inputs: {rows: graded}\n  - name: r\n    kind: report\n    inputs: {rows: graded, matrix: c.kappa, kappa: c.kappa, disagreements: c.disagreements}\n", "16:36", []string{`stage "r": report: input "matrix" (c.kappa): matrix has no column "grade_a"`}},
+		{"artifact column mistyped", objectsOnly + "artifacts:\n  - from: objects\n    name: x\n    columns: [key, relpath]\n", "8:20", []string{`artifact "x": columns: objects.objects has no column "relpath" (columns: key string, relative_path string, uri string, size int64, etag string, last_modified timestamp)`}},
+		{"artifact column near miss", objectsOnly + "artifacts:\n  - from: objects\n    name: x\n    columns:\n      - uri\n      - szie\n", "10:9", []string{`columns: objects.objects has no column "szie" (did you mean "size"?)`}},
+		{"artifact column twice", objectsOnly + "artifacts:\n  - from: objects\n    name: x\n    columns: [key, size, key]\n", "8:26", []string{`artifact "x": columns: "key" given twice`}},
+		{"artifact rename onto a column", objectsOnly + "artifacts:\n  - from: objects\n    name: x\n    rename: {relative_path: key}\n", "8:29", []string{`artifact "x": rename: "relative_path" onto "key", which is already a column of objects.objects`}},
+		{"artifact renames onto one name", objectsOnly + "artifacts:\n  - from: objects\n    name: x\n    rename: {key: a, uri: a}\n", "8:27", []string{`rename: "key" and "uri" would both be named "a"`}},
+		{"artifact rename of no column", objectsOnly + "artifacts:\n  - from: objects\n    name: x\n    rename: {sise: bytes}\n", "8:14", []string{`rename: objects.objects has no column "sise" (did you mean "size"?)`}},
+		{"artifact rename outside columns", objectsOnly + "artifacts:\n  - from: objects\n    name: x\n    columns: [key]\n    rename: {size: bytes}\n", "9:14", []string{`rename: column "size" is not among the artifact's columns`}},
+		{"artifact rename onto a column left out", objectsOnly + "artifacts:\n  - from: objects\n    name: x\n    columns: [key, size]\n    rename: {size: uri, key: size}\n", "", nil},
+		{"artifact files of a table", objectsOnly + "artifacts:\n  - from: objects\n    name: x\n    formats: [files]\n", "6:11", []string{`artifact "x": format files writes a table of name string, content binary; objects.objects has key string`}},
+
+		// Near misses suggest the name meant.
+		{"kind near miss", "version: 1\nstages:\n  - name: a\n    kind: dedup\n", "4:11", []string{`unknown kind "dedup" (did you mean "dedupe"?)`}},
+		{"key near miss", "version: 1\nstagse: []\n", "2:1", []string{`unknown key "stagse" (did you mean "stages"?)`}},
+		{"stage near miss", graded + "  - name: u\n    kind: dedupe\n    inputs: {rows: grade}\n", "13:20", []string{`no stage named "grade" (did you mean "graded"?) (stages: `}},
+		{"output near miss", graded + "  - name: u\n    kind: dedupe\n    inputs: {rows: hashed.rejects}\n", "13:20", []string{`has no output "rejects" (did you mean "rejected"?)`}},
+		{"no suggestion when far", "version: 1\nstages:\n  - name: a\n    kind: sort\n", "4:11", []string{`unknown kind "sort" (known: `}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg, err := Parse("dir/p.yaml", []byte(tt.src), stages.Builtin(), noEnv)
+			if tt.msg == nil { // a case that must load
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
 			if err == nil {
 				t.Fatalf("parsed: %+v", cfg)
 			}

@@ -5,6 +5,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/kneepipe/kneepipe/stages"
 )
 
 // checkGraph resolves every input and artifact reference, rejects
@@ -20,13 +22,14 @@ func (l *loader) checkGraph(cfg *Config) error {
 	resolve := func(r *Ref, what string) error {
 		up, ok := byName[r.Stage]
 		if !ok {
-			return &ConfigError{File: l.file, Pos: r.Pos, Msg: what + ": no stage named " + quote(r.Stage) + " (stages: " + strings.Join(slices.Sorted(maps.Keys(byName)), ", ") + ")"}
+			names := slices.Sorted(maps.Keys(byName))
+			return &ConfigError{File: l.file, Pos: r.Pos, Msg: what + ": no stage named " + quote(r.Stage) + stages.Suggest(r.Stage, names) + " (stages: " + strings.Join(names, ", ") + ")"}
 		}
 		if r.Output == "" {
 			r.Output = up.Kind.Outputs[0].Name
 		}
 		if !up.Kind.Output(r.Output) {
-			return &ConfigError{File: l.file, Pos: r.Pos, Msg: what + ": stage " + quote(up.Name) + " (" + up.Kind.Name + ") has no output " + quote(r.Output) + " (outputs: " + portNames(up.Kind.Outputs) + ")"}
+			return &ConfigError{File: l.file, Pos: r.Pos, Msg: what + ": stage " + quote(up.Name) + " (" + up.Kind.Name + ") has no output " + quote(r.Output) + stages.Suggest(r.Output, portList(up.Kind.Outputs)) + " (outputs: " + portNames(up.Kind.Outputs) + ")"}
 		}
 		return nil
 	}

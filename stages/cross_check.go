@@ -38,7 +38,51 @@ func crossCheckKind() Kind {
 		New: func(p Params) (Stage, error) {
 			return &crossCheck{item: p.Str("item"), rater: p.Str("rater"), grade: p.Str("grade"), missingDisagrees: p.Bool("missing_disagrees"), maxGrades: int(p.Int("max_grades"))}, nil
 		},
+		Schema: crossCheckSchema,
 	}
+}
+
+// matrixSchema is cross-check's matrix output, which the report reads.
+func matrixSchema() Schema {
+	return Closed(Col{"rater_a", StringType}, Col{"rater_b", StringType},
+		Col{"grade_a", Int64Type}, Col{"grade_b", Int64Type}, Col{"count", Int64Type})
+}
+
+// kappaStats are the float64 columns of the kappa output after rater_a,
+// rater_b and n: kappaTable fills them in this order.
+var kappaStats = [...]string{"observed", "kappa", "kappa_lo", "kappa_hi", "linear", "linear_lo", "linear_hi", "quadratic", "quadratic_lo", "quadratic_hi"}
+
+// kappaSchema is cross-check's kappa output, which the report reads.
+func kappaSchema() Schema {
+	s := Closed(Col{"rater_a", StringType}, Col{"rater_b", StringType}, Col{"n", Int64Type})
+	for _, name := range kappaStats {
+		s.Cols = append(s.Cols, Col{name, Float64Type})
+	}
+	return s
+}
+
+// wideSchema is the item column then one int64 grade column per rater,
+// whose names are the raters' values: known only at run time.
+func wideSchema(item string) Schema {
+	return Schema{Cols: []Col{{item, StringType}}, Open: true, Rest: Int64Type, RestDoc: "one int64 grade column per rater, named by the rater"}
+}
+
+func crossCheckSchema(p Params, in map[string]Schema) (map[string]Schema, error) {
+	for _, c := range []struct {
+		param string
+		want  arrow.DataType
+	}{{"item", StringType}, {"rater", StringType}, {"grade", Int64Type}} {
+		if err := need(in, "rows", c.param, 0, p.Str(c.param), c.want); err != nil {
+			return nil, err
+		}
+	}
+	return map[string]Schema{
+		"wide":          wideSchema(p.Str("item")),
+		"matrix":        matrixSchema(),
+		"disagreements": wideSchema(p.Str("item")),
+		"missing":       Closed(Col{p.Str("item"), StringType}, Col{p.Str("rater"), StringType}),
+		"kappa":         kappaSchema(),
+	}, nil
 }
 
 type crossCheck struct {
@@ -198,7 +242,7 @@ func (s *crossCheck) Run(ctx context.Context, env *Env, in map[string]arrow.Reco
 func kappaTable(m memory.Allocator, names []string, perPair map[[2]int]map[[2]int64]int64, maxGrades int) (arrow.RecordBatch, error) {
 	var ra, rb []string
 	var n []int64
-	cols := make([]*array.Float64Builder, 10)
+	cols := make([]*array.Float64Builder, len(kappaStats))
 	for i := range cols {
 		cols[i] = array.NewFloat64Builder(m)
 		defer cols[i].Release()
@@ -227,7 +271,7 @@ func kappaTable(m memory.Allocator, names []string, perPair map[[2]int]map[[2]in
 		}
 	}
 	out := []table.Column{table.Strings(m, "rater_a", ra), table.Strings(m, "rater_b", rb), table.Int64s(m, "n", n, nil)}
-	for i, name := range []string{"observed", "kappa", "kappa_lo", "kappa_hi", "linear", "linear_lo", "linear_hi", "quadratic", "quadratic_lo", "quadratic_hi"} {
+	for i, name := range kappaStats {
 		out = append(out, table.Column{Name: name, Array: cols[i].NewArray()})
 	}
 	return table.New(out...), nil

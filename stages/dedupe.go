@@ -31,6 +31,23 @@ func dedupeKind() Kind {
 			}
 			return &dedupe{on: p.Strings("on"), check: p.Str("check")}, nil
 		},
+		Schema: func(p Params, in map[string]Schema) (map[string]Schema, error) {
+			for i, c := range p.Strings("on") {
+				if err := need(in, "rows", "on", i+1, c, nil); err != nil {
+					return nil, err
+				}
+			}
+			if c := p.Str("check"); c != "" {
+				if err := need(in, "rows", "check", 0, c, nil); err != nil {
+					return nil, err
+				}
+			}
+			conflicts, err := in["rows"].Append(Col{"group", Int64Type})
+			if err != nil {
+				return nil, &InputError{Input: "rows", Msg: err.Error()}
+			}
+			return map[string]Schema{"rows": in["rows"], "removed": in["rows"], "conflicts": conflicts}, nil
+		},
 	}
 }
 

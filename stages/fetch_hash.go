@@ -56,7 +56,44 @@ func fetchHashKind() Kind {
 				pngOnly:     p.Str("expect") == "png",
 			}, nil
 		},
+		Schema: fetchHashSchema,
 	}
+}
+
+// Columns fetch-hash adds that the report reads when present.
+const (
+	colSHA256    = "sha256"
+	colWidth     = "width"
+	colHeight    = "height"
+	colBitDepth  = "bit_depth"
+	colColorType = "color_type"
+)
+
+// fetchHashCols are the columns fetch-hash adds to its input's rows, in
+// order.
+func fetchHashCols() []Col {
+	return []Col{
+		{colSHA256, StringType}, {"md5", StringType}, {"file_id", StringType},
+		{colWidth, Int64Type}, {colHeight, Int64Type}, {colBitDepth, Int64Type}, {colColorType, Int64Type},
+	}
+}
+
+func fetchHashSchema(_ Params, in map[string]Schema) (map[string]Schema, error) {
+	for _, c := range []string{"key", colSize} {
+		want, _, _ := listSchema().Lookup(c)
+		if err := need(in, "objects", "", 0, c, want.Type); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := in["objects"].Append(fetchHashCols()...)
+	if err != nil {
+		return nil, &InputError{Input: "objects", Msg: err.Error()}
+	}
+	return map[string]Schema{
+		"rows":     rows,
+		"failed":   Closed(Col{"key", StringType}, Col{"error", StringType}, Col{"attempts", Int64Type}),
+		"rejected": Closed(Col{"key", StringType}, Col{"reason", StringType}),
+	}, nil
 }
 
 type fetchHash struct {

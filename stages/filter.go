@@ -29,6 +29,19 @@ func filterKind() Kind {
 			}
 			return &filter{column: p.Str("column"), byColumn: by, keep: p.Str("mode") == "keep"}, nil
 		},
+		Schema: func(p Params, in map[string]Schema) (map[string]Schema, error) {
+			if err := need(in, "rows", "column", 0, p.Str("column"), nil); err != nil {
+				return nil, err
+			}
+			by, param := p.Str("by_column"), "by_column"
+			if by == "" {
+				by, param = p.Str("column"), "column"
+			}
+			if err := need(in, "by", param, 0, by, nil); err != nil {
+				return nil, err
+			}
+			return map[string]Schema{"rows": in["rows"]}, nil
+		},
 	}
 }
 

@@ -43,6 +43,8 @@ func decode(t *testing.T, kind, params string) (Params, error) {
 }
 
 // build makes a stage of kind from YAML params, failing the test on error.
+// The stage carries its parameters so that run checks what it returns
+// against the kind's declared schemas.
 func build(t *testing.T, kind, params string) Stage {
 	t.Helper()
 	p, err := decode(t, kind, params)
@@ -53,7 +55,43 @@ func build(t *testing.T, kind, params string) Stage {
 	if err != nil {
 		t.Fatalf("%s.New(%q): %v", kind, params, err)
 	}
-	return st
+	return &declared{Stage: st, params: p}
+}
+
+// declared is a stage with the parameters it was built from.
+type declared struct {
+	Stage
+	params Params
+}
+
+// checkDeclared derives the kind's output schemas from the schemas of the
+// records the stage ran on, and checks the outputs against them: a
+// declaration cannot drift from what Run does.
+func checkDeclared(t *testing.T, kind string, p Params, in map[string]arrow.RecordBatch, res *Result) {
+	t.Helper()
+	ins := map[string]Schema{}
+	for port, rec := range in {
+		ins[port] = schemaOfRecord(rec)
+	}
+	want, err := Builtin()[kind].OutputSchemas(p, ins)
+	if err != nil {
+		t.Errorf("%s ran on %v, but its declaration rejects those inputs: %v", kind, ins, err)
+		return
+	}
+	for name, rec := range res.Outputs {
+		if err := want[name].Match(rec.Schema()); err != nil {
+			t.Errorf("%s output %s %v", kind, name, err)
+		}
+	}
+}
+
+// schemaOfRecord is the closed schema of a record's columns.
+func schemaOfRecord(rec arrow.RecordBatch) Schema {
+	var s Schema
+	for _, f := range rec.Schema().Fields() {
+		s.Cols = append(s.Cols, Col{f.Name, f.Type})
+	}
+	return s
 }
 
 // buildErr returns the error of decoding or constructing a stage.
@@ -71,9 +109,16 @@ func buildErr(t *testing.T, kind, params string) error {
 // the outputs are exactly the kind's declared outputs.
 func run(t *testing.T, env *Env, kind string, st Stage, in map[string]arrow.RecordBatch) *Result {
 	t.Helper()
+	d, isDeclared := st.(*declared)
+	if isDeclared {
+		st = d.Stage
+	}
 	res, err := st.Run(context.Background(), env, in)
 	if err != nil {
 		t.Fatalf("%s.Run: %v", kind, err)
+	}
+	if isDeclared {
+		checkDeclared(t, kind, d.params, in, res)
 	}
 	t.Cleanup(func() {
 		for _, r := range res.Outputs {

@@ -22,7 +22,23 @@ func listKind() Kind {
 			{Name: "suffix", Type: String, Default: ".png", Doc: "keep keys ending with this (empty: keep all)"},
 		},
 		New: func(p Params) (Stage, error) { return &list{suffix: p.Str("suffix")}, nil },
+		Schema: func(Params, map[string]Schema) (map[string]Schema, error) {
+			return map[string]Schema{"objects": listSchema()}, nil
+		},
 	}
+}
+
+// colSize is the listing's object size column, which fetch-hash checks
+// bodies against and the report reads when present.
+const colSize = "size"
+
+// listSchema is what a listing holds; fetch-hash and the report read its
+// key and size columns.
+func listSchema() Schema {
+	return Closed(
+		Col{"key", StringType}, Col{"relative_path", StringType}, Col{"uri", StringType},
+		Col{colSize, Int64Type}, Col{"etag", StringType}, Col{"last_modified", TimestampType},
+	)
 }
 
 type list struct{ suffix string }

@@ -48,7 +48,29 @@ func mapSeverityKind() Kind {
 			}
 			return &mapSeverity{pathCol: p.Str("path_column"), layout: l, grade: grade, grades: p.IntMap("grades")}, nil
 		},
+		Schema: mapSeveritySchema,
 	}
+}
+
+// mapSeveritySchema follows Run: each layout field set as a string
+// column, the grade as int64 with its label beside it.
+func mapSeveritySchema(p Params, in map[string]Schema) (map[string]Schema, error) {
+	if err := need(in, "rows", "path_column", 0, p.Str("path_column"), StringType); err != nil {
+		return nil, err
+	}
+	l, err := ParseLayout(p.Str("layout"))
+	if err != nil {
+		return nil, &ParamError{Param: "layout", Msg: err.Error()}
+	}
+	rows := in["rows"]
+	for _, f := range l.Fields {
+		if f == p.Str("grade_field") {
+			rows = rows.Set(Col{f, Int64Type}).Set(Col{f + "_label", StringType})
+			continue
+		}
+		rows = rows.Set(Col{f, StringType})
+	}
+	return map[string]Schema{"rows": rows, "rejected": in["rows"].Set(Col{"reason", StringType})}, nil
 }
 
 // Layout is a compiled path pattern such as "{expert}/{severity}/{file}".

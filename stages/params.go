@@ -86,7 +86,7 @@ func (k Kind) DecodeParams(params, at *yaml.Node) (Params, error) {
 			key, val := params.Content[i], params.Content[i+1]
 			decl, ok := k.param(key.Value)
 			if !ok {
-				return p, posErr(key, "%s: unknown parameter %q (known: %s)", k.Name, key.Value, strings.Join(k.paramNames(), ", "))
+				return p, posErr(key, "%s: unknown parameter %q%s (known: %s)", k.Name, key.Value, Suggest(key.Value, k.paramNames()), strings.Join(k.paramNames(), ", "))
 			}
 			if given[key.Value] {
 				return p, posErr(key, "%s: parameter %q given twice", k.Name, key.Value)
@@ -306,4 +306,60 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// Suggest returns ` (did you mean "x"?)` for the known name nearest to
+// name, when one is close enough to be a likely typo, and "" otherwise.
+func Suggest(name string, known []string) string {
+	if s, ok := Nearest(name, known); ok {
+		return fmt.Sprintf(" (did you mean %q?)", s)
+	}
+	return ""
+}
+
+// Nearest returns the known name nearest to name by optimal string
+// alignment distance (Levenshtein plus swapped neighbours), when it is
+// close: at most a third of the longer name's length, and no other name
+// ties with it.
+func Nearest(name string, known []string) (string, bool) {
+	best, bestD, tie := "", -1, false
+	for _, k := range known {
+		d := editDistance(name, k)
+		switch {
+		case bestD < 0 || d < bestD:
+			best, bestD, tie = k, d, false
+		case d == bestD && k != best:
+			tie = true
+		}
+	}
+	if bestD <= 0 || tie {
+		return "", false
+	}
+	limit := max(len([]rune(name)), len([]rune(best))) / 3
+	return best, bestD <= max(limit, 1)
+}
+
+// editDistance is the optimal string alignment distance over runes.
+func editDistance(a, b string) int {
+	x, y := []rune(a), []rune(b)
+	// Three rows of the dynamic programme: two back for transpositions.
+	prev2, prev, cur := make([]int, len(y)+1), make([]int, len(y)+1), make([]int, len(y)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(x); i++ {
+		cur[0] = i
+		for j := 1; j <= len(y); j++ {
+			cost := 1
+			if x[i-1] == y[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && x[i-1] == y[j-2] && x[i-2] == y[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(y)]
 }

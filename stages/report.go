@@ -52,6 +52,7 @@ func reportKind() Kind {
 			{Name: "attempts", Type: Int, Default: int64(4), Min: 1, Max: 20, Tuning: true, Doc: "tries per image, backing off exponentially between them"},
 			{Name: "stall_timeout", Type: Duration, Default: 30 * time.Second, Tuning: true, Doc: "give up an attempt when no byte arrives for this long"},
 		},
+		Schema: reportSchema,
 		New: func(p Params) (Stage, error) {
 			w, h, err := report.ParseSize(p.Str("mean_size"))
 			if err != nil {
@@ -69,6 +70,63 @@ func reportKind() Kind {
 		},
 	}
 }
+
+// reportSchema checks the columns the report reads: the graded rows'
+// item, rater and grade, cross-check's matrix and kappa as cross-check
+// declares them, and disagreements as the item column then int64 grade
+// columns, one per rater.
+func reportSchema(p Params, in map[string]Schema) (map[string]Schema, error) {
+	for _, c := range []struct {
+		param string
+		want  arrow.DataType
+	}{{"item", StringType}, {"rater", StringType}, {"grade", Int64Type}} {
+		if err := need(in, "rows", c.param, 0, p.Str(c.param), c.want); err != nil {
+			return nil, err
+		}
+	}
+	// Columns used when present must, when present, have the type read.
+	for _, c := range []struct {
+		param, name string
+		want        arrow.DataType
+	}{
+		{"label", p.Str("label"), StringType}, {"key", p.Str("key"), StringType}, {"path", p.Str("path"), StringType},
+		{"", colSize, Int64Type}, {"", colSHA256, StringType}, {"", colWidth, Int64Type}, {"", colHeight, Int64Type},
+		{"", colBitDepth, Int64Type}, {"", colColorType, Int64Type},
+	} {
+		if _, ok, _ := in["rows"].Lookup(c.name); ok {
+			if err := need(in, "rows", c.param, 0, c.name, c.want); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, up := range []struct {
+		port string
+		s    Schema
+	}{{"matrix", matrixSchema()}, {"kappa", kappaSchema()}} {
+		for _, c := range up.s.Cols {
+			if err := need(in, up.port, "", 0, c.Name, c.Type); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := need(in, "disagreements", "item", 0, p.Str("item"), StringType); err != nil {
+		return nil, err
+	}
+	dis := in["disagreements"]
+	for _, c := range dis.Cols {
+		if c.Name != p.Str("item") && !sameType(Int64Type, c.Type) {
+			return nil, &InputError{Input: "disagreements", Msg: fmt.Sprintf("column %q is %s, want int64 grades (the item column, then one per rater)", c.Name, typeName(c.Type))}
+		}
+	}
+	if dis.Open && !sameType(Int64Type, dis.Rest) {
+		return nil, &InputError{Input: "disagreements", Msg: fmt.Sprintf("further columns are %s, want int64 grades (the item column, then one per rater)", typeName(dis.Rest))}
+	}
+	return map[string]Schema{"files": FilesSchema()}, nil
+}
+
+// FilesSchema is a table of files, as an artifact of format files writes
+// them.
+func FilesSchema() Schema { return Closed(Col{"name", StringType}, Col{"content", BinaryType}) }
 
 type reportStage struct {
 	p     Params
@@ -168,8 +226,8 @@ func (s *reportStage) input(in map[string]arrow.RecordBatch) (report.Input, erro
 		return c
 	}
 	labels, keys, paths := optional(s.p.Str("label")), optional(s.p.Str("key")), optional(s.p.Str("path"))
-	width, height, depth, ctype := optInt("width"), optInt("height"), optInt("bit_depth"), optInt("color_type")
-	sizes, shas := optInt("size"), optional("sha256")
+	width, height, depth, ctype := optInt(colWidth), optInt(colHeight), optInt(colBitDepth), optInt(colColorType)
+	sizes, shas := optInt(colSize), optional(colSHA256)
 	for i := range int(rows.NumRows()) {
 		if grades.IsNull(i) {
 			return out, fmt.Errorf("rows: row %d: %s is empty", i+1, s.p.Str("grade"))
@@ -206,24 +264,16 @@ func (s *reportStage) input(in map[string]arrow.RecordBatch) (report.Input, erro
 	if err != nil {
 		return out, err
 	}
-	ma, err := table.StringCol(matrix, "rater_a")
+	mc, err := columns(matrix, matrixSchema())
 	if err != nil {
 		return out, fmt.Errorf("matrix: %w", err)
 	}
-	mb, err := table.StringCol(matrix, "rater_b")
-	if err != nil {
-		return out, fmt.Errorf("matrix: %w", err)
-	}
-	var mints [3]*array.Int64
-	for i, name := range []string{"grade_a", "grade_b", "count"} {
-		if mints[i], err = table.Int64Col(matrix, name); err != nil {
-			return out, fmt.Errorf("matrix: %w", err)
-		}
-	}
+	ma, mb := mc[0].(*array.String), mc[1].(*array.String)
+	ga, gb, cnt := mc[2].(*array.Int64), mc[3].(*array.Int64), mc[4].(*array.Int64)
 	for i := range int(matrix.NumRows()) {
 		out.Matrix = append(out.Matrix, report.Cell{
 			RaterA: ma.Value(i), RaterB: mb.Value(i),
-			GradeA: mints[0].Value(i), GradeB: mints[1].Value(i), Count: mints[2].Value(i),
+			GradeA: ga.Value(i), GradeB: gb.Value(i), Count: cnt.Value(i),
 		})
 	}
 
@@ -269,30 +319,14 @@ func kappaRows(in map[string]arrow.RecordBatch) ([]report.Kappa, error) {
 	if err != nil {
 		return nil, err
 	}
-	ra, err := table.StringCol(k, "rater_a")
+	cols, err := columns(k, kappaSchema())
 	if err != nil {
 		return nil, fmt.Errorf("kappa: %w", err)
 	}
-	rb, err := table.StringCol(k, "rater_b")
-	if err != nil {
-		return nil, fmt.Errorf("kappa: %w", err)
-	}
-	n, err := table.Int64Col(k, "n")
-	if err != nil {
-		return nil, fmt.Errorf("kappa: %w", err)
-	}
-	names := []string{"observed", "kappa", "kappa_lo", "kappa_hi", "linear", "linear_lo", "linear_hi", "quadratic", "quadratic_lo", "quadratic_hi"}
-	f := make([]*array.Float64, len(names))
-	for i, name := range names {
-		idx, err := table.Index(k, name)
-		if err != nil {
-			return nil, fmt.Errorf("kappa: %w", err)
-		}
-		c, ok := k.Column(idx).(*array.Float64)
-		if !ok {
-			return nil, fmt.Errorf("kappa: column %q is %s, want float64", name, k.Column(idx).DataType())
-		}
-		f[i] = c
+	ra, rb, n := cols[0].(*array.String), cols[1].(*array.String), cols[2].(*array.Int64)
+	f := make([]*array.Float64, len(kappaStats))
+	for i := range f {
+		f[i] = cols[3+i].(*array.Float64)
 	}
 	var out []report.Kappa
 	for i := range int(k.NumRows()) {
@@ -309,6 +343,23 @@ func kappaRows(in map[string]arrow.RecordBatch) ([]report.Kappa, error) {
 			Linear:     report.Interval{Value: v(4), Lo: v(5), Hi: v(6)},
 			Quadratic:  report.Interval{Value: v(7), Lo: v(8), Hi: v(9)},
 		})
+	}
+	return out, nil
+}
+
+// columns returns rec's columns named by the declared schema, each checked
+// to have the declared type, in the schema's order.
+func columns(rec arrow.RecordBatch, s Schema) ([]arrow.Array, error) {
+	out := make([]arrow.Array, len(s.Cols))
+	for i, c := range s.Cols {
+		idx, err := table.Index(rec, c.Name)
+		if err != nil {
+			return nil, err
+		}
+		if !arrow.TypeEqual(rec.Column(idx).DataType(), c.Type) {
+			return nil, fmt.Errorf("column %q is %s, want %s", c.Name, rec.Column(idx).DataType(), typeName(c.Type))
+		}
+		out[i] = rec.Column(idx)
 	}
 	return out, nil
 }

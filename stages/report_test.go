@@ -24,7 +24,7 @@ func TestReportParams(t *testing.T) {
 	if err := buildErr(t, "report", "{warn_share: 40}"); err == nil {
 		t.Error("warn_share 40 accepted (least 50)")
 	}
-	st := build(t, "report", "{mean_images: true, mean_size: 320x81, warn_share: 90, thumb_width: 120}").(*reportStage)
+	st := build(t, "report", "{mean_images: true, mean_size: 320x81, warn_share: 90, thumb_width: 120}").(*declared).Stage.(*reportStage)
 	if o := st.opt; !o.MeanImages || o.MeanWidth != 320 || o.MeanHeight != 81 || o.WarnShare != 0.9 || o.ThumbWidth != 120 || o.WarnMinImages != 5 {
 		t.Errorf("options %+v", o)
 	}

@@ -31,6 +31,13 @@ type Kind struct {
 	// New builds a stage from validated parameters. It may reject
 	// combinations of values that a single parameter's type cannot.
 	New func(Params) (Stage, error)
+	// Schema declares the columns of every output from the parameters and
+	// the inputs' schemas (keyed by port), so the loader checks each
+	// column a stage reads before anything runs (need does one column).
+	// Errors are *ParamError or *InputError where they can be placed. What
+	// Run returns must match: every run in the stage tests is checked.
+	// Nil: the outputs' columns are unknown.
+	Schema func(p Params, in map[string]Schema) (map[string]Schema, error)
 }
 
 // Port names one input or output of a kind.

@@ -152,7 +152,7 @@ func checkForce(cfg *runner.Config, force []string) error {
 func (a *app) validateCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "validate",
-		Short: "Check the pipeline file (keys, stage kinds, parameters, inputs, cycles) without running it",
+		Short: "Check the pipeline file (keys, stage kinds, parameters, inputs, cycles, columns) without running it",
 		Args:  cobra.NoArgs,
 		RunE: func(*cobra.Command, []string) error {
 			cfg, _, err := a.load()

@@ -22,7 +22,7 @@ func (a *app) stagesCommand() *cobra.Command {
 			for i, n := range names {
 				k, ok := a.kinds[n]
 				if !ok {
-					return usageError{fmt.Errorf("unknown stage kind %q (known: %v)", n, a.kinds.Names())}
+					return usageError{fmt.Errorf("unknown stage kind %q%s (known: %v)", n, stages.Suggest(n, a.kinds.Names()), a.kinds.Names())}
 				}
 				if i > 0 {
 					fmt.Fprintln(a.stdout)
@@ -49,6 +49,14 @@ func describeKind(w io.Writer, k stages.Kind) {
 	}
 	ports("inputs", k.Inputs)
 	ports("outputs (the first is the default)", k.Outputs)
+	// The columns the loader checks pipelines against, here with default
+	// parameters; read's depend on its required path.
+	if schemas, err := k.DefaultSchemas(); err == nil && len(k.Outputs) > 0 {
+		fmt.Fprintln(w, "  output columns (with default params):")
+		for _, p := range k.Outputs {
+			fmt.Fprintf(w, "    %-14s %s\n", p.Name, schemas[p.Name])
+		}
+	}
 	if len(k.Params) > 0 {
 		fmt.Fprintln(w, "  params:")
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
