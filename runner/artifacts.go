@@ -30,7 +30,7 @@ const (
 	ArtifactUnchanged = "unchanged"
 )
 
-// writeArtifacts writes every artifact to a temporary file first and
+// publish writes every artifact to a temporary file first and
 // renames them all only when every one was written: a failed run leaves
 // the previous artifacts as they were. An artifact whose source (stage
 // output and artifact settings) is what last wrote the files now in --out,
@@ -39,6 +39,12 @@ const (
 // Otherwise the files are copied from the cache when an earlier run stored
 // that source's rendering, and rendered from the stage output (and stored)
 // when not.
+func (x *execution) publish() error {
+	names, status, err := x.writeArtifacts()
+	x.artifacts, x.artifactStatus = names, status
+	return err
+}
+
 func (x *execution) writeArtifacts() ([]string, map[string]string, error) {
 	recordPath := x.artifactRecordPath()
 	prev := readArtifactRecord(recordPath)
@@ -56,6 +62,7 @@ func (x *execution) writeArtifacts() ([]string, map[string]string, error) {
 			defer wg.Done()
 			if old, ok := prev[a.Name]; ok && old.Source == string(r.source) && x.unchanged(old.Files) {
 				r.status, r.sums = ArtifactUnchanged, old.Files
+				x.runs[a.From.Stage].outs.done() // its stage output is not needed
 				return
 			}
 			files, sums, err := x.copyArtifact(r.source)
@@ -64,6 +71,7 @@ func (x *execution) writeArtifacts() ([]string, map[string]string, error) {
 			}
 			if files != nil {
 				r.status, r.files, r.sums = ArtifactCopied, files, sums
+				x.runs[a.From.Stage].outs.done() // its stage output is not needed
 			}
 		}()
 	}
@@ -79,6 +87,7 @@ func (x *execution) writeArtifacts() ([]string, map[string]string, error) {
 			continue
 		}
 		files, sums, err := x.renderArtifact(a, r.source)
+		x.runs[a.From.Stage].outs.done()
 		if err != nil {
 			cleanup()
 			return nil, nil, err
@@ -154,7 +163,7 @@ func (x *execution) copyArtifact(source cache.Key) ([]stagedFile, map[string]str
 // renderArtifact writes an artifact's files from its stage output into
 // temporary files and stores them in the cache for later runs.
 func (x *execution) renderArtifact(a *Artifact, source cache.Key) ([]stagedFile, map[string]string, error) {
-	rec, err := x.runs[a.From.Stage].output(context.Background(), x.env.Mem, a.From.Output)
+	rec, err := x.runs[a.From.Stage].outs.get(context.Background(), x.env.Mem, a.From.Output)
 	if err != nil {
 		return nil, nil, fmt.Errorf("artifact %s: %w", a.Name, err)
 	}

@@ -1,84 +1,170 @@
 package runner
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/kneepipe/kneepipe/runner/cache"
 	"github.com/kneepipe/kneepipe/runner/uptodate"
 )
 
-// lastRun is <cache>/state/last-run.json: what the latest run computed,
-// for the next plan's explanations and for `cache gc`.
-type lastRun struct {
-	Stages map[string]uptodate.Record `json:"stages"`
+// runRecord is what the latest run of one pipeline file computed, for the
+// next plan's explanations and for `cache gc`. Each pipeline sharing a
+// cache has its own, <cache>/state/runs/<hash of the file's path>.json, so
+// gc keeps the entries of all of them.
+type runRecord struct {
+	Pipeline string                     `json:"pipeline"` // absolute path of the pipeline file
+	Stages   map[string]uptodate.Record `json:"stages"`
 	// Artifacts are the sources of the artifacts written, whose stored
 	// copies `cache gc` keeps.
 	Artifacts []cache.Key `json:"artifacts,omitempty"`
 }
 
-func lastRunPath(cacheDir string) string {
-	return filepath.Join(cacheDir, "state", "last-run.json")
+func runsDir(cacheDir string) string { return filepath.Join(cacheDir, "state", "runs") }
+
+// legacyRunPath is the single record of kneepipe before per-pipeline
+// records; gc still keeps what it names.
+func legacyRunPath(cacheDir string) string { return filepath.Join(cacheDir, "state", "last-run.json") }
+
+// pipelineID is how a pipeline file is named in the cache's state.
+func pipelineID(file string) string {
+	if abs, err := filepath.Abs(file); err == nil {
+		file = abs
+	}
+	return file
 }
 
-func readLastRun(cacheDir string) (*lastRun, error) {
-	data, err := os.ReadFile(lastRunPath(cacheDir))
-	if errors.Is(err, os.ErrNotExist) {
+func runRecordPath(cacheDir, pipeline string) string {
+	var h cache.Hasher
+	h.Add("pipeline", pipeline)
+	return filepath.Join(runsDir(cacheDir), string(h.Key()[:16])+".json")
+}
+
+// readRunRecord reads the record of the pipeline's latest run; nil when
+// there is none.
+func readRunRecord(cacheDir, pipeline string) (*runRecord, error) {
+	r, err := readRecordFile(runRecordPath(cacheDir, pipeline))
+	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
+	return r, err
+}
+
+func readRecordFile(path string) (*runRecord, error) {
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var lr lastRun
-	if err := json.Unmarshal(data, &lr); err != nil {
-		return nil, fmt.Errorf("%s: %w", lastRunPath(cacheDir), err)
+	var r runRecord
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return &lr, nil
+	return &r, nil
 }
 
-func (x *execution) writeLastRun() error {
-	lr := lastRun{Stages: map[string]uptodate.Record{}, Artifacts: x.artifactSources}
+// readAllRunRecords reads the record of every pipeline that ran on the
+// cache (and the legacy single record, if any).
+func readAllRunRecords(cacheDir string) ([]*runRecord, error) {
+	paths, err := filepath.Glob(filepath.Join(runsDir(cacheDir), "*.json"))
+	if err != nil {
+		return nil, err
+	}
+	paths = append(paths, legacyRunPath(cacheDir))
+	var out []*runRecord
+	for _, p := range paths {
+		r, err := readRecordFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// remember records this run for the next plan and `cache gc`: every stage
+// that ended with an output key.
+func (x *execution) remember() error {
+	r := runRecord{Pipeline: x.pipeline, Stages: map[string]uptodate.Record{}, Artifacts: x.artifactSources}
 	for name, sr := range x.runs {
-		if sr.key != "" && !sr.failed {
-			lr.Stages[name] = sr.record
+		if sr.key != "" && sr.err == nil {
+			r.Stages[name] = sr.record()
 		}
 	}
-	data, err := json.MarshalIndent(lr, "", "  ")
+	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(lastRunPath(x.opts.CacheDir)), 0o755); err != nil {
+	path := runRecordPath(x.opts.CacheDir, x.pipeline)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return cache.WriteFileAtomic(lastRunPath(x.opts.CacheDir), data)
+	return cache.WriteFileAtomic(path, data)
 }
 
-// GC removes the cache entries and stored artifacts the latest run does
-// not reference.
-func GC(cacheDir string, wait time.Duration) (cache.Removed, error) {
-	unlock, err := lockCache(cacheDir, wait)
+// ErrNotCache means `cache gc` was pointed at a directory kneepipe did not
+// make.
+var ErrNotCache = errors.New("not a kneepipe cache")
+
+// GC removes the cache entries and stored artifacts that the latest run of
+// no pipeline sharing the cache references. It touches nothing, and makes
+// no lock file, in a directory that is not a cache.
+func GC(ctx context.Context, cacheDir string, wait time.Duration, log *slog.Logger) (cache.Removed, error) {
+	if err := checkIsCache(cacheDir); err != nil {
+		return cache.Removed{}, err
+	}
+	unlock, err := lockCache(ctx, cacheDir, time.Now().Add(wait), log)
 	if err != nil {
 		return cache.Removed{}, err
 	}
 	defer unlock()
-	last, err := readLastRun(cacheDir)
+	records, err := readAllRunRecords(cacheDir)
 	if err != nil {
 		return cache.Removed{}, err
 	}
-	if last == nil {
+	if len(records) == 0 {
 		return cache.Removed{}, errors.New("no run recorded in this cache yet: nothing to compare against")
 	}
 	entries := map[cache.Key]bool{}
-	for _, r := range last.Stages {
-		entries[r.Key] = true
-	}
 	artifacts := map[cache.Key]bool{}
-	for _, k := range last.Artifacts {
-		artifacts[k] = true
+	for _, r := range records {
+		for _, s := range r.Stages {
+			entries[s.Key] = true
+		}
+		for _, k := range r.Artifacts {
+			artifacts[k] = true
+		}
 	}
 	return cache.Store{Root: cacheDir}.GC(entries, artifacts)
+}
+
+// checkIsCache accepts a directory holding what a run leaves in a cache:
+// its lock file, entries or state.
+func checkIsCache(dir string) error {
+	fi, err := os.Stat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s: no such directory: %w", dir, ErrNotCache)
+	}
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s: not a directory: %w", dir, ErrNotCache)
+	}
+	for _, name := range []string{"lock", "entries", "state"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s holds no lock, entries or state: %w (nothing removed)", strings.TrimSuffix(dir, "/"), ErrNotCache)
 }

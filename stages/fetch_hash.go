@@ -48,6 +48,7 @@ func fetchHashKind() Kind {
 			{Name: "stall_timeout", Type: Duration, Default: 30 * time.Second, Tuning: true, Doc: "give up an attempt when no byte arrives for this long"},
 			{Name: "expect", Type: String, Default: "png", Enum: []string{"png", "any"}, Doc: "png: reject objects whose bytes are not a PNG; any: accept all non-empty objects"},
 		},
+		Connections: func(p Params) int { return int(p.Int("concurrency")) },
 		New: func(p Params) (Stage, error) {
 			return &fetchHash{
 				concurrency: int(p.Int("concurrency")),
@@ -130,7 +131,7 @@ func (h hashed) same(o hashed) bool {
 // loadHashed reads the record of earlier runs, keyed by object key.
 func loadHashed(env *Env) map[string]hashed {
 	out := map[string]hashed{}
-	if env.StateDir == "" {
+	if env.StateDir == "" || env.Forced {
 		return out
 	}
 	damaged, err := journal.Load(env.StateDir, func(raw json.RawMessage) error {
@@ -374,6 +375,7 @@ func (s *fetchHash) result(ctx context.Context, env *Env, objects arrow.RecordBa
 	var downloaded int64
 	var shas, mds, ids, failedKeys, failedErrs, rejKeys, rejReasons []string
 	var failedAttempts []int64
+	var failures []Failure
 	var png [4][]int64
 	var pngValid []bool
 	sizes, err := table.Int64Col(objects, "size")
@@ -385,6 +387,7 @@ func (s *fetchHash) result(ctx context.Context, env *Env, objects arrow.RecordBa
 			failedKeys = append(failedKeys, keys.Value(i))
 			failedErrs = append(failedErrs, r.err.Error())
 			failedAttempts = append(failedAttempts, int64(r.attempts))
+			failures = append(failures, Failure{Key: keys.Value(i), Err: r.err, Attempts: r.attempts})
 			env.Log.Warn("fetch failed", "key", keys.Value(i), "attempts", r.attempts, "err", r.err)
 			continue
 		}
@@ -431,11 +434,10 @@ func (s *fetchHash) result(ctx context.Context, env *Env, objects arrow.RecordBa
 	)
 	rejected := table.New(table.Strings(m, "key", rejKeys), table.Strings(m, "reason", rejReasons))
 	return &Result{
-		Outputs: map[string]arrow.RecordBatch{"rows": table.New(cols...), "failed": failed, "rejected": rejected},
-		Counts: map[string]int64{
-			"failed":     int64(len(failedKeys)),
-			"rejected":   int64(len(rejKeys)),
-			"downloaded": downloaded,
-		},
+		Outputs:  map[string]arrow.RecordBatch{"rows": table.New(cols...), "failed": failed, "rejected": rejected},
+		Objects:  Objects{Failed: int64(len(failedKeys)), Rejected: int64(len(rejKeys))},
+		Stats:    map[string]int64{"downloaded": downloaded},
+		Partial:  len(failures) > 0,
+		Failures: failures,
 	}, nil
 }

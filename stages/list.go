@@ -76,6 +76,6 @@ func (s *list) Run(ctx context.Context, env *Env, _ map[string]arrow.RecordBatch
 	)
 	return &Result{
 		Outputs: map[string]arrow.RecordBatch{"objects": rec},
-		Counts:  map[string]int64{"listed": int64(len(keys))},
+		Objects: Objects{Listed: int64(len(keys))},
 	}, nil
 }

@@ -57,8 +57,8 @@ func TestListDirectory(t *testing.T) {
 	if uri := rec.Column(2).(*array.String).Value(0); uri != store.URI(want[0]) || !filepath.IsAbs(uri) {
 		t.Errorf("uri %q", uri)
 	}
-	if res.Counts["listed"] != 4 {
-		t.Errorf("counts %v", res.Counts)
+	if res.Objects.Listed != 4 {
+		t.Errorf("objects %+v", res.Objects)
 	}
 
 	all := run(t, env, "list", build(t, "list", "{suffix: ''}"), nil)

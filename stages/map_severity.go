@@ -254,7 +254,7 @@ func (s *mapSeverity) Run(ctx context.Context, env *Env, in map[string]arrow.Rec
 	rejCols := table.Set(table.Columns(rejected), table.Strings(env.Mem, "reason", reasons))
 	return &Result{
 		Outputs: map[string]arrow.RecordBatch{"rows": table.New(cols...), "rejected": table.New(rejCols...)},
-		Counts:  map[string]int64{"accepted": int64(len(ok)), "rejected": int64(len(bad))},
+		Objects: Objects{Accepted: int64(len(ok)), Rejected: int64(len(bad))},
 	}, nil
 }
 

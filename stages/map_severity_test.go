@@ -146,8 +146,8 @@ func TestMapSeverityRun(t *testing.T) {
 	if got := csvOf(t, res.Outputs["rejected"]); got != wantRej {
 		t.Errorf("rejected:\n%s\nwant\n%s", got, wantRej)
 	}
-	if !reflect.DeepEqual(res.Counts, map[string]int64{"accepted": 4, "rejected": 2}) {
-		t.Errorf("counts = %v", res.Counts)
+	if res.Objects != (Objects{Accepted: 4, Rejected: 2}) {
+		t.Errorf("objects = %+v", res.Objects)
 	}
 }
 

@@ -23,8 +23,8 @@ func TestNotebookStepsMatchGoldens(t *testing.T) {
 	}
 	raw := run(t, env, "read", build(t, "read", "{path: "+golden+"raw_data.csv}"), nil).Outputs["rows"]
 	data := run(t, env, "map-severity", build(t, "map-severity", ""), in("rows", raw))
-	if data.Counts["rejected"] != 0 {
-		t.Fatalf("rejected %d rows", data.Counts["rejected"])
+	if data.Objects.Rejected != 0 {
+		t.Fatalf("rejected %d rows", data.Objects.Rejected)
 	}
 	unique := run(t, env, "dedupe", build(t, "dedupe", ""), in("rows", data.Outputs["rows"]))
 	check := run(t, env, "cross-check", build(t, "cross-check", "{missing_disagrees: true}"), in("rows", unique.Outputs["rows"]))

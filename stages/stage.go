@@ -28,6 +28,10 @@ type Kind struct {
 	// Volatile marks kinds that read the outside world (a listing, a file):
 	// they always run, and their outputs are fingerprinted by content.
 	Volatile bool
+	// Connections, when set, says how many connections to the source the
+	// stage keeps open at once with these parameters; the runner sizes
+	// the HTTP pool for the busiest stage.
+	Connections func(Params) int
 	// New builds a stage from validated parameters. It may reject
 	// combinations of values that a single parameter's type cannot.
 	New func(Params) (Stage, error)
@@ -56,8 +60,32 @@ type Stage interface {
 // Result is what a stage run produced.
 type Result struct {
 	Outputs map[string]arrow.RecordBatch
-	// Counts are object tallies the run reports: listed, rejected, failed.
-	Counts map[string]int64
+	// Objects accounts for the source's objects the stage decided about;
+	// the runner adds them up over the stages into run.json.
+	Objects Objects
+	// Stats are other figures for run.json, e.g. fetch's "downloaded".
+	Stats map[string]int64
+	// Partial marks outputs that lack objects the next run should retry
+	// (they failed): the runner does not cache them.
+	Partial bool
+	// Failures are the objects that could not be fetched, for run.json.
+	Failures []Failure
+}
+
+// Failure is one object a stage could not fetch.
+type Failure struct {
+	Key      string
+	Err      error
+	Attempts int
+}
+
+// Objects counts what a stage did with the source's objects.
+type Objects struct {
+	Listed   int64 // listed by the source
+	Accepted int64 // kept for the next stages
+	Rejected int64 // fetched or read but unusable, with a reason
+	Failed   int64 // could not be fetched
+	Skipped  int64 // seen in the listing but not taken (e.g. another suffix)
 }
 
 // Env is what the runner lends a stage.
@@ -69,6 +97,9 @@ type Env struct {
 	// StateDir is where the stage may keep state between runs (under
 	// --cache, one per kind and source); only one run writes it at a time.
 	StateDir string
+	// Forced is set when the user forced this stage (--force): state kept
+	// between runs is a cache like the others, and must not be reused.
+	Forced bool
 }
 
 // Progress reports work done, for a progress bar or log lines.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -18,7 +19,9 @@ func (a *app) planCommand() *cobra.Command {
 		Long: `Say which stages a run would compute and why (which parameter or input
 changed), and which are cached. It lists the source (no downloads) and reads
 manifests, so it can tell whether the bucket changed; it computes and writes
-nothing. --force plans as if it were given to run.`,
+nothing. It takes no lock, so it works while a run holds the cache (it
+then sees what that run has finished). --force plans as if it were given
+to run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, opts, err := ex.prepare(a)
@@ -51,10 +54,21 @@ func (a *app) cacheCommand() *cobra.Command {
 	var wait time.Duration
 	gc := &cobra.Command{
 		Use:   "gc",
-		Short: "Remove cache entries and stored artifacts the latest run does not reference",
+		Short: "Remove cache entries and stored artifacts no pipeline's latest run references",
 		Args:  cobra.NoArgs,
-		RunE: func(*cobra.Command, []string) error {
-			r, err := runner.GC(cacheDir, wait)
+		Long: `Remove the cache entries and stored artifacts that the latest run of no
+pipeline sharing the cache references: every pipeline file that ran on the
+cache keeps what its latest run used. A directory that is not a kneepipe
+cache is left untouched (exit 2).`,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := a.logger()
+			if err != nil {
+				return err
+			}
+			r, err := runner.GC(cmd.Context(), cacheDir, wait, log)
+			if errors.Is(err, runner.ErrNotCache) {
+				return usageError{fmt.Errorf("cache gc --cache %w", err)}
+			}
 			if err != nil {
 				return err
 			}

@@ -10,7 +10,7 @@ type Force struct {
 // Check implements Checker.
 func (f Force) Check(s Stage) Decision {
 	if f.Stages["*"] || f.Stages[s.Name] {
-		return Decision{Run: true, Key: s.Key(), Why: "forced"}
+		return Decision{Run: true, Key: s.Key(), Why: "forced", Forced: true}
 	}
 	return f.Next.Check(s)
 }

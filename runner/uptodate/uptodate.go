@@ -39,6 +39,9 @@ type Decision struct {
 	Key   cache.Key // entry key; for a volatile stage the key before content is added
 	Why   string    // for people: "cached", "params changed: layout", ...
 	Entry *cache.Entry
+	// Forced is set when the user asked for the stage (--force): state a
+	// stage keeps between runs must not be reused either.
+	Forced bool
 	// Damaged is set when a stored entry failed its checksums: the stage
 	// recomputes and the runner warns.
 	Damaged error

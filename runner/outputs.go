@@ -1,0 +1,113 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kneepipe/kneepipe/runner/cache"
+)
+
+// outputs holds one stage's output records for as long as anyone needs
+// them, and releases them after the last one is done: at 10M rows a table
+// nobody reads any more is memory the next stage could use. A cached
+// stage's records are read from its entry on first use, so that a no-op
+// run reads only what an artifact or a recomputed stage needs.
+type outputs struct {
+	stage string
+
+	mu      sync.Mutex
+	users   int // holds not yet given back
+	recs    map[string]arrow.RecordBatch
+	entry   *cache.Entry
+	loadErr error
+}
+
+// newOutputs counts the holds on a stage's outputs: one per downstream
+// input and artifact that reads them, and one for the stage itself until
+// its run ends (so that outputs nobody reads are released then).
+func newOutputs(stage string, consumers int) *outputs {
+	return &outputs{stage: stage, users: consumers + 1}
+}
+
+// set stores computed records.
+func (o *outputs) set(recs map[string]arrow.RecordBatch) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.recs = recs
+}
+
+// fromEntry makes the outputs readable from a cache entry.
+func (o *outputs) fromEntry(e *cache.Entry) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.entry = e
+}
+
+// get returns one output, reading a cached entry the first time. The
+// caller must hold the outputs (not have called done yet).
+func (o *outputs) get(ctx context.Context, mem memory.Allocator, name string) (arrow.RecordBatch, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.recs == nil && o.entry != nil && o.loadErr == nil {
+		o.recs, o.loadErr = loadEntry(ctx, mem, o.entry)
+		if o.loadErr != nil {
+			o.loadErr = fmt.Errorf("load cached outputs: %w", o.loadErr)
+		}
+	}
+	if o.loadErr != nil {
+		return nil, o.loadErr
+	}
+	rec, ok := o.recs[name]
+	if !ok {
+		return nil, fmt.Errorf("stage %s has no output %q", o.stage, name)
+	}
+	return rec, nil
+}
+
+// hold adds a hold, for a reader the count did not foresee (the cache
+// write).
+func (o *outputs) hold() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.users++
+}
+
+// done gives back one hold; the last releases the records.
+func (o *outputs) done() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.users--
+	if o.users == 0 {
+		o.releaseLocked()
+	}
+}
+
+// release drops the records whatever the holds (the run is over).
+func (o *outputs) release() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.releaseLocked()
+}
+
+func (o *outputs) releaseLocked() {
+	releaseAll(o.recs)
+	o.recs = nil
+	o.entry = nil // nobody may read it again
+}
+
+// released says whether the records were given up (for tests).
+func (o *outputs) released() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.recs == nil && o.entry == nil
+}
+
+func releaseAll(recs map[string]arrow.RecordBatch) {
+	for _, rec := range recs {
+		rec.Release()
+	}
+}

@@ -1,0 +1,44 @@
+package runner
+
+import (
+	"context"
+	"fmt"
+	"sync"
+)
+
+// execute starts every stage at once; each waits for its inputs (see
+// runStage), so independent stages run concurrently. The first stage to
+// fail cancels the rest, and its error is the run's; an interrupted run
+// ends with the context's cause.
+func (x *execution) execute(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	for _, st := range x.order {
+		sr := x.runs[st.Name]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			x.runStage(ctx, sr)
+			if sr.status() != StatusFailed {
+				return
+			}
+			err := fmt.Errorf("stage %s: %w", st.Name, sr.err)
+			mu.Lock()
+			if first == nil && ctx.Err() == nil {
+				first = err
+			}
+			mu.Unlock()
+			cancel(err)
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return context.Cause(ctx)
+}
