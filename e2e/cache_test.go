@@ -908,15 +908,16 @@ func TestConcurrentRunsLock(t *testing.T) {
 	if verdict := lastLine(t, b); !strings.Contains(verdict, "locked by another kneepipe run") || !strings.Contains(verdict, "--wait") {
 		t.Errorf("want the last line to say the cache is locked by another run and name --wait: %s", verdict)
 	}
-	if _, err := os.Stat(outB); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("the locked-out run created its --out %s (err %v)", outB, err)
+	// Issue 9 item 2: its run.json says so.
+	if rep := readReport(t, outB); rep.Status != "failed" || !strings.Contains(rep.Error, "locked by another kneepipe run") {
+		t.Errorf("locked-out run.json: status %q error %q, want failed and the lock", rep.Status, rep.Error)
 	}
 
-	// So do plan and cache gc: neither reads a cache that is being written.
+	// So does cache gc; plan reads without a lock (issue 9 item 12).
 	gc := kneepipe(t, nil, "cache", "gc", "--cache", cache)
 	wantCode(t, gc, 4, "cache gc while a run holds the lock")
 	plan := kneepipe(t, srvEnv(srv), "plan", "-f", file, "--cache", cache, "--source", "s3://"+bkt+"/"+prefix, "--endpoint", proxy.URL, "--region", region)
-	wantCode(t, plan, 4, "plan while a run holds the lock")
+	wantCode(t, plan, 0, "plan while a run holds the lock")
 
 	// A long --wait queues behind the first run and then finds its outputs.
 	c := startKneepipe(t, srvEnv(srv), bucketArgs(proxy.URL, bkt, file, outC, cache, "--wait", "50s")...)
@@ -991,13 +992,20 @@ func TestPlanAndCacheGC(t *testing.T) {
 	bkt, _ := sampleBucket(t, srv, "e2e-plan")
 	dir := t.TempDir()
 	cache := filepath.Join(dir, "cache")
-	wantCode(t, runBucket(t, srv, srv.endpoint, bkt, notebookFile, filepath.Join(dir, "first"), cache), 0, "first run")
+	// One pipeline file, edited in place below (gc keeps what the latest
+	// run of every pipeline file uses).
+	file := editedCopy(t, notebookFile)
+	wantCode(t, runBucket(t, srv, srv.endpoint, bkt, file, filepath.Join(dir, "first"), cache), 0, "first run")
 	firstKeys := entryKeys(t, cache)
 	if len(firstKeys) != len(notebookStages) {
 		t.Errorf("%d cache entries after the first run, want %d (one per stage)", len(firstKeys), len(notebookStages))
 	}
 
 	changed := editedCopy(t, notebookFile, "params: {on: [expert, file_id], check: severity}", "params: {on: [expert, file_id], check: severity_label}")
+	if err := os.Rename(changed, file); err != nil {
+		t.Fatal(err)
+	}
+	changed = file
 	plan := func(file string) map[string][2]string {
 		t.Helper()
 		snap := snapshot(t, cache)

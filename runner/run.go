@@ -224,6 +224,7 @@ func (x *execution) report(err error) *Report {
 	if rep.Artifacts == nil {
 		rep.Artifacts = []string{}
 	}
+	partial := false
 	for _, st := range x.order {
 		sr := x.runs[st.Name]
 		rep.Stages = append(rep.Stages, sr.stageReport())
@@ -231,6 +232,7 @@ func (x *execution) report(err error) *Report {
 			continue
 		}
 		rep.Objects.add(sr.summary.Objects)
+		partial = partial || sr.summary.Partial
 		for _, f := range sr.summary.Failures {
 			rep.Failures = append(rep.Failures, Failure{Stage: st.Name, Key: f.Key, Error: f.Err.Error(), Attempts: f.Attempts})
 		}
@@ -239,7 +241,7 @@ func (x *execution) report(err error) *Report {
 	switch {
 	case err != nil:
 		rep.Status, rep.Error = RunFailed, err.Error()
-	case rep.Objects.Failed > 0:
+	case partial:
 		rep.Status = RunPartial
 	default:
 		rep.Status = RunOK
@@ -253,7 +255,7 @@ func (x *execution) record(err error) (*Report, error) {
 	x.saves.Wait() // a stage's cache write belongs to the run's time
 	rep := x.report(err)
 	if rep.Status == RunPartial {
-		err = fmt.Errorf("%w: %d of %d could not be fetched (listed under failures in run.json)", ErrObjectsFailed, rep.Objects.Failed, rep.Objects.Listed)
+		err = fmt.Errorf("%w: %d of %d could not be fetched (listed under failures in run.json); the next run retries them", ErrObjectsFailed, rep.Objects.Failed, rep.Objects.Listed)
 	}
 	if werr := writeReport(filepath.Join(x.opts.OutDir, "run.json"), rep); werr != nil {
 		err = cmp.Or(err, fmt.Errorf("run.json: %w", werr))

@@ -30,9 +30,10 @@ type runRecord struct {
 
 func runsDir(cacheDir string) string { return filepath.Join(cacheDir, "state", "runs") }
 
-// legacyRunPath is the single record of kneepipe before per-pipeline
-// records; gc still keeps what it names.
-func legacyRunPath(cacheDir string) string { return filepath.Join(cacheDir, "state", "last-run.json") }
+// latestRunPath is a copy of the latest run's record, whatever the
+// pipeline: a pipeline file that never ran on the cache (an edited copy)
+// is explained against it. Older kneepipe kept only this one.
+func latestRunPath(cacheDir string) string { return filepath.Join(cacheDir, "state", "last-run.json") }
 
 // pipelineID is how a pipeline file is named in the cache's state.
 func pipelineID(file string) string {
@@ -48,10 +49,13 @@ func runRecordPath(cacheDir, pipeline string) string {
 	return filepath.Join(runsDir(cacheDir), string(h.Key()[:16])+".json")
 }
 
-// readRunRecord reads the record of the pipeline's latest run; nil when
-// there is none.
+// readRunRecord reads the record of the pipeline's latest run, or when it
+// never ran on the cache, of the latest run; nil when there is none.
 func readRunRecord(cacheDir, pipeline string) (*runRecord, error) {
 	r, err := readRecordFile(runRecordPath(cacheDir, pipeline))
+	if errors.Is(err, fs.ErrNotExist) {
+		r, err = readRecordFile(latestRunPath(cacheDir))
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -71,13 +75,13 @@ func readRecordFile(path string) (*runRecord, error) {
 }
 
 // readAllRunRecords reads the record of every pipeline that ran on the
-// cache (and the legacy single record, if any).
+// cache (and the latest run's copy, which older kneepipe kept alone).
 func readAllRunRecords(cacheDir string) ([]*runRecord, error) {
 	paths, err := filepath.Glob(filepath.Join(runsDir(cacheDir), "*.json"))
 	if err != nil {
 		return nil, err
 	}
-	paths = append(paths, legacyRunPath(cacheDir))
+	paths = append(paths, latestRunPath(cacheDir))
 	var out []*runRecord
 	for _, p := range paths {
 		r, err := readRecordFile(p)
@@ -109,7 +113,10 @@ func (x *execution) remember() error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return cache.WriteFileAtomic(path, data)
+	if err := cache.WriteFileAtomic(path, data); err != nil {
+		return err
+	}
+	return cache.WriteFileAtomic(latestRunPath(x.opts.CacheDir), data)
 }
 
 // ErrNotCache means `cache gc` was pointed at a directory kneepipe did not
