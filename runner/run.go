@@ -227,6 +227,9 @@ func (x *execution) report(err error) *Report {
 	partial := false
 	for _, st := range x.order {
 		sr := x.runs[st.Name]
+		if sr == nil {
+			break // the run ended before its plan
+		}
 		rep.Stages = append(rep.Stages, sr.stageReport())
 		if sr.summary == nil {
 			continue

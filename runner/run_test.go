@@ -288,10 +288,11 @@ func TestRunJSONWhenLocked(t *testing.T) {
 	}
 }
 
-// Item 2: a source that cannot be opened fails the run with run.json.
+// Item 2: a source that cannot be opened (a missing folder) fails the run
+// before any stage, and run.json says so.
 func TestRunJSONWhenSourceFails(t *testing.T) {
 	dir := t.TempDir()
-	cfg, err := Parse(filepath.Join(dir, "p.yaml"), []byte(`source: {uri: s3://bucket/x/, endpoint: "http://[::1]:namedport"}
+	cfg, err := Parse(filepath.Join(dir, "p.yaml"), []byte(`source: {uri: `+filepath.Join(dir, "missing")+`}
 stages:
   - {name: list, kind: list}
 `), stages.Builtin(), noEnv)
@@ -308,7 +309,7 @@ stages:
 	if _, err := Run(context.Background(), cfg, opts); err == nil {
 		t.Fatal("run succeeded")
 	}
-	if rep := readRunJSON(t, opts.OutDir); rep.Status != RunFailed || rep.Error == "" {
+	if rep := readRunJSON(t, opts.OutDir); rep.Status != RunFailed || !strings.Contains(rep.Error, "missing") || len(rep.Stages) != 0 {
 		t.Errorf("run.json status %q error %q, want failed with the error", rep.Status, rep.Error)
 	}
 }
