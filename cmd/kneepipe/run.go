@@ -58,7 +58,7 @@ func (e *execFlags) register(cmd *cobra.Command) {
 	f.StringVar(&e.cacheDir, "cache", ".kneepipe/cache", "directory for cached stage outputs")
 	f.StringSliceVar(&e.force, "force", nil, "recompute all stages (--force) or the named ones (--force=STAGE)")
 	f.Lookup("force").NoOptDefVal = "*"
-	f.DurationVar(&e.wait, "wait", 0, "wait this long for another run's cache lock (e.g. 10m)")
+	f.DurationVar(&e.wait, "wait", 0, "wait this long for another run's cache or --out lock (e.g. 10m); plan takes no lock")
 	e.src.register(cmd)
 }
 
@@ -96,9 +96,12 @@ Stages whose definition and inputs are unchanged are taken from --cache
 ("cached" in the log and run.json); --force recomputes all stages, and
 --force=STAGE (repeatable) only the ones named.
 
-Exit codes: 0 success, 1 a stage failed, 2 bad pipeline file or flags,
-3 finished but some objects could not be fetched, 4 another run holds the
-cache lock for longer than --wait.`,
+run.json in --out records every run, failed ones included, with every
+object that could not be fetched under "failures".
+
+Exit codes: 0 success, 1 a stage failed (or the run was interrupted),
+2 bad pipeline file or flags, 3 finished but some objects could not be
+fetched, 4 another run holds the cache or --out for longer than --wait.`,
 		Example: `  kneepipe run
   kneepipe run -f examples/notebook.yaml --out out/notebook
   kneepipe run --source s3://tnn-hse-medtech/datasets/ --endpoint https://storage.yandexcloud.net --region ru-central1`,
