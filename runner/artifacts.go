@@ -39,13 +39,13 @@ const (
 // Otherwise the files are copied from the cache when an earlier run stored
 // that source's rendering, and rendered from the stage output (and stored)
 // when not.
-func (x *execution) publish() error {
-	names, status, err := x.writeArtifacts()
+func (x *execution) publish(ctx context.Context) error {
+	names, status, err := x.writeArtifacts(ctx)
 	x.artifacts, x.artifactStatus = names, status
 	return err
 }
 
-func (x *execution) writeArtifacts() ([]string, map[string]string, error) {
+func (x *execution) writeArtifacts(ctx context.Context) ([]string, map[string]string, error) {
 	recordPath := x.artifactRecordPath()
 	prev := readArtifactRecord(recordPath)
 
@@ -86,7 +86,7 @@ func (x *execution) writeArtifacts() ([]string, map[string]string, error) {
 		if r.status != "" {
 			continue
 		}
-		files, sums, err := x.renderArtifact(a, r.source)
+		files, sums, err := x.renderArtifact(ctx, a, r.source)
 		x.runs[a.From.Stage].outs.done()
 		if err != nil {
 			cleanup()
@@ -162,8 +162,8 @@ func (x *execution) copyArtifact(source cache.Key) ([]stagedFile, map[string]str
 
 // renderArtifact writes an artifact's files from its stage output into
 // temporary files and stores them in the cache for later runs.
-func (x *execution) renderArtifact(a *Artifact, source cache.Key) ([]stagedFile, map[string]string, error) {
-	rec, err := x.runs[a.From.Stage].outs.get(context.Background(), x.env.Mem, a.From.Output)
+func (x *execution) renderArtifact(ctx context.Context, a *Artifact, source cache.Key) ([]stagedFile, map[string]string, error) {
+	rec, err := x.runs[a.From.Stage].outs.get(ctx, x.env.Mem, a.From.Output)
 	if err != nil {
 		return nil, nil, fmt.Errorf("artifact %s: %w", a.Name, err)
 	}
@@ -180,7 +180,7 @@ func (x *execution) renderArtifact(a *Artifact, source cache.Key) ([]stagedFile,
 		f, err := x.stagedFile(name)
 		var sum string
 		if err == nil {
-			sum, err = writeHashed(f.tmp, out.write)
+			sum, err = writeHashed(f.tmp, func(w io.Writer) error { return out.write(ctxWriter{ctx, w}) })
 		}
 		if err != nil {
 			removeStaged(files)

@@ -23,7 +23,7 @@ func (x *execution) save(sr *stageRun, log *slog.Logger) {
 	go func() {
 		defer x.saves.Done()
 		defer sr.outs.done()
-		if err := saveEntry(x.store, sr); err != nil {
+		if err := saveEntry(x.runCtx, x.store, sr); err != nil && x.runCtx.Err() == nil {
 			log.Warn("could not cache stage output", "err", err)
 		}
 	}()
@@ -33,7 +33,7 @@ func (x *execution) save(sr *stageRun, log *slog.Logger) {
 // already there under its key (an unchanged listing is keyed by its
 // content, so every rerun computes it again): Commit would keep that one
 // anyway, and encoding the outputs is most of the work.
-func saveEntry(store cache.Store, sr *stageRun) error {
+func saveEntry(ctx context.Context, store cache.Store, sr *stageRun) error {
 	if _, err := store.Lookup(sr.key); err == nil {
 		return nil
 	}
@@ -42,9 +42,9 @@ func saveEntry(store cache.Store, sr *stageRun) error {
 		return err
 	}
 	for _, name := range slices.Sorted(maps.Keys(sr.summary.Rows)) {
-		rec, err := sr.outs.get(context.Background(), nil, name)
+		rec, err := sr.outs.get(ctx, nil, name)
 		if err == nil {
-			err = w.Add(name, rec.NumRows(), func(out io.Writer) error { return table.WriteParquetFast(out, rec) })
+			err = w.Add(name, rec.NumRows(), func(out io.Writer) error { return table.WriteParquetFast(ctxWriter{ctx, out}, rec) })
 		}
 		if err != nil {
 			w.Abort()

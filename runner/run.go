@@ -53,7 +53,10 @@ type execution struct {
 	checker func(*Stage) uptodate.Checker
 	runs    map[string]*stageRun
 	saves   sync.WaitGroup // cache writes in flight
-	unlock  []func()
+	// runCtx is the run's context, which ends only on Ctrl-C (not when a
+	// stage fails): cache writes outlive their stage and stop only then.
+	runCtx context.Context
+	unlock []func()
 
 	// Set by publish.
 	artifacts       []string
@@ -125,7 +128,7 @@ func (x *execution) run(ctx context.Context) error {
 		return err
 	}
 	if err == nil {
-		err = x.publish()
+		err = x.publish(ctx)
 	}
 	if rerr := x.remember(); rerr != nil {
 		x.opts.Log.Warn("could not record this run for the next plan", "err", rerr)

@@ -477,3 +477,51 @@ func TestConnectionsDeclared(t *testing.T) {
 		t.Errorf("connections = %d, want the default %d", n, defaultConnections)
 	}
 }
+
+// Item 2: an --out that cannot be a folder is an error naming it; the
+// file in the way is left alone (no run.json can be written there).
+func TestBadOut(t *testing.T) {
+	dir := t.TempDir()
+	k := &testKinds{}
+	cfg := k.pipeline(t, dir, "p.yaml", chain)
+	opts := testOptions(dir)
+	if err := os.WriteFile(opts.OutDir, []byte("not a folder"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Run(context.Background(), cfg, opts)
+	if err == nil || !strings.Contains(err.Error(), "out dir") || !strings.Contains(err.Error(), opts.OutDir) {
+		t.Fatalf("err = %v, want one naming the out dir", err)
+	}
+	if data, _ := os.ReadFile(opts.OutDir); string(data) != "not a folder" {
+		t.Errorf("the file in the way changed: %q", data)
+	}
+}
+
+// Item 7: a run interrupted while a stage runs ends with the interrupt,
+// leaves the artifacts as they were, and writes run.json.
+func TestInterruptedRun(t *testing.T) {
+	dir := t.TempDir()
+	k := &testKinds{}
+	src := chain + "artifacts:\n  - {from: c, name: c, formats: [csv]}\n"
+	cfg := k.pipeline(t, dir, "p.yaml", src)
+	opts := testOptions(dir)
+	if _, err := Run(context.Background(), cfg, opts); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	k.probe = func(*stages.Env) { cancel(errors.New("interrupt signal received")) }
+	opts.Force = []string{"*"}
+	if err := os.WriteFile(filepath.Join(opts.OutDir, "c.csv"), []byte("previous\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Run(ctx, cfg, opts)
+	if err == nil || !strings.Contains(err.Error(), "interrupt") {
+		t.Fatalf("err = %v, want the interrupt", err)
+	}
+	if data, _ := os.ReadFile(filepath.Join(opts.OutDir, "c.csv")); string(data) != "previous\n" {
+		t.Errorf("c.csv = %q, want the previous file", data)
+	}
+	if rep := readRunJSON(t, opts.OutDir); rep.Status != RunFailed || !strings.Contains(rep.Error, "interrupt") {
+		t.Errorf("run.json status %q error %q", rep.Status, rep.Error)
+	}
+}

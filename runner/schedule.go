@@ -11,6 +11,7 @@ import (
 // fail cancels the rest, and its error is the run's; an interrupted run
 // ends with the context's cause.
 func (x *execution) execute(ctx context.Context) error {
+	x.runCtx = ctx
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var (
