@@ -99,13 +99,6 @@ func (o *outputs) releaseLocked() {
 	o.entry = nil // nobody may read it again
 }
 
-// released says whether the records were given up (for tests).
-func (o *outputs) released() bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.recs == nil && o.entry == nil
-}
-
 func releaseAll(recs map[string]arrow.RecordBatch) {
 	for _, rec := range recs {
 		rec.Release()
