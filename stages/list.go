@@ -3,7 +3,10 @@ package stages
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
@@ -11,19 +14,32 @@ import (
 	"github.com/kneepipe/kneepipe/internal/table"
 )
 
+// reasonBadUTF8 is the rejection reason of a key that is not valid UTF-8:
+// no table, CSV or later stage can carry it as it is.
+const reasonBadUTF8 = "key is not valid UTF-8"
+
 func listKind() Kind {
 	return Kind{
 		Name:     "list",
 		Doc:      "Lists the objects under the source prefix in S3 order (byte order of the key), keeping keys with the suffix.",
 		Source:   true,
 		Volatile: true,
-		Outputs:  []Port{{"objects", "key, relative_path, uri, size, etag, last_modified; one row per object"}},
+		Outputs: []Port{
+			{"objects", "key, relative_path, uri, size, etag, last_modified; one row per object"},
+			{"rejected", "key, reason: listed keys no stage can read (not valid UTF-8; the key shows each bad byte as \\xNN)"},
+		},
 		Params: []Param{
 			{Name: "suffix", Type: String, Default: ".png", Doc: "keep keys ending with this (empty: keep all)"},
+			{Name: "ignore_case", Type: Bool, Default: true, Doc: "match the suffix in any case (.png keeps .PNG too); false: exactly"},
 		},
-		New: func(p Params) (Stage, error) { return &list{suffix: p.Str("suffix")}, nil },
+		New: func(p Params) (Stage, error) {
+			return &list{suffix: p.Str("suffix"), ignoreCase: p.Bool("ignore_case")}, nil
+		},
 		Schema: func(Params, map[string]Schema) (map[string]Schema, error) {
-			return map[string]Schema{"objects": listSchema()}, nil
+			return map[string]Schema{
+				"objects":  listSchema(),
+				"rejected": Closed(Col{"key", StringType}, Col{"reason", StringType}),
+			}, nil
 		},
 	}
 }
@@ -41,29 +57,54 @@ func listSchema() Schema {
 	)
 }
 
-type list struct{ suffix string }
+type list struct {
+	suffix     string
+	ignoreCase bool
+}
+
+// keeps says whether a key has the suffix.
+func (s *list) keeps(key string) bool {
+	if !s.ignoreCase {
+		return strings.HasSuffix(key, s.suffix)
+	}
+	return len(key) >= len(s.suffix) && strings.EqualFold(key[len(key)-len(s.suffix):], s.suffix)
+}
 
 func (s *list) Run(ctx context.Context, env *Env, _ map[string]arrow.RecordBatch) (*Result, error) {
 	if env.Store == nil {
 		return nil, errors.New("the pipeline has no source: set source.uri or pass --source")
 	}
-	var keys, rels, uris, etags []string
+	var keys, rels, uris, etags, badKeys []string
 	var sizes []int64
 	var mtimes []arrow.Timestamp
+	skipped := map[string]int64{} // by reason
 	err := env.Store.List(ctx, func(o source.Object) error {
-		if !strings.HasSuffix(o.Key, s.suffix) {
-			return nil
+		switch {
+		case !s.keeps(o.Key):
+			skipped["other suffix"]++
+		case o.Skip != "":
+			skipped[o.Skip]++
+		case !utf8.ValidString(o.Key):
+			badKeys = append(badKeys, escapeKey(o.Key))
+		default:
+			keys = append(keys, o.Key)
+			rels = append(rels, o.Rel)
+			uris = append(uris, env.Store.URI(o.Key))
+			sizes = append(sizes, o.Size)
+			etags = append(etags, o.ETag)
+			mtimes = append(mtimes, arrow.Timestamp(o.LastModified.UnixMicro()))
 		}
-		keys = append(keys, o.Key)
-		rels = append(rels, o.Rel)
-		uris = append(uris, env.Store.URI(o.Key))
-		sizes = append(sizes, o.Size)
-		etags = append(etags, o.ETag)
-		mtimes = append(mtimes, arrow.Timestamp(o.LastModified.UnixMicro()))
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	nSkipped := logSkipped(env, skipped)
+	if len(badKeys) > 0 {
+		env.Log.Warn("keys rejected: "+reasonBadUTF8, "keys", len(badKeys), "first", badKeys[0])
+	}
+	if len(keys)+len(badKeys) == 0 {
+		env.Log.Warn("the listing is empty: no key under the source has the suffix", "suffix", s.suffix, "skipped", nSkipped)
 	}
 	m := env.Mem
 	rec := table.New(
@@ -74,8 +115,50 @@ func (s *list) Run(ctx context.Context, env *Env, _ map[string]arrow.RecordBatch
 		table.Strings(m, "etag", etags),
 		table.Timestamps(m, "last_modified", mtimes),
 	)
+	reasons := make([]string, len(badKeys))
+	for i := range reasons {
+		reasons[i] = reasonBadUTF8
+	}
+	rejected := table.New(table.Strings(m, "key", badKeys), table.Strings(m, "reason", reasons))
 	return &Result{
-		Outputs: map[string]arrow.RecordBatch{"objects": rec},
-		Objects: Objects{Listed: int64(len(keys))},
+		Outputs: map[string]arrow.RecordBatch{"objects": rec, "rejected": rejected},
+		Objects: Objects{Listed: int64(len(keys) + len(badKeys)), Rejected: int64(len(badKeys)), Skipped: nSkipped},
 	}, nil
+}
+
+// logSkipped writes one line with the number of keys skipped per reason
+// and returns their total.
+func logSkipped(env *Env, skipped map[string]int64) int64 {
+	var total int64
+	reasons := make([]string, 0, len(skipped))
+	for r, n := range skipped {
+		reasons = append(reasons, r)
+		total += n
+	}
+	if total == 0 {
+		return 0
+	}
+	sort.Strings(reasons)
+	attrs := []any{"skipped", total}
+	for _, r := range reasons {
+		attrs = append(attrs, r, skipped[r])
+	}
+	env.Log.Info("keys skipped", attrs...)
+	return total
+}
+
+// escapeKey shows a key as valid UTF-8: each byte that is not part of a
+// valid sequence becomes \xNN, the rest stays as it is.
+func escapeKey(key string) string {
+	var b strings.Builder
+	for i := 0; i < len(key); {
+		r, size := utf8.DecodeRuneInString(key[i:])
+		if r == utf8.RuneError && size == 1 {
+			fmt.Fprintf(&b, `\x%02x`, key[i])
+		} else {
+			b.WriteString(key[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
 }

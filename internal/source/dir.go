@@ -49,15 +49,19 @@ func (d *dirStore) List(ctx context.Context, fn func(Object) error) error {
 		if e.IsDir() {
 			return nil
 		}
-		info, err := d.regular(path, e)
-		if err != nil || info == nil {
-			return err
-		}
 		rel, err := filepath.Rel(d.root, path)
 		if err != nil {
 			return err
 		}
 		key := filepath.ToSlash(rel)
+		info, skip, err := d.regular(path, e)
+		if err != nil {
+			return err
+		}
+		if skip != "" {
+			objs = append(objs, Object{Key: key, Rel: key, Skip: skip})
+			return nil
+		}
 		objs = append(objs, Object{Key: key, Rel: key, Size: info.Size(), LastModified: info.ModTime().UTC()})
 		return nil
 	})
@@ -73,24 +77,39 @@ func (d *dirStore) List(ctx context.Context, fn func(Object) error) error {
 	return nil
 }
 
+// Reasons an entry of a directory source is not an object.
+const (
+	skipOutside    = "symlink out of the source root"
+	skipBroken     = "broken symlink"
+	skipNotRegular = "not a regular file"
+)
+
 // regular returns the file info of a regular file, following a symlink only
-// when its target stays inside the root; other entries give nil.
-func (d *dirStore) regular(path string, e fs.DirEntry) (fs.FileInfo, error) {
+// when its target stays inside the root; for other entries it says why
+// they are skipped.
+func (d *dirStore) regular(path string, e fs.DirEntry) (fs.FileInfo, string, error) {
 	if e.Type()&fs.ModeSymlink != 0 {
 		target, err := filepath.EvalSymlinks(path)
-		if err != nil || !d.inside(target) {
-			return nil, nil
+		switch {
+		case err != nil:
+			return nil, skipBroken, nil
+		case !d.inside(target):
+			return nil, skipOutside, nil
 		}
 		info, err := os.Stat(target)
-		if err != nil || !info.Mode().IsRegular() {
-			return nil, nil
+		if err != nil {
+			return nil, skipBroken, nil
 		}
-		return info, nil
+		if !info.Mode().IsRegular() {
+			return nil, skipNotRegular, nil
+		}
+		return info, "", nil
 	}
 	if !e.Type().IsRegular() {
-		return nil, nil
+		return nil, skipNotRegular, nil
 	}
-	return e.Info()
+	info, err := e.Info()
+	return info, "", err
 }
 
 func (d *dirStore) inside(path string) bool {
@@ -101,7 +120,8 @@ func (d *dirStore) inside(path string) bool {
 func (d *dirStore) path(key string) (string, error) {
 	local, err := filepath.Localize(key)
 	if err != nil {
-		return "", fmt.Errorf("key %q is not a path under the source root", key)
+		// No retry makes such a key readable.
+		return "", fmt.Errorf("%w: key %q is not a path under the source root", ErrPermanent, key)
 	}
 	return filepath.Join(d.root, local), nil
 }

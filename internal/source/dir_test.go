@@ -5,12 +5,14 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 // makeTree writes files (key -> content) under a new directory.
@@ -38,12 +40,25 @@ func openTestDir(t *testing.T, root string) Store {
 	return s
 }
 
+// listKeys returns the keys of the objects listed, leaving out skipped
+// entries.
 func listKeys(t *testing.T, s Store) []string {
 	t.Helper()
-	var keys []string
+	keys, _ := listAll(t, s)
+	return keys
+}
+
+// listAll returns the keys of the objects listed and, per skipped entry,
+// "key: reason".
+func listAll(t *testing.T, s Store) (keys, skipped []string) {
+	t.Helper()
 	err := s.List(context.Background(), func(o Object) error {
 		if o.Rel != o.Key {
 			t.Errorf("object %q: Rel %q, want the key", o.Key, o.Rel)
+		}
+		if o.Skip != "" {
+			skipped = append(skipped, o.Key+": "+o.Skip)
+			return nil
 		}
 		keys = append(keys, o.Key)
 		return nil
@@ -51,7 +66,7 @@ func listKeys(t *testing.T, s Store) []string {
 	if err != nil {
 		t.Fatalf("List: %v", err)
 	}
-	return keys
+	return keys, skipped
 }
 
 func walkOrder(t *testing.T, root string) []string {
@@ -175,8 +190,18 @@ func TestDirSymlinks(t *testing.T) {
 		}
 	}
 	s := openTestDir(t, root)
-	if got, want := listKeys(t, s), []string{"in/alias.png", "in/real.png"}; !reflect.DeepEqual(got, want) {
+	got, skipped := listAll(t, s)
+	if want := []string{"in/alias.png", "in/real.png"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("List = %q, want %q", got, want)
+	}
+	wantSkipped := []string{
+		"in/broken.png: broken symlink",
+		"in/dir: symlink out of the source root",
+		"in/escape.png: symlink out of the source root",
+		"in/relative.png: symlink out of the source root",
+	}
+	if !reflect.DeepEqual(skipped, wantSkipped) {
+		t.Errorf("skipped = %q, want %q", skipped, wantSkipped)
 	}
 	for _, key := range []string{"in/escape.png", "in/relative.png", "in/dir/secret.png", "in/broken.png"} {
 		if rc, err := s.Get(context.Background(), key); err == nil {
@@ -291,5 +316,52 @@ func TestIsLocalEndpoint(t *testing.T) {
 		if got := isLocalEndpoint(ep); got != want {
 			t.Errorf("isLocalEndpoint(%q) = %v, want %v", ep, got, want)
 		}
+	}
+}
+
+// Entries that are not regular files are skipped with that reason, in key
+// order with the objects.
+func TestDirSkipsNonRegular(t *testing.T) {
+	root := makeTree(t, map[string]string{"a/real.png": "real", "b/x.png": "x"})
+	if err := os.Symlink("../b", filepath.Join(root, "a", "dir-link")); err != nil {
+		t.Skipf("symlinks not supported: %v", err)
+	}
+	sock, err := net.Listen("unix", filepath.Join(root, "a", "sock.png"))
+	if err != nil {
+		t.Skipf("unix sockets not supported: %v", err)
+	}
+	defer sock.Close()
+	var order []string
+	err = openTestDir(t, root).List(context.Background(), func(o Object) error {
+		order = append(order, o.Key+"|"+o.Skip)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"a/dir-link|not a regular file", "a/real.png|", "a/sock.png|not a regular file", "b/x.png|"}
+	if !reflect.DeepEqual(order, want) {
+		t.Errorf("List = %q, want %q", order, want)
+	}
+}
+
+// A file name that is not valid UTF-8 is listed with its bytes as the key
+// (the list stage rejects it); reading such a key fails at once, for good.
+func TestDirKeyNotUTF8(t *testing.T) {
+	root := makeTree(t, map[string]string{"ok.png": "ok"})
+	if err := os.WriteFile(filepath.Join(root, "bad\xff.png"), []byte("bad"), 0o644); err != nil {
+		t.Skipf("file system refuses names that are not UTF-8: %v", err)
+	}
+	s := openTestDir(t, root)
+	if got := listKeys(t, s); !reflect.DeepEqual(got, []string{"bad\xff.png", "ok.png"}) {
+		t.Errorf("List = %q", got)
+	}
+	_, err := s.Get(context.Background(), "bad\xff.png")
+	if err == nil || !Permanent(err) || !strings.Contains(err.Error(), "not a path under the source root") {
+		t.Errorf("Get(bad\\xff.png) = %v, want a permanent 'not a path' error", err)
+	}
+	attempts, err := Retry{Attempts: 4, Stall: time.Second}.Read(context.Background(), s, "bad\xff.png", func(io.Reader) error { return nil })
+	if err == nil || attempts != 1 {
+		t.Errorf("Retry.Read: %d attempts, err %v; want 1 and an error", attempts, err)
 	}
 }

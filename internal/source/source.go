@@ -30,11 +30,16 @@ type Object struct {
 	Size         int64
 	ETag         string // as the server sends it, without quotes; empty for local files
 	LastModified time.Time
+	// Skip, when set, says why this entry of the listing is not an object
+	// a stage can read (a symlink out of a directory source's root, a
+	// socket). List passes such entries only so that they can be counted.
+	Skip string
 }
 
 // Store is a listed, readable set of objects under one prefix.
 type Store interface {
-	// List calls fn for every object under the prefix in byte order of Key.
+	// List calls fn for every object under the prefix in byte order of Key,
+	// and for every entry it leaves out with the reason in Object.Skip.
 	List(ctx context.Context, fn func(Object) error) error
 	// Get opens the object's bytes.
 	Get(ctx context.Context, key string) (io.ReadCloser, error)
