@@ -74,7 +74,7 @@ func TestParseErrors(t *testing.T) {
 
 		// Kinds and parameters.
 		{"unknown stage kind", "version: 1\nstages:\n  - name: a\n    kind: lst\n", "4:11", []string{`stage "a": unknown kind "lst"`, "(known: cross-check, dedupe, ", "map-severity"}},
-		{"unknown parameter", "version: 1\nstages:\n  - name: a\n    kind: list\n    params: {sufix: .png}\n", "5:14", []string{`stage "a": list: unknown parameter "sufix" (did you mean "suffix"?) (known: suffix)`}},
+		{"unknown parameter", "version: 1\nstages:\n  - name: a\n    kind: list\n    params: {sufix: .png}\n", "5:14", []string{`stage "a": list: unknown parameter "sufix" (did you mean "suffix"?) (known: suffix, ignore_case)`}},
 		{"parameter twice", "version: 1\nstages:\n  - name: a\n    kind: read\n    params: {path: x.csv, path: y.csv}\n", "5:27", []string{`stage "a": read: parameter "path" given twice`}},
 		{"int given abc", "version: 1\nstages:\n  - name: l\n    kind: list\n  - name: f\n    kind: fetch-hash\n    inputs: {objects: l}\n    params: {concurrency: abc}\n", "8:27", []string{`stage "f": fetch-hash: parameter "concurrency": "abc" is not an integer`}},
 		{"int out of range", "version: 1\nstages:\n  - name: l\n    kind: list\n  - name: f\n    kind: fetch-hash\n    inputs: {objects: l}\n    params: {concurrency: 0}\n", "8:27", []string{`parameter "concurrency": 0 is out of range 1..1024`}},
