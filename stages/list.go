@@ -103,8 +103,12 @@ func (s *list) Run(ctx context.Context, env *Env, _ map[string]arrow.RecordBatch
 	if len(badKeys) > 0 {
 		env.Log.Warn("keys rejected: "+reasonBadUTF8, "keys", len(badKeys), "first", badKeys[0])
 	}
-	if len(keys)+len(badKeys) == 0 {
-		env.Log.Warn("the listing is empty: no key under the source has the suffix", "suffix", s.suffix, "skipped", nSkipped)
+	switch {
+	case len(keys)+len(badKeys) > 0:
+	case nSkipped == 0:
+		env.Log.Warn("the listing is empty: the source holds no objects")
+	default:
+		env.Log.Warn("the listing is empty: no key has the suffix", "suffix", s.suffix, "skipped", nSkipped)
 	}
 	m := env.Mem
 	rec := table.New(
