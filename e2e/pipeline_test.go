@@ -225,6 +225,8 @@ var pipelineStages = map[string]stageWant{
 	"unique":    {"dedupe", map[string]int64{"rows": 91, "removed": 8, "conflicts": 0}},
 	"agreement": {"cross-check", map[string]int64{"wide": 46, "matrix": 7, "disagreements": 5, "missing": 1, "kappa": 1}},
 	"report":    {"report", map[string]int64{"files": 2}},
+	// 8 duplicates, X1-X3 and Y1 under both experts (8), U1 (1).
+	"excluded": {"exclusions", map[string]int64{"excluded": 17}},
 	// 91 unique rows minus X1-X3 and Y1 under both experts (8) and U1 (1).
 	"agreed": {"filter", map[string]int64{"rows": 82}},
 	"clean":  {"dedupe", map[string]int64{"rows": 41, "removed": 41, "conflicts": 0}},
