@@ -43,8 +43,11 @@ func reportInputs(t *testing.T, env *Env, rowsRec arrow.RecordBatch) map[string]
 	t.Helper()
 	unique := run(t, env, "dedupe", build(t, "dedupe", ""), map[string]arrow.RecordBatch{"rows": rowsRec})
 	cc := run(t, env, "cross-check", build(t, "cross-check", "{missing_disagrees: true}"), map[string]arrow.RecordBatch{"rows": unique.Outputs["rows"]})
+	excluded := rows(t, env.Mem, "key,reason,detail", nil)
+	t.Cleanup(excluded.Release)
 	return map[string]arrow.RecordBatch{
 		"rows": rowsRec, "matrix": cc.Outputs["matrix"], "kappa": cc.Outputs["kappa"], "disagreements": cc.Outputs["disagreements"],
+		"excluded": excluded,
 	}
 }
 
