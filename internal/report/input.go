@@ -108,7 +108,7 @@ type Options struct {
 	// a compact table without thumbnails (default 500). The rest are
 	// counted ("+N more"). Only the images shown are fetched.
 	GroupCopies, Groups, Disagreements, TableRows int
-	Fetch                 Fetcher // nil: no images
+	Fetch                                         Fetcher // nil: no images
 	// CacheDir keeps the images derived from each object (thumbnail,
 	// padded gray image), named by the object's SHA-256, between runs: an
 	// image already derived is not fetched again. Entries a run did not
