@@ -12,8 +12,8 @@ import (
 type Exclusions struct {
 	Total   int              `json:"total"`
 	Reasons []ReasonCount    `json:"reasons"` // in pipeline order, unknown reasons last by name
-	Listed  []ExcludedObject `json:"listed"`  // objects of reasons without a section, in listing order, at most Options.TableRows
-	// Unlisted counts the further objects of those reasons, beyond the cap.
+	Listed  []ExcludedObject `json:"listed"`  // objects of reasons without a section: by reason, in listing order, at most Options.TableRows per reason
+	// Unlisted counts the further objects of those reasons, beyond the caps.
 	Unlisted int `json:"unlisted"`
 }
 
@@ -21,6 +21,7 @@ type Exclusions struct {
 type ReasonCount struct {
 	Reason  string `json:"reason"`
 	Objects int    `json:"objects"`
+	Listed  int    `json:"listed"` // of them in Exclusions.Listed
 }
 
 // ExcludedObject is one excluded object as summary.json lists it.
@@ -68,22 +69,30 @@ func exclusions(in []Excluded, limit int) *Exclusions {
 		return nil
 	}
 	out := &Exclusions{Total: len(in), Reasons: []ReasonCount{}, Listed: []ExcludedObject{}}
-	counts := map[string]int{}
+	counts, listed := map[string]int{}, map[string]int{}
 	for _, e := range in {
 		counts[e.Reason]++
 		if reasonSection(e.Reason) != "" {
 			continue
 		}
-		if len(out.Listed) == limit {
+		if listed[e.Reason] == limit {
 			out.Unlisted++
 			continue
 		}
+		listed[e.Reason]++
 		out.Listed = append(out.Listed, ExcludedObject{Key: e.Key, Path: e.Path, Reason: e.Reason, Detail: e.Detail})
 	}
 	for _, r := range slices.Sorted(maps.Keys(counts)) {
-		out.Reasons = append(out.Reasons, ReasonCount{Reason: r, Objects: counts[r]})
+		out.Reasons = append(out.Reasons, ReasonCount{Reason: r, Objects: counts[r], Listed: listed[r]})
 	}
-	sort.SliceStable(out.Reasons, func(a, b int) bool { return reasonRank(out.Reasons[a].Reason) < reasonRank(out.Reasons[b].Reason) })
+	byRank := func(a, b string) bool {
+		if ra, rb := reasonRank(a), reasonRank(b); ra != rb {
+			return ra < rb
+		}
+		return a < b
+	}
+	sort.SliceStable(out.Reasons, func(a, b int) bool { return byRank(out.Reasons[a].Reason, out.Reasons[b].Reason) })
+	sort.SliceStable(out.Listed, func(a, b int) bool { return byRank(out.Listed[a].Reason, out.Listed[b].Reason) })
 	return out
 }
 
@@ -96,7 +105,7 @@ type excludedView struct {
 
 type reasonView struct {
 	Reason, What, Section string
-	Objects               int
+	Objects, More         int // More: objects of a reason without a section, beyond those listed
 }
 
 func excludedOf(e *Exclusions) *excludedView {
@@ -106,6 +115,9 @@ func excludedOf(e *Exclusions) *excludedView {
 	v := &excludedView{Total: e.Total, Listed: e.Listed, Unlisted: e.Unlisted}
 	for _, r := range e.Reasons {
 		rv := reasonView{Reason: r.Reason, Objects: r.Objects, Section: reasonSection(r.Reason)}
+		if rv.Section == "" {
+			rv.More = r.Objects - r.Listed
+		}
 		if i := reasonRank(r.Reason); i < len(reasonInfo) {
 			rv.What = reasonInfo[i].what
 		}

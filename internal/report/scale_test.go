@@ -101,7 +101,7 @@ func TestReportAtScale(t *testing.T) {
 		"<h3>500 more disagreements</h3>",
 		"+20 more disagreements, not listed here",
 		"1000 listed objects are not in the clean table",
-		"+500 more, not listed here",
+		"+500 more <code>rejected</code>, not listed here",
 	} {
 		if !strings.Contains(string(page), want) {
 			t.Errorf("report.html lacks %q", want)
@@ -132,7 +132,7 @@ func TestReportAtScale(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"+498 more copies", "<h3>10 more groups</h3>", "+86 more groups, not listed here", "+585 more disagreements", "+990 more, not listed here"} {
+	for _, want := range []string{"+498 more copies", "<h3>10 more groups</h3>", "+86 more groups, not listed here", "+585 more disagreements", "+990 more <code>rejected</code>, not listed here"} {
 		if !strings.Contains(string(page), want) {
 			t.Errorf("report.html (small caps) lacks %q", want)
 		}
