@@ -78,19 +78,14 @@ func (s *exclusions) Run(ctx context.Context, env *Env, in map[string]arrow.Reco
 			why[key] = e
 		}
 	}
-	steps := []func(map[string]arrow.RecordBatch, func(string, exclusion)) error{
-		s.failures,
-		func(in map[string]arrow.RecordBatch, note func(string, exclusion)) error {
-			return s.rejections(in, "fetch_rejected", note)
-		},
-		func(in map[string]arrow.RecordBatch, note func(string, exclusion)) error {
-			return s.rejections(in, "rejected", note)
-		},
-		s.duplicates,
-		s.disagreements,
-	}
-	for _, step := range steps {
-		if err := step(in, note); err != nil {
+	for _, step := range []func() error{
+		func() error { return s.failures(in, note) },
+		func() error { return s.rejections(in, "fetch_rejected", note) },
+		func() error { return s.rejections(in, "rejected", note) },
+		func() error { return s.duplicates(in, note) },
+		func() error { return s.disagreements(in, note) },
+	} {
+		if err := step(); err != nil {
 			return nil, err
 		}
 	}
