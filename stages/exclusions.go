@@ -46,6 +46,7 @@ func exclusionsKind() Kind {
 			{Name: "on", Type: Strings, Default: []string{"expert", "file_id"}, Doc: "the columns the dedupe stage de-duplicated on: a removed row is a duplicate of the kept row with the same values"},
 			{Name: "grade", Type: String, Default: "severity", Doc: "grade column; a duplicate graded differently from its kept copy says so (used when present)"},
 		},
+		Schema: exclusionsSchema,
 		New: func(p Params) (Stage, error) {
 			if len(p.Strings("on")) == 0 {
 				return nil, fmt.Errorf("on: name at least one column")
@@ -53,6 +54,51 @@ func exclusionsKind() Kind {
 			return &exclusions{key: p.Str("key"), path: p.Str("path"), item: p.Str("item"), on: p.Strings("on"), grade: p.Str("grade")}, nil
 		},
 	}
+}
+
+// exclusionsSchema checks the columns the stage reads; its output is six
+// string columns.
+func exclusionsSchema(p Params, in map[string]Schema) (map[string]Schema, error) {
+	key, path, item := p.Str("key"), p.Str("path"), p.Str("item")
+	for _, port := range []string{"objects", "failed", "fetch_rejected", "rejected", "rows", "removed"} {
+		if err := need(in, port, "key", 0, key, StringType); err != nil {
+			return nil, err
+		}
+	}
+	for _, c := range []struct{ port, name string }{{"failed", "error"}, {"fetch_rejected", "reason"}, {"rejected", "reason"}} {
+		if err := need(in, c.port, "", 0, c.name, StringType); err != nil {
+			return nil, err
+		}
+	}
+	if _, ok, _ := in["failed"].Lookup("attempts"); ok {
+		if err := need(in, "failed", "", 0, "attempts", Int64Type); err != nil {
+			return nil, err
+		}
+	}
+	for _, port := range []string{"rows", "disagreements", "clean"} {
+		if err := need(in, port, "item", 0, item, nil); err != nil {
+			return nil, err
+		}
+	}
+	for _, port := range []string{"rows", "removed"} {
+		for i, c := range p.Strings("on") {
+			if err := need(in, port, "on", i+1, c, nil); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, port := range []string{"objects", "rows"} {
+		if _, ok, _ := in[port].Lookup(path); ok {
+			if err := need(in, port, "path", 0, path, StringType); err != nil {
+				return nil, err
+			}
+		}
+	}
+	cols := make([]Col, 0, 6)
+	for _, name := range []string{key, "relative_path", "reason", "detail", "kept_key", "kept_relative_path"} {
+		cols = append(cols, Col{name, StringType})
+	}
+	return map[string]Schema{"excluded": Closed(cols...)}, nil
 }
 
 type exclusions struct {
@@ -224,11 +270,11 @@ func (s *exclusions) duplicates(in map[string]arrow.RecordBatch, note func(strin
 	if err != nil {
 		return err
 	}
-	keptOn, err := columns(kept, s.on, "rows")
+	keptOn, err := namedColumns(kept, s.on, "rows")
 	if err != nil {
 		return err
 	}
-	removedOn, err := columns(removed, s.on, "removed")
+	removedOn, err := namedColumns(removed, s.on, "removed")
 	if err != nil {
 		return err
 	}
@@ -334,8 +380,8 @@ func (s *exclusions) keyItem(rec arrow.RecordBatch, port string) (*array.String,
 	return keys, rec.Column(i), nil
 }
 
-// columns returns the named columns of rec.
-func columns(rec arrow.RecordBatch, names []string, port string) ([]arrow.Array, error) {
+// namedColumns returns the named columns of rec.
+func namedColumns(rec arrow.RecordBatch, names []string, port string) ([]arrow.Array, error) {
 	out := make([]arrow.Array, len(names))
 	for i, name := range names {
 		idx, err := table.Index(rec, name)

@@ -130,6 +130,20 @@ func reportSchema(p Params, in map[string]Schema) (map[string]Schema, error) {
 	if dis.Open && !sameType(Int64Type, dis.Rest) {
 		return nil, &InputError{Input: "disagreements", Msg: fmt.Sprintf("further columns are %s, want int64 grades (the item column, then one per rater)", typeName(dis.Rest))}
 	}
+	// excluded: an exclusions stage's output.
+	if err := need(in, "excluded", "key", 0, p.Str("key"), StringType); err != nil {
+		return nil, err
+	}
+	for _, name := range []string{"reason", "detail"} {
+		if err := need(in, "excluded", "", 0, name, StringType); err != nil {
+			return nil, err
+		}
+	}
+	if _, ok, _ := in["excluded"].Lookup(p.Str("path")); ok {
+		if err := need(in, "excluded", "path", 0, p.Str("path"), StringType); err != nil {
+			return nil, err
+		}
+	}
 	return map[string]Schema{"files": FilesSchema()}, nil
 }
 

@@ -29,10 +29,10 @@ func TestReportParams(t *testing.T) {
 	if o := st.opt; !o.MeanImages || o.MeanWidth != 320 || o.MeanHeight != 81 || o.WarnShare != 0.9 || o.ThumbWidth != 120 || o.WarnMinImages != 5 {
 		t.Errorf("options %+v", o)
 	}
-	if o := build(t, "report", "").(*reportStage).opt; o.GroupCopies != 4 || o.Groups != 40 || o.Disagreements != 80 || o.TableRows != 500 {
+	if o := build(t, "report", "").(*declared).Stage.(*reportStage).opt; o.GroupCopies != 4 || o.Groups != 40 || o.Disagreements != 80 || o.TableRows != 500 {
 		t.Errorf("default caps %+v", o)
 	}
-	if o := build(t, "report", "{group_copies: 2, groups: 3, disagreements: 5, table_rows: 7}").(*reportStage).opt; o.GroupCopies != 2 || o.Groups != 3 || o.Disagreements != 5 || o.TableRows != 7 {
+	if o := build(t, "report", "{group_copies: 2, groups: 3, disagreements: 5, table_rows: 7}").(*declared).Stage.(*reportStage).opt; o.GroupCopies != 2 || o.Groups != 3 || o.Disagreements != 5 || o.TableRows != 7 {
 		t.Errorf("caps %+v", o)
 	}
 	if err := buildErr(t, "report", "{table_rows: 0}"); err == nil {
