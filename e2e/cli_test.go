@@ -175,7 +175,7 @@ func TestValidateGraphStages(t *testing.T) {
 	}{
 		{notebookFile, "7 stages", "6 artifacts", sortedKeys(notebookStages)},
 		{fromCSVFile, "6 stages", "3 artifacts", []string{"raw", "data", "unique_data", "cross_check", "different_severity", "normalized_data"}},
-		{pipelineFile, "8 stages", "10 artifacts", sortedKeys(pipelineStages)},
+		{pipelineFile, "9 stages", "11 artifacts", sortedKeys(pipelineStages)},
 	}
 	for _, p := range pipelines {
 		t.Run(filepath.Base(p.file), func(t *testing.T) {
@@ -225,7 +225,7 @@ func TestValidateGraphStages(t *testing.T) {
 			kinds = append(kinds, l)
 		}
 	}
-	want := []string{"cross-check", "dedupe", "fetch-hash", "filter", "list", "map-severity", "read", "report"}
+	want := []string{"cross-check", "dedupe", "exclusions", "fetch-hash", "filter", "list", "map-severity", "read", "report"}
 	if !reflect.DeepEqual(kinds, want) {
 		t.Errorf("stages lists %q, want %q", kinds, want)
 	}

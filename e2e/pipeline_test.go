@@ -225,6 +225,8 @@ var pipelineStages = map[string]stageWant{
 	"unique":    {"dedupe", map[string]int64{"rows": 91, "removed": 8, "conflicts": 0}},
 	"agreement": {"cross-check", map[string]int64{"wide": 46, "matrix": 7, "disagreements": 5, "missing": 1, "kappa": 1}},
 	"report":    {"report", map[string]int64{"files": 2}},
+	// 8 duplicates, X1-X3 and Y1 under both experts (8), U1 (1).
+	"excluded": {"exclusions", map[string]int64{"excluded": 17}},
 	// 91 unique rows minus X1-X3 and Y1 under both experts (8) and U1 (1).
 	"agreed": {"filter", map[string]int64{"rows": 82}},
 	"clean":  {"dedupe", map[string]int64{"rows": 41, "removed": 41, "conflicts": 0}},
@@ -301,6 +303,63 @@ func TestPipelineCleanParquet(t *testing.T) {
 		}
 	}
 	sameRowsAsCSV(t, db, clean, filepath.Join(out, "clean.csv"), []string{"file_id", "severity", "uri", "relative_path", "size"})
+	checkExcluded(t, out, queryStrings(t, db, "SELECT file_id"+from))
+}
+
+// checkExcluded: clean + excluded = listed, from the sample's own files.
+// Every sample PNG is in excluded.csv once, or else its bytes' file_id is
+// in clean (through the row of its image); 17 are excluded (8 duplicate
+// copies, X1-X3 and Y1 under both experts, U1).
+func checkExcluded(t *testing.T, out string, cleanIDs [][]string) {
+	t.Helper()
+	inClean := map[string]bool{}
+	for _, r := range cleanIDs {
+		inClean[r[0]] = true
+	}
+	recs := readCSV(t, filepath.Join(out, "excluded.csv"))
+	if want := []string{"key", "relative_path", "reason", "detail", "kept_key", "kept_relative_path"}; !reflect.DeepEqual(recs[0], want) {
+		t.Fatalf("excluded.csv header %q, want %q", recs[0], want)
+	}
+	excluded := map[string]string{}
+	reasons := map[string]int{}
+	for _, r := range recs[1:] {
+		if _, dup := excluded[r[1]]; dup {
+			t.Errorf("excluded.csv names %s twice", r[1])
+		}
+		excluded[r[1]] = r[2]
+		reasons[r[2]]++
+	}
+	if want := map[string]int{"duplicate": 8, "disagreement": 8, "missing_rater": 1}; !reflect.DeepEqual(reasons, want) {
+		t.Errorf("excluded.csv reasons %v, want %v", reasons, want)
+	}
+	root := filepath.Join(repoRoot, sampleDir)
+	listed, under := 0, 0
+	err := filepath.WalkDir(root, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".png") {
+			return err
+		}
+		listed++
+		rel, _ := filepath.Rel(root, path)
+		rel = filepath.ToSlash(rel)
+		if _, ok := excluded[rel]; ok {
+			delete(excluded, rel)
+			return nil
+		}
+		under++
+		if !inClean[fileID(t, path)] {
+			t.Errorf("%s is neither excluded nor in clean", rel)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(excluded) > 0 {
+		t.Errorf("excluded.csv names objects that are not listed: %v", excluded)
+	}
+	if listed != 99 || under != 82 || len(recs)-1 != 17 {
+		t.Errorf("listed %d = %d under clean + %d excluded, want 99 = 82 + 17", listed, under, len(recs)-1)
+	}
 }
 
 // Test 4b: the notebook's raw_data.parquet read back with DuckDB.

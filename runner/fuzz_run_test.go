@@ -218,9 +218,12 @@ stages:
 `, src, c.of("png", "any"), layout, fuzzGrades)
 	yaml += agreementStages(c, "graded")
 	if c.pick(2) == 0 {
-		yaml += fmt.Sprintf(`  - name: report
+		yaml += fmt.Sprintf(`  - name: excluded
+    kind: exclusions
+    inputs: {objects: list, failed: fetch.failed, fetch_rejected: fetch.rejected, rejected: graded.rejected, rows: unique, removed: unique.removed, disagreements: agreement.disagreements, clean: agreed}
+  - name: report
     kind: report
-    inputs: {rows: graded, matrix: agreement.matrix, kappa: agreement.kappa, disagreements: agreement.disagreements}
+    inputs: {rows: graded, matrix: agreement.matrix, kappa: agreement.kappa, disagreements: agreement.disagreements, excluded: excluded}
     params: {mean_images: %v, mean_size: 8x8}
 `, c.pick(2) == 1)
 		yaml += agreementArtifacts + "  - {from: report, name: ., formats: [files]}\n"

@@ -33,6 +33,7 @@ func reportKind() Kind {
 			{"matrix", "cross-check's matrix"},
 			{"kappa", "cross-check's kappa"},
 			{"disagreements", "cross-check's disagreements (item column plus one grade column per rater)"},
+			{"excluded", "an exclusions stage's output (key, reason, detail; relative_path when present): counts per reason, and the objects no other section shows (rejected, failed)"},
 		},
 		Outputs: []Port{{"files", "name, content: report.html and summary.json (write with an artifact of format files)"}},
 		Params: []Param{
@@ -48,6 +49,10 @@ func reportKind() Kind {
 			{Name: "mean_size", Type: String, Default: "640x162", Doc: "WIDTHxHEIGHT canvas images are padded (bottom, right) or cropped to before averaging"},
 			{Name: "warn_share", Type: Int, Default: int64(95), Min: 50, Max: 100, Doc: "percent: a property nearly determines the grade when a grade has one value in this share of its images (and the other grades do not), or a value one grade"},
 			{Name: "warn_min_images", Type: Int, Default: int64(5), Min: 1, Max: 1 << 30, Doc: "least images of a grade (or value) for a warning"},
+			{Name: "group_copies", Type: Int, Default: int64(4), Min: 1, Max: 100, Doc: "copies shown per duplicate group; the rest are counted (+N more)"},
+			{Name: "groups", Type: Int, Default: int64(40), Min: 1, Max: 10000, Doc: "duplicate groups shown with thumbnails (only their images are fetched)"},
+			{Name: "disagreements", Type: Int, Default: int64(80), Min: 1, Max: 10000, Doc: "disagreements shown with thumbnails (only their images are fetched)"},
+			{Name: "table_rows", Type: Int, Default: int64(500), Min: 1, Max: 100000, Doc: "further duplicate groups, disagreements and excluded objects listed without thumbnails, each; the rest are counted (+N more)"},
 			{Name: "concurrency", Type: Int, Default: int64(16), Min: 1, Max: 256, Tuning: true, Doc: "parallel image downloads"},
 			{Name: "attempts", Type: Int, Default: int64(4), Min: 1, Max: 20, Tuning: true, Doc: "tries per image, backing off exponentially between them"},
 			{Name: "stall_timeout", Type: Duration, Default: 30 * time.Second, Tuning: true, Doc: "give up an attempt when no byte arrives for this long"},
@@ -66,6 +71,10 @@ func reportKind() Kind {
 				WarnShare:     float64(p.Int("warn_share")) / 100,
 				WarnMinImages: int(p.Int("warn_min_images")),
 				Concurrency:   int(p.Int("concurrency")),
+				GroupCopies:   int(p.Int("group_copies")),
+				Groups:        int(p.Int("groups")),
+				Disagreements: int(p.Int("disagreements")),
+				TableRows:     int(p.Int("table_rows")),
 			}}, nil
 		},
 	}
@@ -120,6 +129,20 @@ func reportSchema(p Params, in map[string]Schema) (map[string]Schema, error) {
 	}
 	if dis.Open && !sameType(Int64Type, dis.Rest) {
 		return nil, &InputError{Input: "disagreements", Msg: fmt.Sprintf("further columns are %s, want int64 grades (the item column, then one per rater)", typeName(dis.Rest))}
+	}
+	// excluded: an exclusions stage's output.
+	if err := need(in, "excluded", "key", 0, p.Str("key"), StringType); err != nil {
+		return nil, err
+	}
+	for _, name := range []string{"reason", "detail"} {
+		if err := need(in, "excluded", "", 0, name, StringType); err != nil {
+			return nil, err
+		}
+	}
+	if _, ok, _ := in["excluded"].Lookup(p.Str("path")); ok {
+		if err := need(in, "excluded", "path", 0, p.Str("path"), StringType); err != nil {
+			return nil, err
+		}
 	}
 	return map[string]Schema{"files": FilesSchema()}, nil
 }
@@ -310,6 +333,30 @@ func (s *reportStage) input(in map[string]arrow.RecordBatch) (report.Input, erro
 			}
 		}
 		out.Disagreements = append(out.Disagreements, d)
+	}
+	out.Excluded, err = excludedRows(in, s.p.Str("key"), s.p.Str("path"))
+	return out, err
+}
+
+// excludedRows reads an exclusions stage's output.
+func excludedRows(in map[string]arrow.RecordBatch, keyCol, pathCol string) ([]report.Excluded, error) {
+	ex, err := input(in, "excluded")
+	if err != nil {
+		return nil, err
+	}
+	var cols [3]*array.String
+	for i, name := range []string{keyCol, "reason", "detail"} {
+		if cols[i], err = table.StringCol(ex, name); err != nil {
+			return nil, fmt.Errorf("excluded: %w", err)
+		}
+	}
+	paths, _ := table.StringCol(ex, pathCol)
+	out := make([]report.Excluded, ex.NumRows())
+	for i := range out {
+		out[i] = report.Excluded{Key: cols[0].Value(i), Reason: cols[1].Value(i), Detail: cols[2].Value(i)}
+		if paths != nil {
+			out[i].Path = paths.Value(i)
+		}
 	}
 	return out, nil
 }

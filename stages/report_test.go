@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -28,6 +29,15 @@ func TestReportParams(t *testing.T) {
 	if o := st.opt; !o.MeanImages || o.MeanWidth != 320 || o.MeanHeight != 81 || o.WarnShare != 0.9 || o.ThumbWidth != 120 || o.WarnMinImages != 5 {
 		t.Errorf("options %+v", o)
 	}
+	if o := build(t, "report", "").(*declared).Stage.(*reportStage).opt; o.GroupCopies != 4 || o.Groups != 40 || o.Disagreements != 80 || o.TableRows != 500 {
+		t.Errorf("default caps %+v", o)
+	}
+	if o := build(t, "report", "{group_copies: 2, groups: 3, disagreements: 5, table_rows: 7}").(*declared).Stage.(*reportStage).opt; o.GroupCopies != 2 || o.Groups != 3 || o.Disagreements != 5 || o.TableRows != 7 {
+		t.Errorf("caps %+v", o)
+	}
+	if err := buildErr(t, "report", "{table_rows: 0}"); err == nil {
+		t.Error("table_rows 0 accepted (least 1)")
+	}
 	p, err := decode(t, "report", "{concurrency: 4}")
 	if err != nil {
 		t.Fatal(err)
@@ -43,8 +53,11 @@ func reportInputs(t *testing.T, env *Env, rowsRec arrow.RecordBatch) map[string]
 	t.Helper()
 	unique := run(t, env, "dedupe", build(t, "dedupe", ""), map[string]arrow.RecordBatch{"rows": rowsRec})
 	cc := run(t, env, "cross-check", build(t, "cross-check", "{missing_disagrees: true}"), map[string]arrow.RecordBatch{"rows": unique.Outputs["rows"]})
+	excluded := rows(t, env.Mem, "key,reason,detail", nil)
+	t.Cleanup(excluded.Release)
 	return map[string]arrow.RecordBatch{
 		"rows": rowsRec, "matrix": cc.Outputs["matrix"], "kappa": cc.Outputs["kappa"], "disagreements": cc.Outputs["disagreements"],
+		"excluded": excluded,
 	}
 }
 
@@ -99,6 +112,15 @@ func TestReportBadInputs(t *testing.T) {
 	if _, err := build(t, "report", "").Run(context.Background(), env, inputs); err == nil || !strings.Contains(err.Error(), "kappa: no column") {
 		t.Errorf("kappa input without kappa columns: %v", err)
 	}
+	good := inputs["excluded"]
+	noReason := rows(t, env.Mem, "key,detail", nil, "k|d")
+	defer noReason.Release()
+	inputs["excluded"] = noReason
+	inputs["kappa"] = reportInputs(t, env, in)["kappa"]
+	if _, err := build(t, "report", "").Run(context.Background(), env, inputs); err == nil || !strings.Contains(err.Error(), `excluded: no column "reason"`) {
+		t.Errorf("excluded input without a reason column: %v", err)
+	}
+	inputs["excluded"] = good
 	nulls := rows(t, env.Mem, "file_id,expert,severity", []string{"severity"}, "a|I|")
 	defer nulls.Release()
 	inputs["rows"] = nulls
@@ -134,5 +156,26 @@ func TestReportFilesThroughParquet(t *testing.T) {
 	}
 	if !bytes.Equal(c.Value(0), files.Column(1).(*array.Binary).Value(0)) {
 		t.Error("report.html changed through Parquet")
+	}
+}
+
+// The excluded input reaches summary.json: counts per reason, and the
+// objects no other section shows, with their path.
+func TestReportExcludedInput(t *testing.T) {
+	env := testEnv(t)
+	in := rows(t, env.Mem, "file_id,expert,severity", []string{"severity"}, "a|I|0", "a|II|0")
+	defer in.Release()
+	inputs := reportInputs(t, env, in)
+	ex := rows(t, env.Mem, "key,relative_path,reason,detail", nil, "s/k1|k1|rejected|empty object", "s/k2|k2|duplicate|same expert, file_id as the kept copy")
+	defer ex.Release()
+	inputs["excluded"] = ex
+	s := summaryOf(t, run(t, env, "report", build(t, "report", ""), inputs))
+	want := report.Exclusions{
+		Total:   2,
+		Reasons: []report.ReasonCount{{Reason: "rejected", Objects: 1, Listed: 1}, {Reason: "duplicate", Objects: 1}},
+		Listed:  []report.ExcludedObject{{Key: "s/k1", Path: "k1", Reason: "rejected", Detail: "empty object"}},
+	}
+	if s.Excluded == nil || !reflect.DeepEqual(*s.Excluded, want) {
+		t.Errorf("excluded %+v, want %+v", s.Excluded, want)
 	}
 }

@@ -67,9 +67,18 @@ func TestDeclaredSchemas(t *testing.T) {
 	if n := cc.Outputs["disagreements"].NumRows(); n != 1 {
 		t.Errorf("cross-check: %d disagreements, want 1", n)
 	}
-	step("filter", "{mode: drop}", map[string]arrow.RecordBatch{"rows": unique.Outputs["rows"], "by": cc.Outputs["disagreements"]})
+	agreed := step("filter", "{mode: drop}", map[string]arrow.RecordBatch{"rows": unique.Outputs["rows"], "by": cc.Outputs["disagreements"]})
+	clean := step("dedupe", "{on: [file_id]}", map[string]arrow.RecordBatch{"rows": agreed.Outputs["rows"]})
+	excluded := step("exclusions", "", map[string]arrow.RecordBatch{
+		"objects": objects, "failed": hashed.Outputs["failed"], "fetch_rejected": hashed.Outputs["rejected"], "rejected": graded.Outputs["rejected"],
+		"rows": unique.Outputs["rows"], "removed": unique.Outputs["removed"], "disagreements": cc.Outputs["disagreements"], "clean": clean.Outputs["rows"],
+	})
+	if n := excluded.Outputs["excluded"].NumRows(); n != 4 {
+		t.Errorf("exclusions: %d rows, want 4 (c rejected, b2 a duplicate, b under both experts)", n)
+	}
 	step("report", "", map[string]arrow.RecordBatch{
 		"rows": graded.Outputs["rows"], "matrix": cc.Outputs["matrix"], "kappa": cc.Outputs["kappa"], "disagreements": cc.Outputs["disagreements"],
+		"excluded": excluded.Outputs["excluded"],
 	})
 
 	dir := t.TempDir()
@@ -114,6 +123,33 @@ func TestSchemaErrors(t *testing.T) {
 		}
 		return out
 	}
+	withPort := func(m map[string]Schema, port string, s Schema) map[string]Schema {
+		out := map[string]Schema{port: s}
+		for k, v := range m {
+			if k != port {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	withExcluded := func(m map[string]Schema, s Schema) map[string]Schema { return withPort(m, "excluded", s) }
+	fetched, err := fetchHashSchema(Params{}, map[string]Schema{"objects": objects})
+	if err != nil {
+		t.Fatal(err)
+	}
+	exclusionsIn := map[string]Schema{
+		"objects": objects, "failed": fetched["failed"], "fetch_rejected": fetched["rejected"], "rejected": graded.Set(Col{"reason", str}),
+		"rows": graded, "removed": graded, "disagreements": wideSchema("file_id"), "clean": graded,
+	}
+	p, err := decode(t, "exclusions", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := exclusionsSchema(p, exclusionsIn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exclusionsOut := ex["excluded"]
 	for _, tc := range []struct {
 		kind, params string
 		in           map[string]Schema
@@ -142,6 +178,14 @@ func TestSchemaErrors(t *testing.T) {
 		{"report", "{label: size}", withRows(cc, graded), "label", 0, "", `column "size" of rows is int64, want string`},
 		{"report", "", withRows(cc, graded.Set(Col{"width", str})), "", 0, "rows", `column "width" of rows is string, want int64`},
 		{"report", "{item: key}", withRows(cc, graded), "item", 0, "", `disagreements has no string column "key" (columns: file_id string, + one int64 grade column per rater`},
+		{"report", "", withRows(withExcluded(cc, Closed(Col{"key", str}, Col{"detail", str})), graded), "", 0, "excluded", `excluded has no column "reason"`},
+		{"report", "", withRows(withExcluded(cc, exclusionsOut), graded), "", 0, "", ""},
+		{"exclusions", "", exclusionsIn, "", 0, "", ""},
+		{"exclusions", "{on: [expert, fileid]}", exclusionsIn, "on", 2, "", `rows has no column "fileid" (did you mean "file_id"?)`},
+		{"exclusions", "{item: id}", exclusionsIn, "item", 0, "", `rows has no column "id"`},
+		{"exclusions", "", withPort(exclusionsIn, "failed", Closed(Col{"key", str})), "", 0, "failed", `failed has no column "error"`},
+		{"exclusions", "", withPort(exclusionsIn, "failed", Closed(Col{"key", str}, Col{"error", str}, Col{"attempts", str})), "", 0, "failed", `column "attempts" of failed is string, want int64`},
+		{"exclusions", "", withPort(exclusionsIn, "clean", Closed(Col{"key", str})), "item", 0, "", `clean has no column "file_id"`},
 		// Columns of a read CSV are strings unless typed; unknown ones may exist.
 		{"cross-check", "", map[string]Schema{"rows": {Open: true, Rest: str}}, "grade", 0, "", `rows has no int64 column "severity"`},
 		{"cross-check", "", map[string]Schema{"rows": {Open: true, Rest: str, Cols: []Col{{"severity", i64}}}}, "", 0, "", ""},

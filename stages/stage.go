@@ -124,6 +124,7 @@ func Builtin() Registry {
 		filterKind(),
 		readKind(),
 		reportKind(),
+		exclusionsKind(),
 	} {
 		r[k.Name] = k
 	}

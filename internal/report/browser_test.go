@@ -52,6 +52,9 @@ type pageFacts struct {
 	ScrollWidth int      `json:"scrollWidth"`
 	External    []string `json:"external"`
 	DOM         int      `json:"dom"`
+	// Clipped lists the SVG texts that reach outside their chart (an
+	// inline SVG cuts them off).
+	Clipped []string `json:"clipped"`
 }
 
 const shotWidth, shotHeight = 1280, 2400
@@ -110,7 +113,14 @@ func inspect(t *testing.T, bin, page string) (pageFacts, []string, []byte) {
 		scrollWidth: document.documentElement.scrollWidth,
 		external: Array.from(document.querySelectorAll("[src],[href]"), e => e.getAttribute("src") || e.getAttribute("href"))
 			.filter(u => !u.startsWith("#") && !u.startsWith("data:")),
-		dom: document.documentElement.outerHTML.length
+		dom: document.documentElement.outerHTML.length,
+		clipped: Array.from(document.querySelectorAll("svg")).flatMap(svg => {
+			const b = svg.getBoundingClientRect();
+			return Array.from(svg.querySelectorAll("text")).filter(t => {
+				const r = t.getBoundingClientRect();
+				return r.width > 0 && (r.left < b.left - 0.5 || r.right > b.right + 0.5 || r.top < b.top - 0.5 || r.bottom > b.bottom + 0.5);
+			}).map(t => t.textContent);
+		})
 	})`}, &ev)
 	var facts pageFacts
 	if err := json.Unmarshal([]byte(ev.Result.Value), &facts); err != nil {
@@ -165,6 +175,9 @@ func TestReportInBrowser(t *testing.T) {
 	if len(got.External) > 0 {
 		t.Errorf("references outside the file: %v", got.External)
 	}
+	if len(got.Clipped) > 0 {
+		t.Errorf("chart texts cut off: %q", got.Clipped)
+	}
 	cfg, err := png.DecodeConfig(bytes.NewReader(img))
 	if err != nil || cfg.Width != shotWidth || cfg.Height != shotHeight {
 		t.Errorf("screenshot %dx%d (%v), want %dx%d", cfg.Width, cfg.Height, err, shotWidth, shotHeight)
@@ -177,6 +190,43 @@ func TestReportInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s (%d bytes); page: %d DOM characters", out, len(img), got.DOM)
+}
+
+// A heatmap of one grade is one cell wide: the axis titles (long rater
+// names) and the grade labels must still fit in the chart.
+func TestOneGradeHeatmapInBrowser(t *testing.T) {
+	bin := chromiumBinary(t)
+	a, b := "MedicalExpert-I (senior radiologist)", "MedicalExpert-II (resident)"
+	zero := int64(0)
+	in := report.Input{Title: "one grade", Raters: []string{a, b}, Matrix: []report.Cell{{RaterA: a, RaterB: b, GradeA: 0, GradeB: 0, Count: 3}},
+		Kappas: []report.Kappa{{RaterA: a, RaterB: b, N: 3}}, Excluded: []report.Excluded{}}
+	for _, item := range []string{"x", "y", "z"} {
+		for _, r := range []string{a, b} {
+			in.Rows = append(in.Rows, report.Row{Rater: r, Item: item, Grade: zero, Label: "0Normal (no osteoarthritis)"})
+		}
+	}
+	rep, err := report.Build(context.Background(), in, report.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	html, err := rep.HTML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := filepath.Join(t.TempDir(), "report.html")
+	if err := os.WriteFile(page, html, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, problems, _ := inspect(t, bin, page)
+	for _, p := range problems {
+		t.Errorf("browser: %s", p)
+	}
+	if got.SVGs < 2 {
+		t.Errorf("%d SVG charts, want the counts and the heatmap at least", got.SVGs)
+	}
+	if len(got.Clipped) > 0 {
+		t.Errorf("chart texts cut off: %q", got.Clipped)
+	}
 }
 
 // The harness itself: a page with a console error, an uncaught exception,

@@ -21,7 +21,8 @@ type Summary struct {
 	Counts        []Count        `json:"counts"`
 	Duplicates    Duplicates     `json:"duplicates"`
 	Agreement     Agreement      `json:"agreement"`
-	Disagreements []Disagreed    `json:"disagreements"`
+	Disagreements []Disagreed    `json:"disagreements"` // the first Totals.Disagreements the report lists
+	Excluded      *Exclusions    `json:"excluded"`      // null: not known
 	Properties    []Property     `json:"properties"`
 	Warnings      []Warning      `json:"warnings"`
 	MeanImages    *MeanImages    `json:"mean_images"`
@@ -40,6 +41,9 @@ type Totals struct {
 	Files        int `json:"files"`        // rows (objects) as listed
 	Images       int `json:"images"`       // distinct items
 	Observations int `json:"observations"` // distinct (rater, item) pairs
+	// Disagreements counts the items the raters disagree on; the report
+	// lists the first Options.Disagreements + Options.TableRows.
+	Disagreements int `json:"disagreements"`
 }
 
 // Count is one cell of the rater × grade table.
@@ -56,7 +60,7 @@ type Duplicates struct {
 	Groups      int        `json:"groups"`
 	Surplus     int        `json:"surplus"` // rows beyond the first of each group
 	Conflicting int        `json:"conflicting"`
-	List        []DupGroup `json:"list"`
+	List        []DupGroup `json:"list"` // the first Options.Groups + Options.TableRows groups
 }
 
 // DupGroup is one duplicate group; Paths[0] is the copy kept.
@@ -64,9 +68,10 @@ type DupGroup struct {
 	Rater    string   `json:"rater"`
 	Item     string   `json:"item"`
 	Grades   []int64  `json:"grades"` // distinct grades of the copies, ascending
-	Paths    []string `json:"paths"`
+	Copies   int      `json:"copies"`
+	Paths    []string `json:"paths"` // the first Options.GroupCopies copies, in listing order
 	Conflict bool     `json:"conflict"`
-	grades   []int64  // per copy
+	grades   []int64  // per copy in Paths
 }
 
 // Agreement holds the cross-check's figures.
@@ -79,7 +84,8 @@ type Agreement struct {
 type Disagreed struct {
 	Item   string              `json:"item"`
 	Grades map[string]*int64   `json:"grades"` // rater → grade; null: not graded
-	Paths  map[string][]string `json:"paths"`  // rater → the item's paths under that rater
+	Paths  map[string][]string `json:"paths"`  // rater → the item's first Options.GroupCopies paths under that rater
+	Copies map[string]int      `json:"copies"` // rater → the item's copies under that rater
 }
 
 // Property is the distribution of one image property per grade.
@@ -144,6 +150,10 @@ type Settings struct {
 	ThumbWidth    int     `json:"thumb_width"`
 	MeanImages    bool    `json:"mean_images"`
 	MeanSize      string  `json:"mean_size"`
+	GroupCopies   int     `json:"group_copies"`
+	Groups        int     `json:"groups"`
+	Disagreements int     `json:"disagreements"`
+	TableRows     int     `json:"table_rows"`
 }
 
 // Report is a built report: its summary and the images it embeds.
@@ -171,6 +181,7 @@ func Build(ctx context.Context, in Input, opt Options) (*Report, error) {
 	s.Settings = Settings{
 		WarnShare: opt.WarnShare, WarnMinImages: opt.WarnMinImages, ThumbWidth: opt.ThumbWidth,
 		MeanImages: opt.MeanImages, MeanSize: fmt.Sprintf("%dx%d", opt.MeanWidth, opt.MeanHeight),
+		GroupCopies: opt.GroupCopies, Groups: opt.Groups, Disagreements: opt.Disagreements, TableRows: opt.TableRows,
 	}
 
 	// Observations: the first row of each (rater, item), in input order.
@@ -231,11 +242,13 @@ func Build(ctx context.Context, in Input, opt Options) (*Report, error) {
 		if len(idx) < 2 {
 			continue
 		}
-		g := DupGroup{Rater: k.rater, Item: k.item}
+		g := DupGroup{Rater: k.rater, Item: k.item, Copies: len(idx)}
 		seen := map[int64]bool{}
-		for _, i := range idx {
-			g.Paths = append(g.Paths, in.Rows[i].shown())
-			g.grades = append(g.grades, in.Rows[i].Grade)
+		for n, i := range idx {
+			if n < opt.GroupCopies {
+				g.Paths = append(g.Paths, in.Rows[i].shown())
+				g.grades = append(g.grades, in.Rows[i].Grade)
+			}
 			if !seen[in.Rows[i].Grade] {
 				seen[in.Rows[i].Grade] = true
 				g.Grades = append(g.Grades, in.Rows[i].Grade)
@@ -253,9 +266,7 @@ func Build(ctx context.Context, in Input, opt Options) (*Report, error) {
 		return s.Duplicates.List[a].Rater < s.Duplicates.List[b].Rater
 	})
 	s.Duplicates.Groups = len(s.Duplicates.List)
-	if s.Duplicates.List == nil {
-		s.Duplicates.List = []DupGroup{}
-	}
+	s.Duplicates.List = capped(s.Duplicates.List, opt.Groups+opt.TableRows)
 
 	// Agreement, in a fixed order.
 	s.Agreement.Pairs = append([]Kappa{}, in.Kappas...)
@@ -286,16 +297,21 @@ func Build(ctx context.Context, in Input, opt Options) (*Report, error) {
 		if len(d.Grades) != len(in.Raters) {
 			return nil, fmt.Errorf("disagreement %s: %d grades for %d raters", d.Item, len(d.Grades), len(in.Raters))
 		}
-		out := Disagreed{Item: d.Item, Grades: map[string]*int64{}, Paths: map[string][]string{}}
+		out := Disagreed{Item: d.Item, Grades: map[string]*int64{}, Paths: map[string][]string{}, Copies: map[string]int{}}
 		for i, rater := range in.Raters {
 			out.Grades[rater] = d.Grades[i]
-			for _, ri := range copies[obsKey{rater, d.Item}] {
+			idx := copies[obsKey{rater, d.Item}]
+			out.Copies[rater] = len(idx)
+			for _, ri := range idx[:min(len(idx), opt.GroupCopies)] {
 				out.Paths[rater] = append(out.Paths[rater], in.Rows[ri].shown())
 			}
 		}
 		s.Disagreements = append(s.Disagreements, out)
 	}
 	sort.SliceStable(s.Disagreements, func(a, b int) bool { return s.Disagreements[a].Item < s.Disagreements[b].Item })
+	s.Totals.Disagreements = len(s.Disagreements)
+	s.Disagreements = capped(s.Disagreements, opt.Disagreements+opt.TableRows)
+	s.Excluded = exclusions(in.Excluded, opt.TableRows)
 
 	// Properties per grade and the warnings they draw.
 	obs := make([]Row, len(obsOrder))
@@ -308,6 +324,14 @@ func Build(ctx context.Context, in Input, opt Options) (*Report, error) {
 		return nil, err
 	}
 	return r, nil
+}
+
+// capped returns the first n elements of list, never nil (JSON: []).
+func capped[T any](list []T, n int) []T {
+	if list == nil {
+		return []T{}
+	}
+	return list[:min(len(list), n)]
 }
 
 type obsGrade struct {

@@ -12,9 +12,20 @@
 //   - the agreement matrix of every pair of raters as a heatmap, and
 //     Cohen's kappas (unweighted, linear, quadratic) with 95 % intervals;
 //   - every disagreement with its thumbnail and each rater's grade;
+//   - what the clean table leaves out: objects per exclusion reason, and
+//     the objects no other section shows (rejected, failed) with why;
 //   - image properties (size, pixel format) per grade, with a warning when
 //     a property nearly determines the grade (see below);
 //   - optionally, the mean image of every grade.
+//
+// # Size
+//
+// The page stays a few MB whatever the bucket: a duplicate group shows its
+// first copies, the first groups and disagreements have thumbnails, the
+// next ones are a compact table, and the rest are counted ("+N more");
+// excluded objects are listed up to a cap per reason (Options). Only the
+// images shown are fetched, and summary.json lists what the page lists,
+// with the totals.
 //
 // # Observations
 //

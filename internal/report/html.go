@@ -24,7 +24,7 @@ var page = sync.OnceValue(func() *template.Template {
 })
 
 // SectionIDs are the ids of the report's sections, in page order.
-var SectionIDs = []string{"overview", "counts", "duplicates", "agreement", "disagreements", "sizes", "mean-images", "method"}
+var SectionIDs = []string{"overview", "counts", "duplicates", "agreement", "disagreements", "excluded", "sizes", "mean-images", "method"}
 
 type view struct {
 	S             *Summary
@@ -33,11 +33,16 @@ type view struct {
 	GradeHeads    []gradeHead
 	CountRows     []countRow
 	CountTotal    []int
-	Dups          []dupView
+	Dups          []dupView // shown with thumbnails
+	DupRows       []dupView // listed without
+	DupMore       int       // neither
 	Heatmaps      []heatmapView
 	Kappas        []kappaView
 	KappaSVG      template.HTML
-	Disagreements []disView
+	Disagreements []disView // shown with thumbnails
+	DisRows       []disView // listed without
+	DisMore       int       // neither
+	Excluded      *excludedView
 	RaterHeads    []string
 	Props         []propView
 	Warnings      []Warning
@@ -85,6 +90,7 @@ type dupView struct {
 	Rater, Grades, Item, ItemShort string
 	Conflict                       bool
 	Copies                         []copyView
+	N, More                        int // copies in all, and beyond those shown
 }
 
 type heatmapView struct {
@@ -102,6 +108,7 @@ type chip struct {
 	Style       template.CSS
 	Missing     bool
 	Paths       []string
+	More        int // copies beyond Paths
 }
 
 type disView struct {
@@ -140,12 +147,15 @@ func (r *Report) HTML() ([]byte, error) {
 	v := view{S: s, NoSource: r.noSource, ThumbWidth: r.opt.ThumbWidth, Warnings: s.Warnings}
 
 	// Overview tiles.
-	dis := strconv.Itoa(len(s.Disagreements))
+	dis := strconv.Itoa(s.Totals.Disagreements)
 	v.Tiles = []tile{
 		{Value: strconv.Itoa(s.Totals.Files), Label: "files", Note: fmt.Sprintf("%d raters", len(s.Raters))},
 		{Value: strconv.Itoa(s.Totals.Images), Label: "distinct images", Note: "by content hash"},
 		{Value: strconv.Itoa(s.Duplicates.Groups), Label: "duplicate groups", Note: fmt.Sprintf("%d surplus files", s.Duplicates.Surplus), Warn: s.Duplicates.Conflicting > 0},
 		{Value: dis, Label: "disagreements", Note: "items graded differently"},
+	}
+	if e := s.Excluded; e != nil {
+		v.Tiles = append(v.Tiles, tile{Value: strconv.Itoa(e.Total), Label: "excluded", Note: "listed objects not in clean"})
 	}
 	for _, p := range s.Agreement.Pairs {
 		if len(s.Agreement.Pairs) > 1 {
@@ -174,18 +184,27 @@ func (r *Report) HTML() ([]byte, error) {
 	}
 
 	// Duplicates.
-	for _, g := range s.Duplicates.List {
-		d := dupView{Rater: g.Rater, Item: g.Item, ItemShort: shortID(g.Item), Conflict: g.Conflict}
+	for n, g := range s.Duplicates.List {
+		d := dupView{Rater: g.Rater, Item: g.Item, ItemShort: shortID(g.Item), Conflict: g.Conflict, N: g.Copies, More: g.Copies - len(g.Paths)}
 		var names []string
 		for _, gr := range g.Grades {
 			names = append(names, r.gradeName(gr))
 		}
 		d.Grades = strings.Join(names, ", ")
 		for i, p := range g.Paths {
-			d.Copies = append(d.Copies, copyView{Path: p, Base: path.Base(p), Kept: i == 0, Grade: r.gradeName(g.grades[i]), Thumb: r.thumbView(g.Item, p)})
+			c := copyView{Path: p, Base: path.Base(p), Kept: i == 0, Grade: r.gradeName(g.grades[i])}
+			if n < r.opt.Groups {
+				c.Thumb = r.thumbView(g.Item, p)
+			}
+			d.Copies = append(d.Copies, c)
 		}
-		v.Dups = append(v.Dups, d)
+		if n < r.opt.Groups {
+			v.Dups = append(v.Dups, d)
+		} else {
+			v.DupRows = append(v.DupRows, d)
+		}
 	}
+	v.DupMore = s.Duplicates.Groups - len(s.Duplicates.List)
 
 	// Agreement.
 	for _, p := range s.Agreement.Pairs {
@@ -201,11 +220,14 @@ func (r *Report) HTML() ([]byte, error) {
 
 	// Disagreements.
 	v.RaterHeads = s.Raters
-	for _, d := range s.Disagreements {
-		dv := disView{Item: d.Item, ItemShort: shortID(d.Item), Thumb: r.thumbView(d.Item, shortID(d.Item))}
+	for n, d := range s.Disagreements {
+		dv := disView{Item: d.Item, ItemShort: shortID(d.Item)}
+		if n < r.opt.Disagreements {
+			dv.Thumb = r.thumbView(d.Item, shortID(d.Item))
+		}
 		for _, rater := range s.Raters {
 			g, ok := d.Grades[rater]
-			c := chip{Rater: rater, Paths: d.Paths[rater]}
+			c := chip{Rater: rater, Paths: d.Paths[rater], More: d.Copies[rater] - len(d.Paths[rater])}
 			if !ok || g == nil {
 				c.Text, c.Missing = "not graded", true
 			} else {
@@ -214,8 +236,14 @@ func (r *Report) HTML() ([]byte, error) {
 			}
 			dv.Chips = append(dv.Chips, c)
 		}
-		v.Disagreements = append(v.Disagreements, dv)
+		if n < r.opt.Disagreements {
+			v.Disagreements = append(v.Disagreements, dv)
+		} else {
+			v.DisRows = append(v.DisRows, dv)
+		}
 	}
+	v.DisMore = s.Totals.Disagreements - len(s.Disagreements)
+	v.Excluded = excludedOf(s.Excluded)
 
 	// Properties.
 	for _, p := range s.Properties {

@@ -31,9 +31,10 @@ type thumb struct {
 	Err  string
 }
 
-// images fetches what the report shows: a thumbnail of every item in a
-// duplicate group or a disagreement and, with MeanImages, every item for
-// the mean images.
+// images fetches what the report shows: a thumbnail of the item of each
+// duplicate group and disagreement shown with thumbnails (the first
+// Options.Groups and Options.Disagreements) and, with MeanImages, every
+// item for the mean images.
 func (r *Report) images(ctx context.Context, in Input, obsOrder []obsKey, first map[obsKey]int) error {
 	s := &r.Summary
 	// The object of each item: its first row with a key, in listing order.
@@ -44,10 +45,10 @@ func (r *Report) images(ctx context.Context, in Input, obsOrder []obsKey, first 
 		}
 	}
 	shown := map[string]bool{}
-	for _, g := range s.Duplicates.List {
+	for _, g := range s.Duplicates.List[:min(len(s.Duplicates.List), r.opt.Groups)] {
 		shown[g.Item] = true
 	}
-	for _, d := range s.Disagreements {
+	for _, d := range s.Disagreements[:min(len(s.Disagreements), r.opt.Disagreements)] {
 		shown[d.Item] = true
 	}
 	want := slices.Sorted(maps.Keys(shown))

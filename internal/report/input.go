@@ -59,6 +59,13 @@ type Disagreement struct {
 	Grades []*int64
 }
 
+// Excluded is a listed object the clean table leaves out, and why (a row
+// of the exclusions stage's output).
+type Excluded struct {
+	Key, Path      string
+	Reason, Detail string
+}
+
 // Input is what a report is built from.
 type Input struct {
 	Title         string
@@ -67,6 +74,7 @@ type Input struct {
 	Matrix        []Cell
 	Kappas        []Kappa
 	Disagreements []Disagreement
+	Excluded      []Excluded // in listing order; nil: not known (no such section)
 }
 
 // Object names an image to fetch and what its bytes must be.
@@ -92,7 +100,15 @@ type Options struct {
 	WarnShare             float64 // default 0.95
 	WarnMinImages         int     // default 5
 	Concurrency           int     // parallel fetches (default 16)
-	Fetch                 Fetcher // nil: no images
+	// Caps that keep the page a few MB whatever the bucket (0: default).
+	// GroupCopies is the copies shown per duplicate group (default 4);
+	// Groups and Disagreements are how many duplicate groups (default 40)
+	// and disagreements (default 80) are shown with thumbnails; TableRows
+	// is how many more of each, and of the excluded objects, are listed in
+	// a compact table without thumbnails (default 500). The rest are
+	// counted ("+N more"). Only the images shown are fetched.
+	GroupCopies, Groups, Disagreements, TableRows int
+	Fetch                                         Fetcher // nil: no images
 	// CacheDir keeps the images derived from each object (thumbnail,
 	// padded gray image), named by the object's SHA-256, between runs: an
 	// image already derived is not fetched again. Entries a run did not
@@ -115,6 +131,14 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 16
+	}
+	for _, c := range []struct {
+		v   *int
+		def int
+	}{{&o.GroupCopies, 4}, {&o.Groups, 40}, {&o.Disagreements, 80}, {&o.TableRows, 500}} {
+		if *c.v <= 0 {
+			*c.v = c.def
+		}
 	}
 	return o
 }

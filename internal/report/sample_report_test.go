@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -21,7 +22,7 @@ func TestSampleSummary(t *testing.T) {
 	if err := json.Unmarshal(files["summary.json"], &s); err != nil {
 		t.Fatal(err)
 	}
-	if s.Totals != (report.Totals{Files: 99, Images: 46, Observations: 91}) {
+	if s.Totals != (report.Totals{Files: 99, Images: 46, Observations: 91, Disagreements: 5}) {
 		t.Errorf("totals %+v", s.Totals)
 	}
 	if strings.Join(s.Raters, ",") != "MedicalExpert-I,MedicalExpert-II" || len(s.Grades) != 5 || s.Grades[4].Label != "4Severe" {
@@ -84,6 +85,18 @@ func TestSampleSummary(t *testing.T) {
 	}
 	if s.MeanImages != nil {
 		t.Errorf("mean images computed though off by default")
+	}
+	// Excluded: the 8 duplicate copies, X1-X3 and Y1 under both experts,
+	// U1 graded by I only; nothing rejected or failed to list.
+	want := []report.ReasonCount{{Reason: "duplicate", Objects: 8}, {Reason: "disagreement", Objects: 8}, {Reason: "missing_rater", Objects: 1}}
+	if e := s.Excluded; e == nil || e.Total != 17 || !slices.Equal(e.Reasons, want) || len(e.Listed) != 0 || e.Unlisted != 0 {
+		t.Errorf("excluded %+v, want 17: %v", e, want)
+	}
+	page := string(files["report.html"])
+	for _, want := range []string{"17 listed objects are not in the clean table", `<td><code>missing_rater</code></td><td>not graded by every rater (see <a href="#disagreements">disagreements</a>)</td><td class="n">1</td>`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("report.html lacks %q", want)
+		}
 	}
 }
 

@@ -78,8 +78,15 @@ func sampleFiles(t *testing.T, reportParams string) map[string][]byte {
 	graded := step("map-severity", "", map[string]arrow.RecordBatch{"rows": fetch["rows"]})
 	unique := step("dedupe", "", map[string]arrow.RecordBatch{"rows": graded["rows"]})
 	cross := step("cross-check", "{missing_disagrees: true}", map[string]arrow.RecordBatch{"rows": unique["rows"]})
+	agreed := step("filter", "{column: file_id, mode: drop}", map[string]arrow.RecordBatch{"rows": unique["rows"], "by": cross["disagreements"]})
+	clean := step("dedupe", "{on: [file_id]}", map[string]arrow.RecordBatch{"rows": agreed["rows"]})
+	excluded := step("exclusions", "", map[string]arrow.RecordBatch{
+		"objects": list["objects"], "failed": fetch["failed"], "fetch_rejected": fetch["rejected"], "rejected": graded["rejected"],
+		"rows": unique["rows"], "removed": unique["removed"], "disagreements": cross["disagreements"], "clean": clean["rows"],
+	})
 	out := step("report", reportParams, map[string]arrow.RecordBatch{
 		"rows": graded["rows"], "matrix": cross["matrix"], "kappa": cross["kappa"], "disagreements": cross["disagreements"],
+		"excluded": excluded["excluded"],
 	})
 	files := out["files"]
 	names := files.Column(0).(*array.String)

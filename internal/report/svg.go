@@ -116,8 +116,24 @@ func (r *Report) heatmap(a, b string) template.HTML {
 	s := &r.Summary
 	grades := s.Grades
 	k := len(grades)
-	const cell, left, top = 64, 128, 78
-	W, H := left+cell*k+16, top+cell*k+16
+	// The axis titles and row labels set the chart's size when they are
+	// wider than the grid (one grade: one cell).
+	const cell, top, pad = 64, 78, 16
+	labelW := 0.0
+	for _, g := range grades {
+		labelW = math.Max(labelW, textWidth(r.gradeName(g.Grade), 12, false))
+	}
+	grid := float64(cell * k)
+	colTitle, rowTitle := textWidth(b, 13, true), textWidth(a, 13, true)
+	// The row title runs up the left side when the grid is tall enough,
+	// else across, above the row labels.
+	across := rowTitle+8 > grid
+	left := int(math.Max(128, 30+labelW+10))
+	if across {
+		left = int(math.Max(math.Max(128, 14+labelW+10), 14+rowTitle+10))
+	}
+	W := left + int(math.Ceil(math.Max(grid, colTitle))) + pad
+	H := top + cell*k + pad
 	svg := newSVG(W, H, fmt.Sprintf("Agreement matrix, %s (rows) against %s (columns)", a, b))
 	idx := map[int64]int{}
 	for i, g := range grades {
@@ -144,14 +160,20 @@ func (r *Report) heatmap(a, b string) template.HTML {
 			}
 		}
 	}
-	svg.text(left+float64(cell*k)/2, 18, "middle", "axis-title", b)
-	svg.raw(`<text x="14" y="%s" text-anchor="middle" class="axis-title" transform="rotate(-90 14 %s)">%s</text>`,
-		num(top+float64(cell*k)/2), num(top+float64(cell*k)/2), esc(a))
+	// Each title centred on the grid, moved inwards where it would leave the chart.
+	cx := clamp(float64(left)+grid/2, colTitle/2+4, float64(W)-colTitle/2-4)
+	svg.text(cx, 18, "middle", "axis-title", b)
+	if across {
+		svg.text(float64(left)-10, top-10, "end", "axis-title", a)
+	} else {
+		cy := top + grid/2
+		svg.raw(`<text x="14" y="%s" text-anchor="middle" class="axis-title" transform="rotate(-90 14 %s)">%s</text>`, num(cy), num(cy), esc(a))
+	}
 	for i, g := range grades {
 		n, rest := r.gradeParts(g.Grade)
-		svg.text(left+float64(cell*i)+cell/2, top-26, "middle", "label strong", n)
-		svg.text(left+float64(cell*i)+cell/2, top-10, "middle", "tick", shorten(rest, 10))
-		svg.text(left-10, top+float64(cell*i)+cell/2+4, "end", "label", r.gradeName(g.Grade))
+		svg.text(float64(left)+float64(cell*i)+cell/2, top-26, "middle", "label strong", n)
+		svg.text(float64(left)+float64(cell*i)+cell/2, top-10, "middle", "tick", shorten(rest, 10))
+		svg.text(float64(left)-10, top+float64(cell*i)+cell/2+4, "end", "label", r.gradeName(g.Grade))
 	}
 	for i := range grades {
 		for j := range grades {
@@ -313,6 +335,19 @@ func (r *Report) propertyChart(p Property, warned map[int64]bool) template.HTML 
 	}
 	return svg.done()
 }
+
+// textWidth is a generous estimate of a text's width in pixels at a font
+// size (DejaVu Sans, the widest of the fonts the page names, averages
+// about 0.6 em per character, bold 0.66).
+func textWidth(s string, px float64, bold bool) float64 {
+	em := 0.62
+	if bold {
+		em = 0.68
+	}
+	return float64(len([]rune(s))) * px * em
+}
+
+func clamp(v, lo, hi float64) float64 { return math.Max(lo, math.Min(v, hi)) }
 
 func shorten(s string, n int) string {
 	r := []rune(s)
