@@ -37,6 +37,18 @@ func TestDirectoryKeys(t *testing.T) {
 		if want := "key,reason\nMedicalExpert-I/0Normal/bad\\xff.png,key is not valid UTF-8\n"; err != nil || string(got) != want {
 			t.Errorf("%s run: rejected_keys.csv %q (%v), want %q", name, got, err, want)
 		}
+		excluded := 0
+		for _, l := range readLines(t, filepath.Join(out, "excluded.csv")) {
+			if strings.HasPrefix(l, "MedicalExpert-I/0Normal/bad\\xff.png,") {
+				excluded++
+				if !strings.Contains(l, ",rejected,key is not valid UTF-8,") {
+					t.Errorf("%s run: excluded.csv row %q, want the reason rejected, key is not valid UTF-8", name, l)
+				}
+			}
+		}
+		if excluded != 1 {
+			t.Errorf("%s run: excluded.csv names the bad key %d times, want once", name, excluded)
+		}
 		if got := readLines(t, filepath.Join(out, "failed.csv")); len(got) != 1 {
 			t.Errorf("%s run: failed.csv %q, want the header only", name, got)
 		}

@@ -220,7 +220,7 @@ stages:
 	if c.pick(2) == 0 {
 		yaml += fmt.Sprintf(`  - name: excluded
     kind: exclusions
-    inputs: {objects: list, failed: fetch.failed, fetch_rejected: fetch.rejected, rejected: graded.rejected, rows: unique, removed: unique.removed, disagreements: agreement.disagreements, clean: agreed}
+    inputs: {objects: list, list_rejected: list.rejected, failed: fetch.failed, fetch_rejected: fetch.rejected, rejected: graded.rejected, rows: unique, removed: unique.removed, disagreements: agreement.disagreements, clean: agreed}
   - name: report
     kind: report
     inputs: {rows: graded, matrix: agreement.matrix, kappa: agreement.kappa, disagreements: agreement.disagreements, excluded: excluded}

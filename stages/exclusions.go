@@ -30,6 +30,7 @@ func exclusionsKind() Kind {
 			"unexplained (not in clean, and no input says why). Every other listed object is in clean through the row of its image, so clean + excluded = listed.",
 		Inputs: []Port{
 			{"objects", "the listed objects (list's objects): key, and relative_path when present"},
+			{"list_rejected", "listed keys no stage can read (list's rejected): key, reason"},
 			{"failed", "objects that could not be fetched (fetch-hash's failed): key, error, attempts when present"},
 			{"fetch_rejected", "objects fetched but unusable (fetch-hash's rejected): key, reason"},
 			{"rejected", "rows whose path does not fit (map-severity's rejected): key, reason"},
@@ -60,12 +61,12 @@ func exclusionsKind() Kind {
 // string columns.
 func exclusionsSchema(p Params, in map[string]Schema) (map[string]Schema, error) {
 	key, path, item := p.Str("key"), p.Str("path"), p.Str("item")
-	for _, port := range []string{"objects", "failed", "fetch_rejected", "rejected", "rows", "removed"} {
+	for _, port := range []string{"objects", "list_rejected", "failed", "fetch_rejected", "rejected", "rows", "removed"} {
 		if err := need(in, port, "key", 0, key, StringType); err != nil {
 			return nil, err
 		}
 	}
-	for _, c := range []struct{ port, name string }{{"failed", "error"}, {"fetch_rejected", "reason"}, {"rejected", "reason"}} {
+	for _, c := range []struct{ port, name string }{{"failed", "error"}, {"list_rejected", "reason"}, {"fetch_rejected", "reason"}, {"rejected", "reason"}} {
 		if err := need(in, c.port, "", 0, c.name, StringType); err != nil {
 			return nil, err
 		}
@@ -125,6 +126,7 @@ func (s *exclusions) Run(ctx context.Context, env *Env, in map[string]arrow.Reco
 		}
 	}
 	for _, step := range []func() error{
+		func() error { return s.rejections(in, "list_rejected", note) },
 		func() error { return s.failures(in, note) },
 		func() error { return s.rejections(in, "fetch_rejected", note) },
 		func() error { return s.rejections(in, "rejected", note) },
@@ -175,11 +177,28 @@ func (s *exclusions) account(env *Env, in map[string]arrow.RecordBatch, why map[
 		inClean[table.Text(clean.Column(ci), i)] = true
 	}
 
+	// Keys the listing rejected are not among its objects: they follow them.
+	listRejected, err := input(in, "list_rejected")
+	if err != nil {
+		return nil, err
+	}
+	rejectedKeys, err := table.StringCol(listRejected, s.key)
+	if err != nil {
+		return nil, fmt.Errorf("list_rejected: %w", err)
+	}
 	var out [6][]string
 	counts := map[string]int{}
 	seen := make(map[string]bool, keys.Len())
-	for i := range keys.Len() {
-		key := keys.Value(i)
+	for i := range keys.Len() + rejectedKeys.Len() {
+		key, path := "", ""
+		if i < keys.Len() {
+			key = keys.Value(i)
+			if paths != nil {
+				path = paths.Value(i)
+			}
+		} else {
+			key = rejectedKeys.Value(i - keys.Len())
+		}
 		if seen[key] {
 			continue // a key is one object, accounted for once
 		}
@@ -194,10 +213,6 @@ func (s *exclusions) account(env *Env, in map[string]arrow.RecordBatch, why map[
 			if compared {
 				e.detail = "its image is not in clean, and no input says why"
 			}
-		}
-		path := ""
-		if paths != nil {
-			path = paths.Value(i)
 		}
 		for c, v := range []string{key, path, e.reason, e.detail, e.keptKey, e.keptPath} {
 			out[c] = append(out[c], v)

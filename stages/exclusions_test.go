@@ -15,7 +15,7 @@ import (
 // checkAccounting asserts clean + excluded = listed in object terms: every
 // listed key is either excluded (once) or a row under clean (the rows clean
 // was de-duplicated from: each expert's copy of a kept image), never both.
-func checkAccounting(t *testing.T, listed, cleanRows, excluded arrow.RecordBatch) {
+func checkAccounting(t *testing.T, cleanRows, excluded arrow.RecordBatch, listed ...arrow.RecordBatch) {
 	t.Helper()
 	count := map[string]int{}
 	for _, rec := range []arrow.RecordBatch{cleanRows, excluded} {
@@ -27,12 +27,14 @@ func checkAccounting(t *testing.T, listed, cleanRows, excluded arrow.RecordBatch
 			count[keys.Value(i)]++
 		}
 	}
-	keys := listed.Column(0).(*array.String)
 	want := map[string]bool{}
-	for i := range keys.Len() {
-		want[keys.Value(i)] = true
-		if n := count[keys.Value(i)]; n != 1 {
-			t.Errorf("listed %s: %d times in clean's rows and excluded, want once", keys.Value(i), n)
+	for _, rec := range listed {
+		keys := rec.Column(0).(*array.String)
+		for i := range keys.Len() {
+			want[keys.Value(i)] = true
+			if n := count[keys.Value(i)]; n != 1 {
+				t.Errorf("listed %s: %d times in clean's rows and excluded, want once", keys.Value(i), n)
+			}
 		}
 	}
 	for k := range count {
@@ -53,6 +55,7 @@ func TestExclusionsReasons(t *testing.T) {
 	objects := rows(t, m, "key,relative_path", nil,
 		"s/k1|k1", "s/k2|k2", "s/k3|k3", "s/k4|k4", "s/k11|k11", "s/k5|k5", "s/k12|k12",
 		"s/k6|k6", "s/k7|k7", "s/k8|k8", "s/k9|k9", "s/k13|k13", "s/k4|k4")
+	listRejected := rows(t, m, "key,reason", nil, "s/k14|key is not valid UTF-8")
 	failed := rows(t, m, "key,error,attempts", []string{"attempts"}, "s/k1|GET: connection reset|4")
 	fetchRejected := rows(t, m, "key,reason", nil, "s/k2|empty object", "s/k1|bytes are not a PNG")
 	rejected := rows(t, m, "key,relative_path,reason", nil, "s/k3|k3|unknown grade label \"9Odd\"")
@@ -67,11 +70,11 @@ func TestExclusionsReasons(t *testing.T) {
 	dis := rows(t, m, "file_id,I,II", []string{"I", "II"}, "h2|1|2", "h3|3|")
 	clean := rows(t, m, hdr, []string{"severity"}, "s/k4|k4|I|h1|0")
 	cleanRows := rows(t, m, "key", nil, "s/k4", "s/k5")
-	for _, r := range []arrow.RecordBatch{objects, failed, fetchRejected, rejected, unique, removed, dis, clean, cleanRows} {
+	for _, r := range []arrow.RecordBatch{objects, listRejected, failed, fetchRejected, rejected, unique, removed, dis, clean, cleanRows} {
 		defer r.Release()
 	}
 	res := run(t, env, "exclusions", build(t, "exclusions", ""), map[string]arrow.RecordBatch{
-		"objects": objects, "failed": failed, "fetch_rejected": fetchRejected, "rejected": rejected,
+		"objects": objects, "list_rejected": listRejected, "failed": failed, "fetch_rejected": fetchRejected, "rejected": rejected,
 		"rows": unique, "removed": removed, "disagreements": dis, "clean": clean,
 	})
 	got := res.Outputs["excluded"]
@@ -86,11 +89,12 @@ func TestExclusionsReasons(t *testing.T) {
 		"s/k8,k8,missing_rater,I 3; not graded by II,,",
 		`s/k9,k9,unexplained,"its image is not in clean, and no input says why",,`,
 		`s/k13,k13,unexplained,"not among the compared rows, and no input says why",,`,
+		"s/k14,,rejected,key is not valid UTF-8,,",
 	)
 	if g := csvOf(t, got); g != want {
 		t.Errorf("excluded:\n%s\nwant\n%s", g, want)
 	}
-	checkAccounting(t, objects, cleanRows, got)
+	checkAccounting(t, cleanRows, got, objects, listRejected)
 }
 
 // Three raters: present grades that differ are a disagreement even with
@@ -109,7 +113,7 @@ func TestExclusionsThreeRaters(t *testing.T) {
 		defer r.Release()
 	}
 	res := run(t, env, "exclusions", build(t, "exclusions", ""), map[string]arrow.RecordBatch{
-		"objects": objects, "failed": empty, "fetch_rejected": emptyR, "rejected": emptyR,
+		"objects": objects, "list_rejected": emptyR, "failed": empty, "fetch_rejected": emptyR, "rejected": emptyR,
 		"rows": unique, "removed": removed, "disagreements": dis, "clean": clean,
 	})
 	want := lines("key,relative_path,reason,detail,kept_key,kept_relative_path",
@@ -125,7 +129,7 @@ func TestExclusionsBadInputs(t *testing.T) {
 	env := testEnv(t)
 	m := env.Mem
 	good := map[string]arrow.RecordBatch{
-		"objects": rows(t, m, "key", nil, "a"), "failed": rows(t, m, "key,error", nil), "fetch_rejected": rows(t, m, "key,reason", nil),
+		"objects": rows(t, m, "key", nil, "a"), "list_rejected": rows(t, m, "key,reason", nil), "failed": rows(t, m, "key,error", nil), "fetch_rejected": rows(t, m, "key,reason", nil),
 		"rejected": rows(t, m, "key,reason", nil), "rows": rows(t, m, "key,expert,file_id", nil, "a|A|h1"),
 		"removed": rows(t, m, "key,expert,file_id", nil), "disagreements": rows(t, m, "file_id", nil), "clean": rows(t, m, "file_id", nil, "h1"),
 	}
@@ -188,7 +192,7 @@ func TestExclusionsSample(t *testing.T) {
 	agreed := run(t, env, "filter", build(t, "filter", "{column: file_id, mode: drop}"), in("rows", unique["rows"], "by", cross["disagreements"])).Outputs
 	clean := run(t, env, "dedupe", build(t, "dedupe", "{on: [file_id]}"), in("rows", agreed["rows"])).Outputs
 	ex := run(t, env, "exclusions", build(t, "exclusions", ""), in(
-		"objects", list["objects"], "failed", fetch["failed"], "fetch_rejected", fetch["rejected"], "rejected", graded["rejected"],
+		"objects", list["objects"], "list_rejected", list["rejected"], "failed", fetch["failed"], "fetch_rejected", fetch["rejected"], "rejected", graded["rejected"],
 		"rows", unique["rows"], "removed", unique["removed"], "disagreements", cross["disagreements"], "clean", clean["rows"],
 	)).Outputs["excluded"]
 
@@ -198,7 +202,7 @@ func TestExclusionsSample(t *testing.T) {
 	}
 	underClean := rows(t, env.Mem, "key", nil, append(keysOf(clean["rows"]), keysOf(clean["removed"])...)...)
 	defer underClean.Release()
-	checkAccounting(t, list["objects"], underClean, ex)
+	checkAccounting(t, underClean, ex, list["objects"], list["rejected"])
 
 	reasons := map[string]int{}
 	rc := ex.Column(2).(*array.String)
@@ -235,8 +239,3 @@ func keysOf(rec arrow.RecordBatch) []string {
 	sort.Strings(out)
 	return out
 }
-
-type nopProgress struct{}
-
-func (nopProgress) Add(int) {}
-func (nopProgress) Done()   {}

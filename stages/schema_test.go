@@ -56,7 +56,8 @@ func TestDeclaredSchemas(t *testing.T) {
 		ran[kind] = true
 		return run(t, env, kind, build(t, kind, params), in)
 	}
-	objects := step("list", "", nil).Outputs["objects"]
+	listed := step("list", "", nil)
+	objects := listed.Outputs["objects"]
 	hashed := step("fetch-hash", "", map[string]arrow.RecordBatch{"objects": objects})
 	graded := step("map-severity", "", map[string]arrow.RecordBatch{"rows": hashed.Outputs["rows"]})
 	if n := graded.Outputs["rejected"].NumRows(); n != 1 {
@@ -70,7 +71,7 @@ func TestDeclaredSchemas(t *testing.T) {
 	agreed := step("filter", "{mode: drop}", map[string]arrow.RecordBatch{"rows": unique.Outputs["rows"], "by": cc.Outputs["disagreements"]})
 	clean := step("dedupe", "{on: [file_id]}", map[string]arrow.RecordBatch{"rows": agreed.Outputs["rows"]})
 	excluded := step("exclusions", "", map[string]arrow.RecordBatch{
-		"objects": objects, "failed": hashed.Outputs["failed"], "fetch_rejected": hashed.Outputs["rejected"], "rejected": graded.Outputs["rejected"],
+		"objects": objects, "list_rejected": listed.Outputs["rejected"], "failed": hashed.Outputs["failed"], "fetch_rejected": hashed.Outputs["rejected"], "rejected": graded.Outputs["rejected"],
 		"rows": unique.Outputs["rows"], "removed": unique.Outputs["removed"], "disagreements": cc.Outputs["disagreements"], "clean": clean.Outputs["rows"],
 	})
 	if n := excluded.Outputs["excluded"].NumRows(); n != 4 {
@@ -138,7 +139,7 @@ func TestSchemaErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	exclusionsIn := map[string]Schema{
-		"objects": objects, "failed": fetched["failed"], "fetch_rejected": fetched["rejected"], "rejected": graded.Set(Col{"reason", str}),
+		"objects": objects, "list_rejected": Closed(Col{"key", str}, Col{"reason", str}), "failed": fetched["failed"], "fetch_rejected": fetched["rejected"], "rejected": graded.Set(Col{"reason", str}),
 		"rows": graded, "removed": graded, "disagreements": wideSchema("file_id"), "clean": graded,
 	}
 	p, err := decode(t, "exclusions", "")

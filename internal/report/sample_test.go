@@ -81,7 +81,7 @@ func sampleFiles(t *testing.T, reportParams string) map[string][]byte {
 	agreed := step("filter", "{column: file_id, mode: drop}", map[string]arrow.RecordBatch{"rows": unique["rows"], "by": cross["disagreements"]})
 	clean := step("dedupe", "{on: [file_id]}", map[string]arrow.RecordBatch{"rows": agreed["rows"]})
 	excluded := step("exclusions", "", map[string]arrow.RecordBatch{
-		"objects": list["objects"], "failed": fetch["failed"], "fetch_rejected": fetch["rejected"], "rejected": graded["rejected"],
+		"objects": list["objects"], "list_rejected": list["rejected"], "failed": fetch["failed"], "fetch_rejected": fetch["rejected"], "rejected": graded["rejected"],
 		"rows": unique["rows"], "removed": unique["removed"], "disagreements": cross["disagreements"], "clean": clean["rows"],
 	})
 	out := step("report", reportParams, map[string]arrow.RecordBatch{
