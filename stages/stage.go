@@ -123,6 +123,7 @@ func Builtin() Registry {
 		crossCheckKind(),
 		filterKind(),
 		readKind(),
+		splitKind(),
 		reportKind(),
 		exclusionsKind(),
 	} {
