@@ -6,7 +6,8 @@ import (
 )
 
 // fill rebuilds a path from a layout and field values, reading the layout
-// the way ParseLayout does: "{name}" is a field, all else literal.
+// the way ParseLayout does: "{name}" or "{name:regexp}" is a field, all
+// else literal.
 func fill(layout string, vals []string) string {
 	var b strings.Builder
 	n := 0
@@ -16,7 +17,7 @@ func fill(layout string, vals []string) string {
 			b.WriteString(layout)
 			return b.String()
 		}
-		end := strings.IndexByte(layout[open:], '}')
+		end := fieldEnd(layout[open:])
 		b.WriteString(layout[:open])
 		b.WriteString(vals[n])
 		n++
@@ -38,6 +39,9 @@ func FuzzLayout(f *testing.F) {
 		{"{a}.{b}", "x.y.z"},
 		{"{a}\uFFFD{b}", "x\xffy"},
 		{"{a}{b}", "ab"},
+		{"{g}/{patient:[0-9]{7}}{side}.png", "3/9000296L.png"},
+		{"{a:.*}{b}", "x/y"},
+		{"{a:\\}}{b}", "}x"},
 		{"{a", "a"},
 		{"}{a}", "}a"},
 		{"\xff{a}", "\xffa"},

@@ -30,7 +30,7 @@ func mapSeverityKind() Kind {
 		},
 		Params: []Param{
 			{Name: "path_column", Type: String, Default: "relative_path", Doc: "column holding the path to split"},
-			{Name: "layout", Type: String, Default: "{expert}/{severity}/{file}", Doc: "path pattern; {name} matches one path segment (or part of one)"},
+			{Name: "layout", Type: String, Default: "{expert}/{severity}/{file}", Doc: "path pattern; {name} matches one path segment (or part of one), {name:regexp} what the regexp matches within a segment"},
 			{Name: "grade_field", Type: String, Default: "severity", Doc: "layout field holding the grade label"},
 			{Name: "grades", Type: IntMap, Default: notebookGrades(), Doc: "grade label to integer"},
 		},
@@ -80,12 +80,41 @@ type Layout struct {
 	lits   []string // the literal text around the fields: len(Fields)+1
 	re     *regexp.Regexp
 	split  bool // fields joined by '/' only: Match splits instead of using re
+	// patterned: some field has its own pattern, which could match '/' or
+	// nothing; Match refuses such values.
+	patterned bool
+}
+
+// fieldEnd returns the index of the '}' closing the field that s starts
+// with ('{'), or -1. A pattern after ':' may hold balanced braces
+// ({patient:[0-9]{7}}) and escaped ones (\{).
+func fieldEnd(s string) int {
+	depth := 0
+	colon := false
+	for i := 1; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == ':' && !colon && depth == 0:
+			colon = true
+		case c == '\\' && colon:
+			i++
+		case c == '{' && colon:
+			depth++
+		case c == '}':
+			if depth == 0 {
+				return i
+			}
+			depth--
+		}
+	}
+	return -1
 }
 
 var fieldName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // ParseLayout compiles a layout. A {field} matches one or more characters
-// other than '/'; everything else must match literally.
+// other than '/'; {field:regexp} matches the regexp instead (say
+// {patient:[0-9]{7}}{side}.png, where two fields touch), still within one
+// path segment; everything else must match literally.
 func ParseLayout(s string) (*Layout, error) {
 	if !utf8.ValidString(s) {
 		return nil, fmt.Errorf("%q is not valid UTF-8", s)
@@ -108,23 +137,31 @@ func ParseLayout(s string) (*Layout, error) {
 			return nil, fmt.Errorf("unmatched '}' in %q", s)
 		}
 		pat.WriteString(regexp.QuoteMeta(lit))
-		end := strings.IndexByte(rest[open:], '}')
+		end := fieldEnd(rest[open:])
 		if end < 0 {
 			return nil, fmt.Errorf("unclosed '{' in %q", s)
 		}
-		name := rest[open+1 : open+end]
+		name, fieldPat, patterned := strings.Cut(rest[open+1:open+end], ":")
 		if !fieldName.MatchString(name) {
 			return nil, fmt.Errorf("bad field name %q in %q", name, s)
 		}
 		if contains(l.Fields, name) {
 			return nil, fmt.Errorf("field %q appears twice in %q", name, s)
 		}
-		if strings.HasSuffix(pat.String(), "([^/]+)") {
-			return nil, fmt.Errorf("fields {%s} and the one before it touch in %q: put a separator between them", name, s)
+		group := "([^/]+)"
+		if patterned {
+			re, err := regexp.Compile(fieldPat)
+			if err != nil || fieldPat == "" || re.NumSubexp() > 0 {
+				return nil, fmt.Errorf("field {%s}: %q is not a regular expression without groups in %q", name, fieldPat, s)
+			}
+			group = "((?:" + fieldPat + "))"
+			l.patterned = true
+		} else if strings.HasSuffix(pat.String(), "([^/]+)") {
+			return nil, fmt.Errorf("fields {%s} and the one before it touch in %q: put a separator between them, or give one a pattern ({name:regexp})", name, s)
 		}
 		l.Fields = append(l.Fields, name)
 		l.lits = append(l.lits, lit)
-		pat.WriteString("([^/]+)")
+		pat.WriteString(group)
 		rest = rest[open+end+1:]
 	}
 	l.lits = append(l.lits, rest) // the loop leaves the trailing literal in rest
@@ -174,6 +211,13 @@ func (l *Layout) Match(path string) ([]string, bool) {
 	m := l.re.FindStringSubmatch(path)
 	if m == nil {
 		return nil, false
+	}
+	if l.patterned {
+		for _, v := range m[1:] {
+			if v == "" || strings.IndexByte(v, '/') >= 0 {
+				return nil, false
+			}
+		}
 	}
 	// regexp reads an invalid UTF-8 byte as U+FFFD, which a literal U+FFFD
 	// in the layout would match: require the path to be exactly the layout

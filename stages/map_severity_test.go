@@ -28,6 +28,12 @@ func TestParseLayoutErrors(t *testing.T) {
 		{"{a b}", `bad field name "a b"`},
 		{"{a{b}}", `bad field name "a{b"`},
 		{"\xff/{a}", "not valid UTF-8"},
+		{"{a:}", `field {a}: "" is not a regular expression`},
+		{"{a:(x)}", `field {a}: "(x)" is not a regular expression without groups`},
+		{"{a:[}", `field {a}: "[" is not a regular expression`},
+		{"{a:x{2}", `unclosed '{'`},
+		{"{a:[0-9}", `field {a}: "[0-9" is not a regular expression`},
+		{"{a:x}{b}{c}", "touch"},
 	}
 	for _, tt := range tests {
 		l, err := ParseLayout(tt.layout)
@@ -77,6 +83,15 @@ func TestLayoutMatch(t *testing.T) {
 		{"{a}\uFFFD{b}", []string{"a", "b"}, "x\xffy", nil},
 		{"{a}\uFFFD{b}", nil, "x\uFFFDy", []string{"x", "y"}},
 		{"{a}/{b}", nil, "x\xff/y", []string{"x\xff", "y"}},
+		// A field with its own pattern may touch the next (kneeKL224 names).
+		{"{g}/{patient:[0-9]{7}}{side}.png", []string{"g", "patient", "side"}, "3/9000296L.png", []string{"3", "9000296", "L"}},
+		{"{g}/{patient:[0-9]{7}}{side}.png", nil, "3/900029L.png", nil},
+		{"{g}/{patient:[0-9]{7}}{side}.png", nil, "3/9000296.png", nil},
+		{"{g}/{patient:(?:[0-9]{7})}{side:[LR]}.png", nil, "3/9000296RL.png", nil},
+		{"{a:\\}}{b}", []string{"a", "b"}, "}x", []string{"}", "x"}},
+		// A pattern matches within one segment, never across '/' or nothing.
+		{"{a:.*}{b}", nil, "x/y", nil},
+		{"{a:x*}{b}", nil, "y", nil},
 	}
 	for _, tt := range tests {
 		l, err := ParseLayout(tt.layout)
