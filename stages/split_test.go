@@ -307,7 +307,7 @@ func TestSplitErrors(t *testing.T) {
 	env := testEnv(t)
 	for _, tt := range []struct {
 		header, params, want string
-		data               []string
+		data                 []string
 	}{
 		{"file_id,severity", "{groups: [patient]}", `groups: `, []string{"a|0"}},
 		{"file_id,severity", "", "rows: row 1: severity is empty", []string{"a|"}},
