@@ -124,6 +124,7 @@ func Builtin() Registry {
 		filterKind(),
 		readKind(),
 		splitKind(),
+		exportKind(),
 		reportKind(),
 		exclusionsKind(),
 	} {

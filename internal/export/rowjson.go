@@ -68,6 +68,6 @@ func writeJSONValue(b *bytes.Buffer, a arrow.Array, i int) error {
 func writeJSONString(b *bytes.Buffer, s string) {
 	enc := json.NewEncoder(b)
 	enc.SetEscapeHTML(false)
-	enc.Encode(s) // a string always encodes
+	enc.Encode(s)           // a string always encodes
 	b.Truncate(b.Len() - 1) // Encode's newline
 }

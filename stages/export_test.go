@@ -1,0 +1,215 @@
+package stages
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/kneepipe/kneepipe/internal/table"
+)
+
+// exportInput makes n graded PNGs in three splits, the store serving them
+// and the rows describing them; order permutes the rows.
+func exportInput(t *testing.T, env *Env, n int, order []int) (*flakyStore, arrow.RecordBatch) {
+	t.Helper()
+	st := &flakyStore{objects: map[string][]byte{}, faults: map[string][]string{}, gets: map[string]int{}}
+	var keys, paths, ids, splits []string
+	var sizes, grades []int64
+	for _, i := range order {
+		img := grayPNG(t, 8+i, 8, uint8(i))
+		sum := sha256.Sum256(img)
+		key := fmt.Sprintf("data/%d/%07dL.png", i%5, i)
+		st.objects[key] = img
+		keys = append(keys, key)
+		paths = append(paths, strings.TrimPrefix(key, "data/"))
+		ids = append(ids, hex.EncodeToString(sum[:])+":md5")
+		splits = append(splits, []string{"train", "val", "test"}[i%3])
+		sizes = append(sizes, int64(len(img)))
+		grades = append(grades, int64(i%5))
+	}
+	rec := table.New(
+		table.Strings(env.Mem, "key", keys), table.Strings(env.Mem, "relative_path", paths),
+		table.Int64s(env.Mem, "size", sizes, nil), table.Strings(env.Mem, "file_id", ids),
+		table.Int64s(env.Mem, "severity", grades, nil), table.Strings(env.Mem, "split", splits),
+	)
+	t.Cleanup(rec.Release)
+	return st, rec
+}
+
+func identity(n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
+
+// exportFiles runs an export and returns its files by name, in order.
+func exportFiles(t *testing.T, env *Env, params string, rows arrow.RecordBatch) ([]string, map[string][]byte, *Result) {
+	t.Helper()
+	res := run(t, env, "export", build(t, "export", params), map[string]arrow.RecordBatch{"rows": rows})
+	names, err := table.StringCol(res.Outputs["files"], "name")
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := res.Outputs["files"].Column(1).(*array.Binary)
+	var order []string
+	files := map[string][]byte{}
+	for i := range names.Len() {
+		order = append(order, names.Value(i))
+		files[names.Value(i)] = content.Value(i)
+	}
+	return order, files, res
+}
+
+func TestExportWebDatasetFetchesOnceWithRetries(t *testing.T) {
+	env := testEnv(t)
+	env.StateDir = t.TempDir()
+	st, rows := exportInput(t, env, 12, identity(12))
+	st.faults["data/1/0000001L.png"] = []string{"cut", "flip", "error"}
+	env.Store = st
+	names, files, res := exportFiles(t, env, "{format: webdataset, attempts: 4}", rows)
+	if got := strings.Join(names, ","); got != "webdataset/test-000000.tar,webdataset/train-000000.tar,webdataset/val-000000.tar" {
+		t.Fatalf("files %s", got)
+	}
+	if res.Counts["downloaded"] != 12 || st.gets["data/1/0000001L.png"] != 4 {
+		t.Errorf("downloaded %d, gets of the flaky object %d", res.Counts["downloaded"], st.gets["data/1/0000001L.png"])
+	}
+	// Every PNG in the shards is the object's bytes, in its split.
+	seen := 0
+	for name, data := range files {
+		split := strings.TrimSuffix(strings.TrimPrefix(name, "webdataset/"), "-000000.tar")
+		tr := tar.NewReader(bytes.NewReader(data))
+		var prev string
+		for {
+			h, err := tr.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(tr)
+			if h.Name < prev {
+				t.Errorf("%s: %s after %s", name, h.Name, prev)
+			}
+			prev = h.Name
+			if !strings.HasSuffix(h.Name, ".json") {
+				continue
+			}
+			var i int
+			fmt.Sscanf(string(body[strings.Index(string(body), `"relative_path":"`)+17:]), "%d/%07dL.png", new(int), &i)
+			if want := []string{"train", "val", "test"}[i%3]; want != split || !strings.Contains(string(body), `"split":"`+split+`"`) {
+				t.Errorf("%s: row %s in split %s", name, body, split)
+			}
+			seen++
+		}
+	}
+	if seen != 12 {
+		t.Errorf("%d samples, want 12", seen)
+	}
+
+	// Another export (another format, rows in another order, one worker)
+	// over the same cache downloads nothing; the same export is byte-identical.
+	before := fmt.Sprint(st.gets)
+	st2, shuffled := exportInput(t, env, 12, []int{5, 3, 11, 0, 1, 2, 4, 6, 7, 8, 9, 10})
+	st2.gets = st.gets
+	env.Store = st2
+	_, _, hf := exportFiles(t, env, "{format: huggingface}", rows)
+	_, again, res2 := exportFiles(t, env, "{format: webdataset, concurrency: 1}", shuffled)
+	if after := fmt.Sprint(st.gets); after != before || hf.Counts["downloaded"] != 0 || res2.Counts["downloaded"] != 0 {
+		t.Errorf("reruns downloaded: gets %s -> %s", before, after)
+	}
+	for name, data := range files {
+		if !bytes.Equal(again[name], data) {
+			t.Errorf("%s differs when the rows come in another order with another concurrency", name)
+		}
+	}
+}
+
+func TestExportHuggingFaceNames(t *testing.T) {
+	env := testEnv(t)
+	st, rows := exportInput(t, env, 9, identity(9))
+	env.Store = st
+	names, files, _ := exportFiles(t, env, "{format: huggingface, splits: [train, val, test], columns: [file_id, relative_path, severity]}", rows)
+	if got := strings.Join(names, ","); got != "data/train-00000-of-00001.parquet,data/val-00000-of-00001.parquet,data/test-00000-of-00001.parquet" {
+		t.Errorf("files %s", got)
+	}
+	if !bytes.HasPrefix(files[names[0]], []byte("PAR1")) {
+		t.Errorf("not Parquet")
+	}
+}
+
+func TestExportRefuses(t *testing.T) {
+	env := testEnv(t)
+	st, rows := exportInput(t, env, 6, identity(6))
+	for _, tt := range []struct {
+		name   string
+		setup  func() arrow.RecordBatch
+		params string
+		want   string
+	}{
+		{"damaged object", func() arrow.RecordBatch {
+			st.faults["data/2/0000002L.png"] = []string{"flip", "flip"}
+			return rows
+		}, "{format: webdataset, attempts: 2}", "image data/2/0000002L.png: body damaged in transit or object changed since fetch-hash"},
+		{"leak", func() arrow.RecordBatch {
+			st.faults = map[string][]string{}
+			cols := table.Columns(rows)
+			ids, _ := table.StringCol(rows, "file_id")
+			vals := make([]string, ids.Len())
+			for i := range vals {
+				vals[i] = ids.Value(i)
+			}
+			vals[1] = vals[0] // the same image in train and val
+			rec := table.New(table.Set(cols, table.Strings(env.Mem, "file_id", vals))...)
+			t.Cleanup(rec.Release)
+			return rec
+		}, "{format: webdataset}", "is in split train and val: refusing to leak it"},
+		{"file_id", func() arrow.RecordBatch {
+			cols := table.Columns(rows)
+			rec := table.New(table.Set(cols, table.Strings(env.Mem, "file_id", []string{"x", "x", "x", "x", "x", "x"}))...)
+			t.Cleanup(rec.Release)
+			return rec
+		}, "{format: webdataset}", `rows: row 1: file_id "x" is not <sha256>:<md5>`},
+		{"label", func() arrow.RecordBatch { return rows }, "{format: huggingface, label_names: [a, b]}", "label 2 is not an index of the 2 label names"},
+		{"selected columns", func() arrow.RecordBatch { return rows }, "{format: huggingface, columns: [split, key]}", ""},
+	} {
+		env.Store = st
+		in := tt.setup()
+		res, err := build(t, "export", tt.params).Run(t.Context(), env, map[string]arrow.RecordBatch{"rows": in})
+		if tt.want == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tt.name, err)
+			} else {
+				res.Outputs["files"].Release()
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: error %v, want %q", tt.name, err, tt.want)
+		}
+	}
+	env.Store = nil
+	if _, err := build(t, "export", "{format: webdataset}").Run(t.Context(), env, map[string]arrow.RecordBatch{"rows": rows}); err == nil || !strings.Contains(err.Error(), "source") {
+		t.Errorf("no store: %v", err)
+	}
+	for params, want := range map[string]string{
+		"{}":                                    `parameter "format" is required`,
+		"{format: zip}":                         `"zip" is not one of huggingface, webdataset`,
+		"{format: webdataset, label_names: []}": "label_names: name at least one class",
+		"{format: webdataset, label_names: [a, a]}": `label_names: "a" named twice`,
+	} {
+		if err := buildErr(t, "export", params); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", params, err, want)
+		}
+	}
+}
