@@ -28,8 +28,8 @@ func exportKind() Kind {
 		Doc: "Writes the rows of each split as a training set: Hugging Face datasets Parquet in the Hub layout (data/<split>-NNNNN-of-NNNNN.parquet: image struct<bytes, path> with the original bytes, label as a ClassLabel, the row's columns) " +
 			"or WebDataset tar shards (webdataset/<split>-NNNNNN.tar: <key>.cls, <key>.json, <key>.png per sample, key = the image's SHA-256). " +
 			"Samples are in SHA-256 order within a split; every image is fetched with retries, checked against the SHA-256 of its file_id, and kept by content under --cache, so that a rerun or another export downloads nothing again.",
-		Source: true,
-		Inputs: []Port{{"rows", "one row per image with a split column (the split stage's rows), file_id, the grade, the object key"}},
+		Source:  true,
+		Inputs:  []Port{{"rows", "one row per image with a split column (the split stage's rows), file_id, the grade, the object key"}},
 		Outputs: []Port{{"files", "name, content: the shards (write with an artifact of format files)"}},
 		Params: []Param{
 			{Name: "format", Type: String, Required: true, Enum: []string{"huggingface", "webdataset"}, Doc: "what to write"},
