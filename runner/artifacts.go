@@ -307,13 +307,9 @@ func artifactFiles(a *Artifact, rec arrow.RecordBatch) ([]artifactFile, func(), 
 		if err != nil {
 			return nil, nil, err
 		}
-		ci, err := table.Index(rec, "content")
+		write, err := filesContent(rec)
 		if err != nil {
 			return nil, nil, err
-		}
-		content, ok := rec.Column(ci).(*array.Binary)
-		if !ok {
-			return nil, nil, fmt.Errorf("column content is %s, want binary", rec.Column(ci).DataType())
 		}
 		var out []artifactFile
 		for i := range names.Len() {
@@ -321,8 +317,7 @@ func artifactFiles(a *Artifact, rec arrow.RecordBatch) ([]artifactFile, func(), 
 			if !filepath.IsLocal(name) {
 				return nil, nil, fmt.Errorf("file name %q leaves the output folder", names.Value(i))
 			}
-			data := content.Value(i)
-			out = append(out, artifactFile{name, func(w io.Writer) error { _, err := w.Write(data); return err }})
+			out = append(out, artifactFile{name, func(w io.Writer) error { return write(w, i) }})
 		}
 		return out, func() {}, nil
 	}
@@ -339,6 +334,43 @@ func artifactFiles(a *Artifact, rec arrow.RecordBatch) ([]artifactFile, func(), 
 		out = append(out, artifactFile{a.Files()[i], write})
 	}
 	return out, sel.Release, nil
+}
+
+// filesContent returns how to write row i of a files table: its content
+// column, or (for files too large to hold in memory, such as export
+// shards) the file its path column names, streamed and checked against
+// its sha256 column.
+func filesContent(rec arrow.RecordBatch) (func(io.Writer, int) error, error) {
+	if ci, err := table.Index(rec, "content"); err == nil {
+		content, ok := rec.Column(ci).(*array.Binary)
+		if !ok {
+			return nil, fmt.Errorf("column content is %s, want binary", rec.Column(ci).DataType())
+		}
+		return func(w io.Writer, i int) error { _, err := w.Write(content.Value(i)); return err }, nil
+	}
+	paths, err := table.StringCol(rec, "path")
+	if err != nil {
+		return nil, fmt.Errorf("a files table needs a content or a path column: %w", err)
+	}
+	sums, err := table.StringCol(rec, "sha256")
+	if err != nil {
+		return nil, err
+	}
+	return func(w io.Writer, i int) error {
+		f, err := os.Open(paths.Value(i))
+		if err != nil {
+			return fmt.Errorf("stored file: %w (rerun with --force)", err)
+		}
+		defer f.Close()
+		h := sha256.New()
+		if _, err := io.Copy(io.MultiWriter(w, h), f); err != nil {
+			return err
+		}
+		if got := hex.EncodeToString(h.Sum(nil)); got != sums.Value(i) {
+			return fmt.Errorf("stored file %s is damaged: sha256 %s, want %s (rerun with --force)", paths.Value(i), got, sums.Value(i))
+		}
+		return nil
+	}, nil
 }
 
 // writeHashed writes path through write and returns the content's

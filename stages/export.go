@@ -26,13 +26,14 @@ func exportKind() Kind {
 	return Kind{
 		Name: "export",
 		Doc: "Writes the rows of each split as a training set: Hugging Face datasets Parquet in the Hub layout (data/<split>-NNNNN-of-NNNNN.parquet: image struct<bytes, path> with the original bytes, label as a ClassLabel, the row's columns) " +
-			"or WebDataset tar shards (webdataset/<split>-NNNNNN.tar: <key>.cls, <key>.json, <key>.png per sample, key = the image's SHA-256). " +
-			"Samples are in SHA-256 order within a split; every image is fetched with retries, checked against the SHA-256 of its file_id, and kept by content under --cache, so that a rerun or another export downloads nothing again.",
+			"and WebDataset tar shards (webdataset/<split>-NNNNNN.tar: <key>.cls, <key>.json, <key>.png per sample, key = the image's SHA-256). " +
+			"Samples are in SHA-256 order within a split; every image is fetched with retries, checked against the SHA-256 of its file_id, and kept by content under --cache, so that a rerun or another export downloads nothing again. " +
+			"Shards are streamed to files under --cache (one image or Parquet row group in memory at a time); the output lists them for an artifact of format files.",
 		Source:  true,
 		Inputs:  []Port{{"rows", "one row per image with a split column (the split stage's rows), file_id, the grade, the object key"}},
-		Outputs: []Port{{"files", "name, content: the shards (write with an artifact of format files)"}},
+		Outputs: []Port{{"files", "name, path, sha256, size: the shards, stored under --cache (write with an artifact of format files)"}},
 		Params: []Param{
-			{Name: "format", Type: String, Required: true, Enum: []string{"huggingface", "webdataset"}, Doc: "what to write"},
+			{Name: "formats", Type: Strings, Default: []string{"huggingface", "webdataset"}, Doc: "what to write: huggingface (data/), webdataset (webdataset/)"},
 			{Name: "split_column", Type: String, Default: "split", Doc: "column naming each row's split"},
 			{Name: "splits", Type: Strings, Default: []string{}, Doc: "splits to write, in this order (default: every split present, sorted)"},
 			{Name: "grade", Type: String, Default: "severity", Doc: "int64 column holding the label (class index)"},
@@ -48,6 +49,18 @@ func exportKind() Kind {
 			{Name: "stall_timeout", Type: Duration, Default: 30 * time.Second, Tuning: true, Doc: "give up an attempt when no byte arrives for this long"},
 		},
 		New: func(p Params) (Stage, error) {
+			formats := p.Strings("formats")
+			if len(formats) == 0 {
+				return nil, fmt.Errorf("formats: name at least one of huggingface, webdataset")
+			}
+			for i, f := range formats {
+				if f != "huggingface" && f != "webdataset" {
+					return nil, fmt.Errorf("formats: %q is not one of huggingface, webdataset", f)
+				}
+				if slices.Contains(formats[:i], f) {
+					return nil, fmt.Errorf("formats: %q named twice", f)
+				}
+			}
 			if len(p.Strings("label_names")) == 0 {
 				return nil, fmt.Errorf("label_names: name at least one class")
 			}
@@ -82,6 +95,9 @@ func (s *exportStage) Run(ctx context.Context, env *Env, in map[string]arrow.Rec
 	if env.Store == nil {
 		return nil, errors.New("export reads the images from the pipeline's source: set source.uri or --source")
 	}
+	if env.StateDir == "" {
+		return nil, errors.New("export keeps images and shards under --cache, and has none")
+	}
 	r, err := s.read(in)
 	if err != nil {
 		return nil, err
@@ -114,38 +130,40 @@ func (s *exportStage) Run(ctx context.Context, env *Env, in map[string]arrow.Rec
 		MaxShardBytes:   s.p.Int("max_shard_bytes"),
 		MaxShardSamples: int(s.p.Int("max_shard_samples")),
 	}
-	var sink export.MemSink
-	for _, n := range names {
-		idx := r.bySplit[n]
-		if len(idx) == 0 {
-			continue
-		}
-		sp, err := s.split(ctx, env, r, imgs, n, idx)
-		if err != nil {
-			return nil, err
-		}
-		if s.p.Str("format") == "huggingface" {
-			_, err = export.WriteHuggingFace(ctx, env.Mem, &sink, sp, opt)
-		} else {
-			_, err = export.WriteWebDataset(ctx, &sink, sp, opt)
-		}
-		sp.Rows.Release()
-		if err != nil {
-			return nil, fmt.Errorf("export %s: %w", s.p.Str("format"), err)
+	sink := &export.DirSink{Dir: filepath.Join(env.StateDir, "files")}
+	for _, format := range s.p.Strings("formats") {
+		for _, n := range names {
+			idx := r.bySplit[n]
+			if len(idx) == 0 {
+				continue
+			}
+			sp, err := s.split(ctx, env, r, imgs, n, idx)
+			if err != nil {
+				return nil, err
+			}
+			if format == "huggingface" {
+				_, err = export.WriteHuggingFace(ctx, env.Mem, sink, sp, opt)
+			} else {
+				_, err = export.WriteWebDataset(ctx, sink, sp, opt)
+			}
+			sp.Rows.Release()
+			if err != nil {
+				return nil, fmt.Errorf("export %s: %w", format, err)
+			}
 		}
 	}
-	var total int
-	fileNames := make([]string, len(sink.Files))
-	contents := make([][]byte, len(sink.Files))
-	for i, f := range sink.Files {
-		fileNames[i], contents[i] = f.Name, f.Data
-		total += len(f.Data)
+	var total int64
+	var fileNames, paths, sums []string
+	var sizes []int64
+	for _, f := range sink.Files {
+		fileNames, paths, sums, sizes = append(fileNames, f.Name), append(paths, f.Path), append(sums, f.SHA256), append(sizes, f.Size)
+		total += f.Size
 	}
-	env.Log.Info("export written", "format", s.p.Str("format"), "files", len(fileNames), "bytes", total, "images", len(order), "downloaded", imgs.downloaded.Load())
-	content := array.NewBinaryBuilder(env.Mem, arrow.BinaryTypes.Binary)
-	defer content.Release()
-	content.AppendValues(contents, nil)
-	files := table.New(table.Strings(env.Mem, "name", fileNames), table.Column{Name: "content", Array: content.NewArray()})
+	env.Log.Info("export written", "formats", strings.Join(s.p.Strings("formats"), ","), "files", len(fileNames), "bytes", total, "images", len(order), "downloaded", imgs.downloaded.Load())
+	files := table.New(
+		table.Strings(env.Mem, "name", fileNames), table.Strings(env.Mem, "path", paths),
+		table.Strings(env.Mem, "sha256", sums), table.Int64s(env.Mem, "size", sizes, nil),
+	)
 	return &Result{
 		Outputs: map[string]arrow.RecordBatch{"files": files},
 		Counts:  map[string]int64{"downloaded": imgs.downloaded.Load(), "images": int64(len(order))},
@@ -223,27 +241,20 @@ func (s *exportStage) split(ctx context.Context, env *Env, r *exportRows, imgs *
 	return sp, nil
 }
 
-// exportImages fetches the images once each, into the cache under
-// --cache (or, without one, into memory), and hands them to the writers.
+// exportImages fetches the images once each into the cache under
+// --cache, and hands them to the writers from there.
 type exportImages struct {
 	s          *exportStage
 	env        *Env
 	r          *exportRows
 	cache      imagecache.Cache
 	size       []int64
-	held       [][]byte // without a cache folder
 	downloaded atomic.Int64
 }
 
 func (s *exportStage) images(env *Env, r *exportRows) *exportImages {
-	n := len(r.sha)
-	im := &exportImages{s: s, env: env, r: r, size: make([]int64, n)}
-	if env.StateDir != "" {
-		im.cache = imagecache.Cache{Dir: filepath.Join(env.StateDir, "images")}
-	} else {
-		im.held = make([][]byte, n)
-	}
-	return im
+	return &exportImages{s: s, env: env, r: r, size: make([]int64, len(r.sha)),
+		cache: imagecache.Cache{Dir: filepath.Join(env.StateDir, "images")}}
 }
 
 // fetchAll makes every image of order available and records its size,
@@ -276,9 +287,6 @@ func (im *exportImages) fetchAll(ctx context.Context, order []int, concurrency i
 				return
 			}
 			im.size[i] = int64(len(data))
-			if im.held != nil {
-				im.held[i] = data
-			}
 			if bar != nil {
 				bar.Add(1)
 			}
@@ -293,9 +301,6 @@ func (im *exportImages) fetchAll(ctx context.Context, order []int, concurrency i
 
 // get returns row i's image, checked against its SHA-256.
 func (im *exportImages) get(ctx context.Context, i int) ([]byte, error) {
-	if im.held != nil && im.held[i] != nil {
-		return im.held[i], nil
-	}
 	key := im.r.keys.Value(i)
 	data, fetched, err := im.cache.Get(ctx, im.r.sha[i], func(ctx context.Context) ([]byte, error) {
 		return im.fetch(ctx, i)

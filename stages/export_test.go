@@ -7,11 +7,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/kneepipe/kneepipe/internal/table"
 )
@@ -56,16 +56,24 @@ func identity(n int) []int {
 func exportFiles(t *testing.T, env *Env, params string, rows arrow.RecordBatch) ([]string, map[string][]byte, *Result) {
 	t.Helper()
 	res := run(t, env, "export", build(t, "export", params), map[string]arrow.RecordBatch{"rows": rows})
-	names, err := table.StringCol(res.Outputs["files"], "name")
-	if err != nil {
-		t.Fatal(err)
+	out := res.Outputs["files"]
+	if got := schemaOf(out); got != "name:utf8,path:utf8,sha256:utf8,size:int64" {
+		t.Fatalf("files schema %s", got)
 	}
-	content := res.Outputs["files"].Column(1).(*array.Binary)
+	names, _ := table.StringCol(out, "name")
+	paths, _ := table.StringCol(out, "path")
+	sums, _ := table.StringCol(out, "sha256")
+	sizes, _ := table.Int64Col(out, "size")
 	var order []string
 	files := map[string][]byte{}
 	for i := range names.Len() {
+		data, err := os.ReadFile(paths.Value(i))
+		sum := sha256.Sum256(data)
+		if err != nil || hex.EncodeToString(sum[:]) != sums.Value(i) || int64(len(data)) != sizes.Value(i) {
+			t.Fatalf("%s: stored file %s: %v", names.Value(i), paths.Value(i), err)
+		}
 		order = append(order, names.Value(i))
-		files[names.Value(i)] = content.Value(i)
+		files[names.Value(i)] = data
 	}
 	return order, files, res
 }
@@ -76,7 +84,7 @@ func TestExportWebDatasetFetchesOnceWithRetries(t *testing.T) {
 	st, rows := exportInput(t, env, 12, identity(12))
 	st.faults["data/1/0000001L.png"] = []string{"cut", "flip", "error"}
 	env.Store = st
-	names, files, res := exportFiles(t, env, "{format: webdataset, attempts: 4}", rows)
+	names, files, res := exportFiles(t, env, "{formats: [webdataset], attempts: 4}", rows)
 	if got := strings.Join(names, ","); got != "webdataset/test-000000.tar,webdataset/train-000000.tar,webdataset/val-000000.tar" {
 		t.Fatalf("files %s", got)
 	}
@@ -123,8 +131,8 @@ func TestExportWebDatasetFetchesOnceWithRetries(t *testing.T) {
 	st2, shuffled := exportInput(t, env, 12, []int{5, 3, 11, 0, 1, 2, 4, 6, 7, 8, 9, 10})
 	st2.gets = st.gets
 	env.Store = st2
-	_, _, hf := exportFiles(t, env, "{format: huggingface}", rows)
-	_, again, res2 := exportFiles(t, env, "{format: webdataset, concurrency: 1}", shuffled)
+	_, _, hf := exportFiles(t, env, "{formats: [huggingface]}", rows)
+	_, again, res2 := exportFiles(t, env, "{formats: [webdataset], concurrency: 1}", shuffled)
 	if after := fmt.Sprint(st.gets); after != before || hf.Counts["downloaded"] != 0 || res2.Counts["downloaded"] != 0 {
 		t.Errorf("reruns downloaded: gets %s -> %s", before, after)
 	}
@@ -137,10 +145,15 @@ func TestExportWebDatasetFetchesOnceWithRetries(t *testing.T) {
 
 func TestExportHuggingFaceNames(t *testing.T) {
 	env := testEnv(t)
+	env.StateDir = t.TempDir()
 	st, rows := exportInput(t, env, 9, identity(9))
 	env.Store = st
-	names, files, _ := exportFiles(t, env, "{format: huggingface, splits: [train, val, test], columns: [file_id, relative_path, severity]}", rows)
-	if got := strings.Join(names, ","); got != "data/train-00000-of-00001.parquet,data/val-00000-of-00001.parquet,data/test-00000-of-00001.parquet" {
+	names, files, res := exportFiles(t, env, "{splits: [train, val, test], columns: [file_id, relative_path, severity]}", rows)
+	if res.Counts["downloaded"] != 9 {
+		t.Errorf("both formats: %d downloads for 9 images", res.Counts["downloaded"])
+	}
+	if got := strings.Join(names, ","); got != "data/train-00000-of-00001.parquet,data/val-00000-of-00001.parquet,data/test-00000-of-00001.parquet,"+
+		"webdataset/train-000000.tar,webdataset/val-000000.tar,webdataset/test-000000.tar" {
 		t.Errorf("files %s", got)
 	}
 	if !bytes.HasPrefix(files[names[0]], []byte("PAR1")) {
@@ -150,6 +163,7 @@ func TestExportHuggingFaceNames(t *testing.T) {
 
 func TestExportRefuses(t *testing.T) {
 	env := testEnv(t)
+	env.StateDir = t.TempDir()
 	st, rows := exportInput(t, env, 6, identity(6))
 	for _, tt := range []struct {
 		name   string
@@ -160,7 +174,7 @@ func TestExportRefuses(t *testing.T) {
 		{"damaged object", func() arrow.RecordBatch {
 			st.faults["data/2/0000002L.png"] = []string{"flip", "flip"}
 			return rows
-		}, "{format: webdataset, attempts: 2}", "image data/2/0000002L.png: body damaged in transit or object changed since fetch-hash"},
+		}, "{formats: [webdataset], attempts: 2}", "image data/2/0000002L.png: body damaged in transit or object changed since fetch-hash"},
 		{"leak", func() arrow.RecordBatch {
 			st.faults = map[string][]string{}
 			cols := table.Columns(rows)
@@ -173,15 +187,15 @@ func TestExportRefuses(t *testing.T) {
 			rec := table.New(table.Set(cols, table.Strings(env.Mem, "file_id", vals))...)
 			t.Cleanup(rec.Release)
 			return rec
-		}, "{format: webdataset}", "is in split train and val: refusing to leak it"},
+		}, "{formats: [webdataset]}", "is in split train and val: refusing to leak it"},
 		{"file_id", func() arrow.RecordBatch {
 			cols := table.Columns(rows)
 			rec := table.New(table.Set(cols, table.Strings(env.Mem, "file_id", []string{"x", "x", "x", "x", "x", "x"}))...)
 			t.Cleanup(rec.Release)
 			return rec
-		}, "{format: webdataset}", `rows: row 1: file_id "x" is not <sha256>:<md5>`},
-		{"label", func() arrow.RecordBatch { return rows }, "{format: huggingface, label_names: [a, b]}", "label 2 is not an index of the 2 label names"},
-		{"selected columns", func() arrow.RecordBatch { return rows }, "{format: huggingface, columns: [split, key]}", ""},
+		}, "{formats: [webdataset]}", `rows: row 1: file_id "x" is not <sha256>:<md5>`},
+		{"label", func() arrow.RecordBatch { return rows }, "{formats: [huggingface], label_names: [a, b]}", "label 2 is not an index of the 2 label names"},
+		{"selected columns", func() arrow.RecordBatch { return rows }, "{formats: [huggingface], columns: [split, key]}", ""},
 	} {
 		env.Store = st
 		in := tt.setup()
@@ -198,15 +212,19 @@ func TestExportRefuses(t *testing.T) {
 			t.Errorf("%s: error %v, want %q", tt.name, err, tt.want)
 		}
 	}
+	if _, err := build(t, "export", "").Run(t.Context(), &Env{Mem: env.Mem, Log: env.Log, Store: st}, map[string]arrow.RecordBatch{"rows": rows}); err == nil || !strings.Contains(err.Error(), "--cache") {
+		t.Errorf("no state dir: %v", err)
+	}
 	env.Store = nil
-	if _, err := build(t, "export", "{format: webdataset}").Run(t.Context(), env, map[string]arrow.RecordBatch{"rows": rows}); err == nil || !strings.Contains(err.Error(), "source") {
+	if _, err := build(t, "export", "").Run(t.Context(), env, map[string]arrow.RecordBatch{"rows": rows}); err == nil || !strings.Contains(err.Error(), "source") {
 		t.Errorf("no store: %v", err)
 	}
 	for params, want := range map[string]string{
-		"{}":                                    `parameter "format" is required`,
-		"{format: zip}":                         `"zip" is not one of huggingface, webdataset`,
-		"{format: webdataset, label_names: []}": "label_names: name at least one class",
-		"{format: webdataset, label_names: [a, a]}": `label_names: "a" named twice`,
+		"{formats: []}":                       "formats: name at least one",
+		"{formats: [zip]}":                    `formats: "zip" is not one of huggingface, webdataset`,
+		"{formats: [webdataset, webdataset]}": `formats: "webdataset" named twice`,
+		"{label_names: []}":                   "label_names: name at least one class",
+		"{label_names: [a, a]}":               `label_names: "a" named twice`,
 	} {
 		if err := buildErr(t, "export", params); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", params, err, want)

@@ -42,7 +42,15 @@ type Options struct {
 
 // Sink receives the files a writer makes, by slash-separated name.
 type Sink interface {
-	Create(name string) (io.WriteCloser, error)
+	Create(name string) (FileWriter, error)
+}
+
+// FileWriter is one file being written: Commit keeps it, Abort (after a
+// failure) drops it, so no half-written shard is ever listed.
+type FileWriter interface {
+	io.Writer
+	Commit() error
+	Abort()
 }
 
 // File is one written file.
@@ -56,7 +64,7 @@ type MemSink struct {
 	Files []File
 }
 
-func (m *MemSink) Create(name string) (io.WriteCloser, error) {
+func (m *MemSink) Create(name string) (FileWriter, error) {
 	return &memFile{sink: m, name: name}, nil
 }
 
@@ -66,10 +74,12 @@ type memFile struct {
 	name string
 }
 
-func (f *memFile) Close() error {
+func (f *memFile) Commit() error {
 	f.sink.Files = append(f.sink.Files, File{f.name, f.Bytes()})
 	return nil
 }
+
+func (f *memFile) Abort() {}
 
 func (s *Split) check(opt Options) error {
 	n := int(s.Rows.NumRows())

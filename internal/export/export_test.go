@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -314,5 +316,40 @@ func TestShards(t *testing.T) {
 	}
 	if got := fmt.Sprint(shards(nil, 0, 10, 3)); got != "[[0 0]]" {
 		t.Errorf("no items: %s", got)
+	}
+}
+
+func TestDirSink(t *testing.T) {
+	mem := memory.NewGoAllocator()
+	dir := t.TempDir()
+	s, _ := testSplit(t, mem, "train", 20)
+	sink := &DirSink{Dir: dir}
+	names, err := WriteWebDataset(context.Background(), sink, s, Options{LabelNames: labels, MaxShardBytes: 16 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mem2 MemSink
+	if _, err := WriteWebDataset(context.Background(), &mem2, s, Options{LabelNames: labels, MaxShardBytes: 16 << 10}); err != nil {
+		t.Fatal(err)
+	}
+	if len(sink.Files) != len(names) || len(names) < 2 {
+		t.Fatalf("%d stored files for %d shards", len(sink.Files), len(names))
+	}
+	for i, f := range sink.Files {
+		data, err := os.ReadFile(f.Path)
+		sum := sha256.Sum256(data)
+		if err != nil || f.Name != names[i] || f.Path != filepath.Join(dir, f.SHA256) || hex.EncodeToString(sum[:]) != f.SHA256 || int64(len(data)) != f.Size || !bytes.Equal(data, mem2.Files[i].Data) {
+			t.Errorf("stored %+v (%v)", f, err)
+		}
+	}
+	// A failed shard leaves nothing behind, listed or not.
+	failDir := t.TempDir()
+	s.Image = func(context.Context, int) ([]byte, error) { return nil, fmt.Errorf("gone") }
+	failing := &DirSink{Dir: failDir}
+	if _, err := WriteWebDataset(context.Background(), failing, s, Options{LabelNames: labels, MaxShardBytes: 16 << 10}); err == nil {
+		t.Fatal("no error")
+	}
+	if entries, _ := os.ReadDir(failDir); len(entries) != 0 || len(failing.Files) != 0 {
+		t.Errorf("after a failure: %v on disk, %v listed", entries, failing.Files)
 	}
 }

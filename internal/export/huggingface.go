@@ -127,7 +127,7 @@ func writeHFShard(ctx context.Context, mem memory.Allocator, sink Sink, name str
 	)
 	fw, err := pqarrow.NewFileWriter(schema, struct{ io.Writer }{f}, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
-		f.Close()
+		f.Abort()
 		return err
 	}
 	err = func() error {
@@ -148,10 +148,11 @@ func writeHFShard(ctx context.Context, mem memory.Allocator, sink Sink, name str
 	if cerr := fw.Close(); err == nil {
 		err = cerr
 	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	if err != nil {
+		f.Abort()
+		return err
 	}
-	return err
+	return f.Commit()
 }
 
 // hfBatch builds rows lo..hi: only one row group's images are held.

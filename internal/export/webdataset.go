@@ -95,8 +95,9 @@ func writeTar(ctx context.Context, sink Sink, name string, s *Split, samples []w
 		}
 		return tw.Close()
 	}()
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	if err != nil {
+		f.Abort()
+		return err
 	}
-	return err
+	return f.Commit()
 }
