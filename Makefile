@@ -12,7 +12,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 
 include scripts/tools.mk
 
-.PHONY: all build run test bench fuzz vet clean chromium
+.PHONY: all build run test bench fuzz vet clean chromium torch
 
 all: build
 
@@ -32,7 +32,7 @@ vet:
 FUZZTIME ?= 20s
 FUZZ_TARGETS := ./runner:FuzzParse ./runner:FuzzRun ./stages:FuzzLayout ./internal/source:FuzzListXML
 
-test: tools vet chromium
+test: tools vet chromium torch
 	$(GO) test -count=1 ./... ./testdata/gen
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 
@@ -47,6 +47,13 @@ fuzz:
 # Debian (fonts-dejavu-core: Chromium only recommends fonts).
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium fonts-dejavu-core; }
+
+# The training-set test reads the exports back with PyTorch from Debian
+# (run by /usr/bin/python3, not a pyenv shim): torch pinned to Debian 12's
+# version; numpy and PIL take security updates, so they are not pinned.
+TORCH_PKGS := python3-torch=1.13.1+dfsg-4 python3-numpy python3-pil
+torch:
+	@/usr/bin/python3 -c 'import torch, numpy, PIL' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(TORCH_PKGS); }
 
 bench: tools build
 	./scripts/bench.sh
