@@ -113,6 +113,11 @@ func (s *exportStage) Run(ctx context.Context, env *Env, in map[string]arrow.Rec
 			}
 		})
 	}
+	for n, idx := range r.bySplit {
+		if !slices.Contains(names, n) {
+			return nil, fmt.Errorf("splits: %d rows are in split %q, which is not listed (%s)", len(idx), n, strings.Join(names, ", "))
+		}
+	}
 	var order []int
 	for _, n := range names {
 		if len(r.bySplit[n]) == 0 {

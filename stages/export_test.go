@@ -195,6 +195,7 @@ func TestExportRefuses(t *testing.T) {
 			return rec
 		}, "{formats: [webdataset]}", `rows: row 1: file_id "x" is not <sha256>:<md5>`},
 		{"label", func() arrow.RecordBatch { return rows }, "{formats: [huggingface], label_names: [a, b]}", "label 2 is not an index of the 2 label names"},
+		{"unlisted split", func() arrow.RecordBatch { return rows }, "{splits: [train, validation, test]}", `splits: 2 rows are in split "val", which is not listed (train, validation, test)`},
 		{"selected columns", func() arrow.RecordBatch { return rows }, "{formats: [huggingface], columns: [split, key]}", ""},
 	} {
 		env.Store = st
