@@ -160,8 +160,12 @@ func (s *split) Run(ctx context.Context, env *Env, in map[string]arrow.RecordBat
 	comp := components(keys)
 	splitOf := make([]string, n)
 	groupOf := make([]string, n)
+	borrowed := 0 // rows whose component key is another row's own key
 	for i := range n {
 		k := comp[i]
+		if k != keys[i][0] {
+			borrowed++
+		}
 		groupOf[i] = names[k.rank] + "=" + k.value
 		splitOf[i] = s.assign(groupOf[i])
 	}
@@ -182,10 +186,12 @@ func (s *split) Run(ctx context.Context, env *Env, in map[string]arrow.RecordBat
 	for _, g := range groupOf {
 		distinct[g] = true
 	}
-	env.Log.Info("split", "rows", n, "groups", len(distinct))
+	// borrowed rows' split is not their own key's: a later change to the
+	// group that links them can move them (see splitKind).
+	env.Log.Info("split", "rows", n, "groups", len(distinct), "borrowed", borrowed)
 	return &Result{
 		Outputs: map[string]arrow.RecordBatch{"rows": table.New(out...), "shares": shares},
-		Counts:  map[string]int64{"groups": int64(len(distinct))},
+		Counts:  map[string]int64{"groups": int64(len(distinct)), "borrowed": int64(borrowed)},
 	}, nil
 }
 

@@ -77,6 +77,10 @@ func TestSplitGroupPure(t *testing.T) {
 	if got := res.Counts["groups"]; got != 20 {
 		t.Errorf("groups = %d, want 20", got)
 	}
+	// The odd patients' 4 rows each take the even patient's key.
+	if got := res.Counts["borrowed"]; got != 80 {
+		t.Errorf("borrowed = %d, want 80", got)
+	}
 	seen := map[string]bool{}
 	for _, s := range splits {
 		seen[s] = true
