@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -103,20 +104,9 @@ func (s *exportStage) Run(ctx context.Context, env *Env, in map[string]arrow.Rec
 		return nil, err
 	}
 	defer r.rows.Release()
-	names := s.p.Strings("splits")
-	if len(names) == 0 {
-		names = slices.Sorted(func(yield func(string) bool) {
-			for n := range r.bySplit {
-				if !yield(n) {
-					return
-				}
-			}
-		})
-	}
-	for n, idx := range r.bySplit {
-		if !slices.Contains(names, n) {
-			return nil, fmt.Errorf("splits: %d rows are in split %q, which is not listed (%s)", len(idx), n, strings.Join(names, ", "))
-		}
+	names, err := s.splitNames(r)
+	if err != nil {
+		return nil, err
 	}
 	var order []int
 	for _, n := range names {
@@ -125,11 +115,52 @@ func (s *exportStage) Run(ctx context.Context, env *Env, in map[string]arrow.Rec
 		}
 		order = append(order, r.bySplit[n]...)
 	}
-
 	imgs := s.images(env, r)
 	if err := imgs.fetchAll(ctx, order, int(s.p.Int("concurrency"))); err != nil {
 		return nil, err
 	}
+	sink, err := s.write(ctx, env, r, imgs, names)
+	if err != nil {
+		return nil, err
+	}
+	var total int64
+	var fileNames, paths, sums []string
+	var sizes []int64
+	for _, f := range sink.Files {
+		fileNames, paths, sums, sizes = append(fileNames, f.Name), append(paths, f.Path), append(sums, f.SHA256), append(sizes, f.Size)
+		total += f.Size
+	}
+	env.Log.Info("export written", "formats", strings.Join(s.p.Strings("formats"), ","), "files", len(fileNames), "bytes", total, "images", len(order), "downloaded", imgs.downloaded.Load())
+	files := table.New(
+		table.Strings(env.Mem, "name", fileNames), table.Strings(env.Mem, "path", paths),
+		table.Strings(env.Mem, "sha256", sums), table.Int64s(env.Mem, "size", sizes, nil),
+	)
+	return &Result{
+		Outputs: map[string]arrow.RecordBatch{"files": files},
+		Counts:  map[string]int64{"downloaded": imgs.downloaded.Load(), "images": int64(len(order))},
+	}, nil
+}
+
+// splitNames lists the splits to write: as configured, or every split
+// present in sorted order. Rows of a split not listed are an error, not a
+// silent omission.
+func (s *exportStage) splitNames(r *exportRows) ([]string, error) {
+	present := slices.Sorted(maps.Keys(r.bySplit))
+	names := s.p.Strings("splits")
+	if len(names) == 0 {
+		return present, nil
+	}
+	for _, n := range present {
+		if !slices.Contains(names, n) {
+			return nil, fmt.Errorf("splits: %d rows are in split %q, which is not listed (%s)", len(r.bySplit[n]), n, strings.Join(names, ", "))
+		}
+	}
+	return names, nil
+}
+
+// write streams every format's shards, split by split, into the stage's
+// state under --cache.
+func (s *exportStage) write(ctx context.Context, env *Env, r *exportRows, imgs *exportImages, names []string) (*export.DirSink, error) {
 	opt := export.Options{
 		LabelNames:      s.p.Strings("label_names"),
 		MaxShardBytes:   s.p.Int("max_shard_bytes"),
@@ -157,22 +188,7 @@ func (s *exportStage) Run(ctx context.Context, env *Env, in map[string]arrow.Rec
 			}
 		}
 	}
-	var total int64
-	var fileNames, paths, sums []string
-	var sizes []int64
-	for _, f := range sink.Files {
-		fileNames, paths, sums, sizes = append(fileNames, f.Name), append(paths, f.Path), append(sums, f.SHA256), append(sizes, f.Size)
-		total += f.Size
-	}
-	env.Log.Info("export written", "formats", strings.Join(s.p.Strings("formats"), ","), "files", len(fileNames), "bytes", total, "images", len(order), "downloaded", imgs.downloaded.Load())
-	files := table.New(
-		table.Strings(env.Mem, "name", fileNames), table.Strings(env.Mem, "path", paths),
-		table.Strings(env.Mem, "sha256", sums), table.Int64s(env.Mem, "size", sizes, nil),
-	)
-	return &Result{
-		Outputs: map[string]arrow.RecordBatch{"files": files},
-		Counts:  map[string]int64{"downloaded": imgs.downloaded.Load(), "images": int64(len(order))},
-	}, nil
+	return sink, nil
 }
 
 // read checks the input columns and groups the rows by split. An image

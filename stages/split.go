@@ -195,8 +195,8 @@ func (s *split) Run(ctx context.Context, env *Env, in map[string]arrow.RecordBat
 	}, nil
 }
 
-// assign maps a component key to a split: the first 8 bytes of
-// sha256(len(salt) ":" salt key) as a fraction of 2^64, placed in the
+// assign maps a component key to a split: the first 53 bits of
+// sha256(len(salt) ":" salt key) as a fraction in [0, 1), placed in the
 // cumulative intervals of the fractions.
 func (s *split) assign(key string) string {
 	h := sha256.New()
@@ -302,15 +302,19 @@ func (s *split) shares(env *Env, rows arrow.RecordBatch, splitOf []string) (arro
 	defer fb.Release()
 	var warnings []string
 	for _, sp := range s.names {
+		var lacking []string
 		for _, g := range gradeList {
 			c := counts[cell{sp, g}]
 			if c == 0 {
-				warnings = append(warnings, fmt.Sprintf("split %s has no row of %s %d (%d rows in all)", sp, s.grade, g, perGrade[g]))
+				lacking = append(lacking, fmt.Sprintf("%d (%d rows in all)", g, perGrade[g]))
 			}
 			sb.Append(sp)
 			gb.Append(g)
 			cb.Append(c)
 			fb.Append(float64(c) / float64(perGrade[g]))
+		}
+		if len(lacking) > 0 {
+			warnings = append(warnings, fmt.Sprintf("split %s has no row of %s %s", sp, s.grade, strings.Join(lacking, ", ")))
 		}
 	}
 	return table.New(

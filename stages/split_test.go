@@ -275,7 +275,7 @@ func TestSplitFractionsAndShares(t *testing.T) {
 			t.Errorf("grade %d shares sum to %f", g, s)
 		}
 	}
-	if n := strings.Count(logs.String(), "has no row of severity 4"); n != 2 {
+	if n := strings.Count(logs.String(), "has no row of severity 4 (1 rows in all)"); n != 2 {
 		t.Errorf("%d warnings of a split lacking grade 4, want 2; log:\n%s", n, logs.String())
 	}
 }
