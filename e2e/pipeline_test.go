@@ -230,6 +230,8 @@ var pipelineStages = map[string]stageWant{
 	// 91 unique rows minus X1-X3 and Y1 under both experts (8) and U1 (1).
 	"agreed": {"filter", map[string]int64{"rows": 82}},
 	"clean":  {"dedupe", map[string]int64{"rows": 41, "removed": 41, "conflicts": 0}},
+	"splits": {"split", map[string]int64{"rows": 41, "shares": 15}}, // 3 splits x 5 grades
+	"export": {"export", map[string]int64{"files": 6}},              // 3 splits x 2 formats
 }
 
 // Test 4a: the default pipeline through S3; its training set read back
