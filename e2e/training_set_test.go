@@ -191,7 +191,7 @@ func checkParquetExport(t *testing.T, out string, expected map[string]wantSample
 	glob := sqlString(filepath.Join(out, "data", "*.parquet"))
 	wantMeta := `{"info": {"features": {"image": {"_type": "Image"}, "label": {"names": ["0", "1", "2", "3", "4"], "_type": "ClassLabel"}, ` +
 		`"file_id": {"dtype": "string", "_type": "Value"}, "relative_path": {"dtype": "string", "_type": "Value"}, "patient": {"dtype": "string", "_type": "Value"}, ` +
-		`"side": {"dtype": "string", "_type": "Value"}, "severity": {"dtype": "int64", "_type": "Value"}, "split": {"dtype": "string", "_type": "Value"}, "group": {"dtype": "string", "_type": "Value"}}}}`
+		`"side": {"dtype": "string", "_type": "Value"}, "severity": {"dtype": "int64", "_type": "Value"}, "split": {"dtype": "string", "_type": "Value"}, "split_group": {"dtype": "string", "_type": "Value"}}}}`
 	meta := queryStrings(t, db, "SELECT file_name, decode(value) FROM parquet_kv_metadata("+glob+") WHERE decode(key) = 'huggingface' ORDER BY file_name")
 	if len(meta) != len(files) {
 		t.Errorf("%d files carry huggingface metadata, want all %d", len(meta), len(files))

@@ -80,6 +80,17 @@ func paramNode(st *Stage, param string, item int) (*yaml.Node, bool) {
 	return st.node, false
 }
 
+// hasColumns says whether s may hold every column of want, of its type.
+func hasColumns(s, want stages.Schema) bool {
+	for _, c := range want.Cols {
+		col, ok, maybe := s.Lookup(c.Name)
+		if !maybe || ok && col.Type != nil && col.Type.ID() != c.Type.ID() {
+			return false
+		}
+	}
+	return true
+}
+
 func defaultOf(k stages.Kind, param string) string {
 	for _, p := range k.Params {
 		if p.Name == param {
@@ -94,13 +105,9 @@ func defaultOf(k stages.Kind, param string) string {
 // exist, none twice, and no rename may land on another column's name.
 func (l *loader) checkArtifact(a *Artifact, s stages.Schema) error {
 	what := fmt.Sprintf("artifact %q: ", a.Name)
-	if slices.Contains(a.Formats, "files") {
-		for _, c := range stages.FilesSchema().Cols {
-			col, ok, maybe := s.Lookup(c.Name)
-			if !maybe || ok && col.Type != nil && col.Type.ID() != c.Type.ID() {
-				return &ConfigError{File: l.file, Pos: a.From.Pos, Msg: what + "format files writes a table of " + stages.FilesSchema().String() + "; " + a.From.String() + " has " + s.String()}
-			}
-		}
+	if slices.Contains(a.Formats, "files") && !hasColumns(s, stages.FilesSchema()) && !hasColumns(s, stages.StoredFilesSchema()) {
+		return &ConfigError{File: l.file, Pos: a.From.Pos, Msg: what + "format files writes a table of " + stages.FilesSchema().String() + "; " +
+			a.From.String() + " has " + s.String() + " (a table of stored files has " + stages.StoredFilesSchema().String() + ")"}
 	}
 	selected := s
 	if len(a.Columns) > 0 {

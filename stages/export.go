@@ -49,6 +49,7 @@ func exportKind() Kind {
 			{Name: "attempts", Type: Int, Default: int64(4), Min: 1, Max: 20, Tuning: true, Doc: "tries per image, backing off exponentially between them"},
 			{Name: "stall_timeout", Type: Duration, Default: 30 * time.Second, Tuning: true, Doc: "give up an attempt when no byte arrives for this long"},
 		},
+		Schema: exportSchema,
 		New: func(p Params) (Stage, error) {
 			formats := p.Strings("formats")
 			if len(formats) == 0 {
@@ -73,6 +74,52 @@ func exportKind() Kind {
 			return &exportStage{p: p, retry: source.Retry{Attempts: int(p.Int("attempts")), Stall: p.Duration("stall_timeout")}}, nil
 		},
 	}
+}
+
+// StoredFilesSchema is a table of files kept under --cache, as an
+// artifact of format files copies them (export's shards: too large to
+// carry in a column).
+func StoredFilesSchema() Schema {
+	return Closed(Col{"name", StringType}, Col{"path", StringType}, Col{"sha256", StringType}, Col{"size", Int64Type})
+}
+
+// exportSchema checks the columns export reads and those it carries: of
+// a type the writers render, and none named image or label, which the
+// Parquet export adds itself.
+func exportSchema(p Params, in map[string]Schema) (map[string]Schema, error) {
+	for _, c := range []struct {
+		param string
+		want  arrow.DataType
+	}{{"split_column", StringType}, {"grade", Int64Type}, {"item", StringType}, {"key", StringType}, {"path", StringType}} {
+		if err := need(in, "rows", c.param, 0, p.Str(c.param), c.want); err != nil {
+			return nil, err
+		}
+	}
+	if _, ok, _ := in["rows"].Lookup("size"); ok {
+		if err := need(in, "rows", "", 0, "size", Int64Type); err != nil {
+			return nil, err
+		}
+	}
+	carried := in["rows"].Cols
+	if cols := p.Strings("columns"); len(cols) > 0 {
+		carried = nil
+		for i, name := range cols {
+			if err := need(in, "rows", "columns", i+1, name, nil); err != nil {
+				return nil, err
+			}
+			c, _, _ := in["rows"].Lookup(name)
+			carried = append(carried, c)
+		}
+	}
+	for _, c := range carried {
+		if slices.Contains(p.Strings("formats"), "huggingface") && (c.Name == "image" || c.Name == "label") {
+			return nil, &ParamError{Param: "columns", Msg: fmt.Sprintf("column %q would shadow the Parquet export's own; leave it out of columns", c.Name)}
+		}
+		if c.Type != nil && !export.Supported(c.Type) {
+			return nil, &ParamError{Param: "columns", Msg: fmt.Sprintf("column %q is %s, which the exports do not write; leave it out of columns", c.Name, typeName(c.Type))}
+		}
+	}
+	return map[string]Schema{"files": StoredFilesSchema()}, nil
 }
 
 type exportStage struct {

@@ -232,3 +232,35 @@ func TestExportRefuses(t *testing.T) {
 		}
 	}
 }
+
+// The loader refuses, before anything runs, what Run would refuse later.
+func TestExportAndSplitSchemaChecks(t *testing.T) {
+	rows := Closed(Col{"key", StringType}, Col{"relative_path", StringType}, Col{"file_id", StringType},
+		Col{"severity", Int64Type}, Col{"split", StringType}, Col{"label", StringType}, Col{"blob", BinaryType})
+	for params, want := range map[string]string{
+		"{columns: [file_id, label]}":               `parameter columns: column "label" would shadow the Parquet export's own`,
+		"{columns: [file_id, blob]}":                `parameter columns: column "blob" is binary, which the exports do not write`,
+		"{columns: [file_id, nope]}":                `parameter columns: rows has no column "nope"`,
+		"{grade: split}":                            `parameter grade: column "split" of rows is string, want int64`,
+		"{formats: [webdataset], columns: [label]}": "",
+	} {
+		p, err := decode(t, "export", params)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = Builtin()["export"].OutputSchemas(p, map[string]Schema{"rows": rows})
+		if want == "" {
+			if err != nil {
+				t.Errorf("%s: %v", params, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", params, err, want)
+		}
+	}
+	p, _ := decode(t, "split", "{groups: [patient]}")
+	if _, err := Builtin()["split"].OutputSchemas(p, map[string]Schema{"rows": rows}); err == nil || !strings.Contains(err.Error(), `parameter groups: rows has no column "patient"`) {
+		t.Errorf("split without the group column: %v", err)
+	}
+}

@@ -77,6 +77,9 @@ func TestDeclaredSchemas(t *testing.T) {
 	if n := excluded.Outputs["excluded"].NumRows(); n != 4 {
 		t.Errorf("exclusions: %d rows, want 4 (c rejected, b2 a duplicate, b under both experts)", n)
 	}
+	splits := step("split", "", map[string]arrow.RecordBatch{"rows": clean.Outputs["rows"]})
+	env.StateDir = t.TempDir()
+	step("export", "", map[string]arrow.RecordBatch{"rows": splits.Outputs["rows"]})
 	step("report", "", map[string]arrow.RecordBatch{
 		"rows": graded.Outputs["rows"], "matrix": cc.Outputs["matrix"], "kappa": cc.Outputs["kappa"], "disagreements": cc.Outputs["disagreements"],
 		"excluded": excluded.Outputs["excluded"],

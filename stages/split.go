@@ -36,7 +36,7 @@ import (
 //   - an image can move only when its component changes key: a new image
 //     joins it with a smaller key (for instance a near-duplicate that links
 //     two patients), or a removed image took the least key with it. The
-//     component's `group` column is that key, so a consumer can diff it.
+//     component's `split_group` column is that key, so a consumer can diff it.
 func splitKind() Kind {
 	return Kind{
 		Name: "split",
@@ -46,7 +46,7 @@ func splitKind() Kind {
 			"adding or removing images that share no group value with it never moves it. Stratified by grade in expectation; `shares` shows the realised shares.",
 		Inputs: []Port{{"rows", "rows with the group columns and the grade"}},
 		Outputs: []Port{
-			{"rows", "the input rows with `split` and `group` (the component's key, column=value) columns"},
+			{"rows", "the input rows with `split` and `split_group` (the component's key, column=value) columns"},
 			{"shares", "split, grade, count, share: the realised share of each grade's rows per split"},
 		},
 		Params: []Param{
@@ -57,8 +57,27 @@ func splitKind() Kind {
 			{Name: "salt", Type: String, Default: "kneepipe", Doc: "hashed with each key; a new salt draws a new split"},
 			{Name: "grade", Type: String, Default: "severity", Doc: "int64 grade column for the shares (empty: no shares)"},
 		},
-		New: newSplit,
+		New:    newSplit,
+		Schema: splitSchema,
 	}
+}
+
+// splitSchema follows Run: split and group set as string columns; the
+// shares table is fixed.
+func splitSchema(p Params, in map[string]Schema) (map[string]Schema, error) {
+	for i, g := range p.Strings("groups") {
+		if err := need(in, "rows", "groups", i+1, g, nil); err != nil {
+			return nil, err
+		}
+	}
+	if g := p.Str("grade"); g != "" {
+		if err := need(in, "rows", "grade", 0, g, Int64Type); err != nil {
+			return nil, err
+		}
+	}
+	rows := in["rows"].Set(Col{"split", StringType}).Set(Col{"split_group", StringType})
+	shares := Closed(Col{"split", StringType}, Col{"grade", Int64Type}, Col{"count", Int64Type}, Col{"share", Float64Type})
+	return map[string]Schema{"rows": rows, "shares": shares}, nil
 }
 
 func newSplit(p Params) (Stage, error) {
@@ -181,7 +200,7 @@ func (s *split) Run(ctx context.Context, env *Env, in map[string]arrow.RecordBat
 	}
 	out := table.Columns(rows)
 	out = table.Set(out, table.Strings(env.Mem, "split", splitOf))
-	out = table.Set(out, table.Strings(env.Mem, "group", groupOf))
+	out = table.Set(out, table.Strings(env.Mem, "split_group", groupOf))
 	distinct := map[string]bool{}
 	for _, g := range groupOf {
 		distinct[g] = true

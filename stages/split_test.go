@@ -29,7 +29,7 @@ func splitRows(t *testing.T, env *Env, params string, data []string) (map[string
 	if err != nil {
 		t.Fatal(err)
 	}
-	gr, err := table.StringCol(out, "group")
+	gr, err := table.StringCol(out, "split_group")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func linkedToSmaller(patient string) bool {
 func TestSplitMergeTakesTheLeastKey(t *testing.T) {
 	env := testEnv(t)
 	// Find two patients the hash puts into different splits.
-	s := build(t, "split", patientGroups).(*split)
+	s := build(t, "split", patientGroups).(*declared).Stage.(*split)
 	a, b := "0000001", ""
 	for p := 2; b == ""; p++ {
 		if id := fmt.Sprintf("%07d", p); s.assign("patient="+id) != s.assign("patient="+a) {
@@ -198,7 +198,7 @@ func TestSplitMergeTakesTheLeastKey(t *testing.T) {
 // values were computed independently with Python's hashlib:
 // int.from_bytes(sha256(b"8:kneepipe" + key)[:8], "big") >> 11) / 2**53.
 func TestSplitAssignmentPinned(t *testing.T) {
-	s := build(t, "split", "").(*split)
+	s := build(t, "split", "").(*declared).Stage.(*split)
 	got := []string{}
 	for _, k := range []string{"file_id=a", "file_id=b", "patient=9000296", "patient=9000297", "x", ""} {
 		got = append(got, s.assign(k))
@@ -206,7 +206,7 @@ func TestSplitAssignmentPinned(t *testing.T) {
 	if want := "train,train,train,test,train,train"; strings.Join(got, ",") != want {
 		t.Errorf("assignments %s, want %s: changing the hash moves every image of every existing split", strings.Join(got, ","), want)
 	}
-	salted := build(t, "split", "{salt: other}").(*split)
+	salted := build(t, "split", "{salt: other}").(*declared).Stage.(*split)
 	differ := 0
 	for i := range 100 {
 		k := fmt.Sprintf("file_id=%d", i)
@@ -285,7 +285,7 @@ func TestSplitOptionalGroupsAbsent(t *testing.T) {
 	in := rows(t, env.Mem, "file_id,severity", []string{"severity"}, "a|0", "a|0", "b|1")
 	defer in.Release()
 	res := run(t, env, "split", build(t, "split", "{optional_groups: [near_group]}"), map[string]arrow.RecordBatch{"rows": in})
-	if got := schemaOf(res.Outputs["rows"]); got != "file_id:utf8,severity:int64,split:utf8,group:utf8" {
+	if got := schemaOf(res.Outputs["rows"]); got != "file_id:utf8,severity:int64,split:utf8,split_group:utf8" {
 		t.Errorf("schema %s", got)
 	}
 }

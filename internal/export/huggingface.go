@@ -87,6 +87,12 @@ func hfSchema(rows *arrow.Schema, labelNames []string) (*arrow.Schema, error) {
 	return arrow.NewSchema(fields, &md), nil
 }
 
+// Supported says whether the writers export a column of type t.
+func Supported(t arrow.DataType) bool {
+	_, err := datasetsDtype(t)
+	return err == nil
+}
+
 // datasetsDtype names an Arrow type the way datasets.Value does.
 func datasetsDtype(t arrow.DataType) (string, error) {
 	switch t := t.(type) {
