@@ -25,7 +25,7 @@ import (
 )
 
 // testSplit makes n rows with random "images" of varied sizes.
-func testSplit(t *testing.T, mem memory.Allocator, name string, n int) (*Split, [][]byte) {
+func testSplit(t testing.TB, mem memory.Allocator, name string, n int) (*Split, [][]byte) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(uint64(n), 7))
 	s := &Split{Name: name}
