@@ -67,7 +67,9 @@ func Check(data []byte, sum string) error {
 func (c Cache) path(sum string) string { return filepath.Join(c.Dir, sum[:2], sum) }
 
 // put stores data atomically: a unique temporary file renamed into place,
-// so concurrent stages and a killed run leave only whole images.
+// so concurrent stages and a killed run leave only whole images. It does
+// not sync: a copy a crash leaves torn fails its SHA-256 on the next read
+// and is fetched again, so a thousand images cost no thousand fsyncs.
 func (c Cache) put(sum string, data []byte) error {
 	dst := c.path(sum)
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
@@ -78,9 +80,6 @@ func (c Cache) put(sum string, data []byte) error {
 		return err
 	}
 	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
