@@ -184,7 +184,7 @@ func (s *exportStage) Run(ctx context.Context, env *Env, in map[string]arrow.Rec
 	)
 	return &Result{
 		Outputs: map[string]arrow.RecordBatch{"files": files},
-		Counts:  map[string]int64{"downloaded": imgs.downloaded.Load(), "images": int64(len(order))},
+		Stats:   map[string]int64{"downloaded": imgs.downloaded.Load(), "images": int64(len(order))},
 	}, nil
 }
 

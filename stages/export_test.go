@@ -88,8 +88,8 @@ func TestExportWebDatasetFetchesOnceWithRetries(t *testing.T) {
 	if got := strings.Join(names, ","); got != "webdataset/test-000000.tar,webdataset/train-000000.tar,webdataset/val-000000.tar" {
 		t.Fatalf("files %s", got)
 	}
-	if res.Counts["downloaded"] != 12 || st.gets["data/1/0000001L.png"] != 4 {
-		t.Errorf("downloaded %d, gets of the flaky object %d", res.Counts["downloaded"], st.gets["data/1/0000001L.png"])
+	if res.Stats["downloaded"] != 12 || st.gets["data/1/0000001L.png"] != 4 {
+		t.Errorf("downloaded %d, gets of the flaky object %d", res.Stats["downloaded"], st.gets["data/1/0000001L.png"])
 	}
 	// Every PNG in the shards is the object's bytes, in its split.
 	seen := 0
@@ -133,7 +133,7 @@ func TestExportWebDatasetFetchesOnceWithRetries(t *testing.T) {
 	env.Store = st2
 	_, _, hf := exportFiles(t, env, "{formats: [huggingface]}", rows)
 	_, again, res2 := exportFiles(t, env, "{formats: [webdataset], concurrency: 1}", shuffled)
-	if after := fmt.Sprint(st.gets); after != before || hf.Counts["downloaded"] != 0 || res2.Counts["downloaded"] != 0 {
+	if after := fmt.Sprint(st.gets); after != before || hf.Stats["downloaded"] != 0 || res2.Stats["downloaded"] != 0 {
 		t.Errorf("reruns downloaded: gets %s -> %s", before, after)
 	}
 	for name, data := range files {
@@ -149,8 +149,8 @@ func TestExportHuggingFaceNames(t *testing.T) {
 	st, rows := exportInput(t, env, 9, identity(9))
 	env.Store = st
 	names, files, res := exportFiles(t, env, "{splits: [train, val, test], columns: [file_id, relative_path, severity]}", rows)
-	if res.Counts["downloaded"] != 9 {
-		t.Errorf("both formats: %d downloads for 9 images", res.Counts["downloaded"])
+	if res.Stats["downloaded"] != 9 {
+		t.Errorf("both formats: %d downloads for 9 images", res.Stats["downloaded"])
 	}
 	if got := strings.Join(names, ","); got != "data/train-00000-of-00001.parquet,data/val-00000-of-00001.parquet,data/test-00000-of-00001.parquet,"+
 		"webdataset/train-000000.tar,webdataset/val-000000.tar,webdataset/test-000000.tar" {

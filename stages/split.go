@@ -210,7 +210,7 @@ func (s *split) Run(ctx context.Context, env *Env, in map[string]arrow.RecordBat
 	env.Log.Info("split", "rows", n, "groups", len(distinct), "borrowed", borrowed)
 	return &Result{
 		Outputs: map[string]arrow.RecordBatch{"rows": table.New(out...), "shares": shares},
-		Counts:  map[string]int64{"groups": int64(len(distinct)), "borrowed": int64(borrowed)},
+		Stats:   map[string]int64{"groups": int64(len(distinct)), "borrowed": int64(borrowed)},
 	}, nil
 }
 

@@ -74,11 +74,11 @@ func TestSplitGroupPure(t *testing.T) {
 			t.Errorf("group of %s = %q, want %q", b, groups[b], want)
 		}
 	}
-	if got := res.Counts["groups"]; got != 20 {
+	if got := res.Stats["groups"]; got != 20 {
 		t.Errorf("groups = %d, want 20", got)
 	}
 	// The odd patients' 4 rows each take the even patient's key.
-	if got := res.Counts["borrowed"]; got != 80 {
+	if got := res.Stats["borrowed"]; got != 80 {
 		t.Errorf("borrowed = %d, want 80", got)
 	}
 	seen := map[string]bool{}
