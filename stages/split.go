@@ -56,6 +56,7 @@ func splitKind() Kind {
 			{Name: "fractions", Type: Strings, Default: []string{"0.8", "0.1", "0.1"}, Doc: "share of each split, decimals summing to 1; changing them moves images between neighbouring splits"},
 			{Name: "salt", Type: String, Default: "kneepipe", Doc: "hashed with each key; a new salt draws a new split"},
 			{Name: "grade", Type: String, Default: "severity", Doc: "int64 grade column for the shares (empty: no shares)"},
+			{Name: "item", Type: String, Default: "file_id", Tuning: true, Doc: "column naming an image: a rerun warns of images whose split changed (their group did), comparing with the last run's record under --cache"},
 		},
 		New:    newSplit,
 		Schema: splitSchema,
@@ -120,7 +121,7 @@ func newSplit(p Params) (Stage, error) {
 	}
 	return &split{
 		required: p.Strings("groups"), optional: p.Strings("optional_groups"),
-		names: names, bounds: bounds, salt: p.Str("salt"), grade: p.Str("grade"),
+		names: names, bounds: bounds, salt: p.Str("salt"), grade: p.Str("grade"), item: p.Str("item"),
 	}, nil
 }
 
@@ -130,6 +131,7 @@ type split struct {
 	bounds             []float64 // cumulative upper bounds of each split's hash interval
 	salt               string
 	grade              string
+	item               string
 }
 
 // groupKey is one group value: the column's rank in `groups`, and the value.
@@ -198,6 +200,14 @@ func (s *split) Run(ctx context.Context, env *Env, in map[string]arrow.RecordBat
 	for _, w := range warnings {
 		env.Log.Warn("split", "problem", w)
 	}
+	var items []string
+	if col, err := table.StringCol(rows, s.item); err == nil && s.item != "" {
+		items = make([]string, n)
+		for i := range n {
+			items[i] = col.Value(i)
+		}
+	}
+	moved := s.checkMoves(env, items, splitOf)
 	out := table.Columns(rows)
 	out = table.Set(out, table.Strings(env.Mem, "split", splitOf))
 	out = table.Set(out, table.Strings(env.Mem, "split_group", groupOf))
@@ -210,7 +220,7 @@ func (s *split) Run(ctx context.Context, env *Env, in map[string]arrow.RecordBat
 	env.Log.Info("split", "rows", n, "groups", len(distinct), "borrowed", borrowed)
 	return &Result{
 		Outputs: map[string]arrow.RecordBatch{"rows": table.New(out...), "shares": shares},
-		Stats:   map[string]int64{"groups": int64(len(distinct)), "borrowed": int64(borrowed)},
+		Stats:   map[string]int64{"groups": int64(len(distinct)), "borrowed": int64(borrowed), "moved": int64(moved)},
 	}, nil
 }
 

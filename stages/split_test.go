@@ -339,3 +339,38 @@ func TestSplitCheckPureCatchesLeak(t *testing.T) {
 		t.Errorf("leak: error %v", err)
 	}
 }
+
+// A rerun that moves an image (its group changed) says so, with examples;
+// unrelated additions and another salt do not count as moves.
+func TestSplitWarnsOfMovedImages(t *testing.T) {
+	var logs bytes.Buffer
+	env := testEnv(t)
+	env.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	env.StateDir = t.TempDir()
+	s := build(t, "split", patientGroups).(*declared).Stage.(*split)
+	a, b := "0000001", ""
+	for p := 2; b == ""; p++ {
+		if id := fmt.Sprintf("%07d", p); s.assign("patient="+id) != s.assign("patient="+a) {
+			b = id
+		}
+	}
+	base := []string{"ha|" + a + "||I|0", "hb|" + b + "||I|1"}
+	_, _, res := splitRows(t, env, patientGroups, base)
+	if res.Stats["moved"] != 0 {
+		t.Errorf("first run: moved %d", res.Stats["moved"])
+	}
+	_, _, res = splitRows(t, env, patientGroups, append(base, "hz|0999999||I|3"))
+	_, _, other := splitRows(t, env, "{groups: [patient, file_id], salt: other}", base)
+	if res.Stats["moved"] != 0 || other.Stats["moved"] != 0 || strings.Contains(logs.String(), "moved") {
+		t.Errorf("an unrelated image or another salt counted as moves: %d, %d\n%s", res.Stats["moved"], other.Stats["moved"], logs.String())
+	}
+	// A near-duplicate links b to a: b's image takes a's split.
+	merged := []string{"ha|" + a + "|n|I|0", "hb|" + b + "||I|1", "hc|" + b + "|n|I|1"}
+	_, _, res = splitRows(t, env, patientGroups, merged)
+	if res.Stats["moved"] != 1 || !strings.Contains(logs.String(), "images moved to another split since the last run") || !strings.Contains(logs.String(), "hb: ") {
+		t.Errorf("merge: moved %d; log:\n%s", res.Stats["moved"], logs.String())
+	}
+	if _, _, res = splitRows(t, env, patientGroups, merged); res.Stats["moved"] != 0 {
+		t.Errorf("the same rows again: moved %d", res.Stats["moved"])
+	}
+}
