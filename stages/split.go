@@ -134,13 +134,13 @@ type split struct {
 	item               string
 }
 
-// groupKey is one group value: the column's rank in `groups`, and the value.
-type groupKey struct {
+// splitKey is one group value: the column's rank in `groups`, and the value.
+type splitKey struct {
 	rank  int
 	value string
 }
 
-func (k groupKey) less(o groupKey) bool {
+func (k splitKey) less(o splitKey) bool {
 	return cmp.Or(cmp.Compare(k.rank, o.rank), strings.Compare(k.value, o.value)) < 0
 }
 
@@ -164,14 +164,14 @@ func (s *split) Run(ctx context.Context, env *Env, in map[string]arrow.RecordBat
 		}
 	}
 	n := int(rows.NumRows())
-	keys := make([][]groupKey, n) // each row's group values, by rank
+	keys := make([][]splitKey, n) // each row's group values, by rank
 	for i := range n {
 		for r, c := range cols {
 			if c.IsNull(i) {
 				continue
 			}
 			if v := c.ValueStr(i); v != "" {
-				keys[i] = append(keys[i], groupKey{r, v})
+				keys[i] = append(keys[i], splitKey{r, v})
 			}
 		}
 		if len(keys[i]) == 0 {
@@ -242,7 +242,7 @@ func (s *split) assign(key string) string {
 // components unions rows that share a group value and returns, per row,
 // its component's key: the least own key (a row's first group value) of
 // its members.
-func components(keys [][]groupKey) []groupKey {
+func components(keys [][]splitKey) []splitKey {
 	parent := make([]int, len(keys))
 	for i := range parent {
 		parent[i] = i
@@ -255,7 +255,7 @@ func components(keys [][]groupKey) []groupKey {
 		}
 		return i
 	}
-	owner := map[groupKey]int{}
+	owner := map[splitKey]int{}
 	for i, ks := range keys {
 		for _, k := range ks {
 			if j, ok := owner[k]; ok {
@@ -265,14 +265,14 @@ func components(keys [][]groupKey) []groupKey {
 			}
 		}
 	}
-	least := map[int]groupKey{}
+	least := map[int]splitKey{}
 	for i, ks := range keys {
 		r := find(i)
 		if cur, ok := least[r]; !ok || ks[0].less(cur) {
 			least[r] = ks[0]
 		}
 	}
-	out := make([]groupKey, len(keys))
+	out := make([]splitKey, len(keys))
 	for i := range keys {
 		out[i] = least[find(i)]
 	}
@@ -281,8 +281,8 @@ func components(keys [][]groupKey) []groupKey {
 
 // checkPure verifies the stage's promise on its own output: every value of
 // every group column lies in one split.
-func checkPure(names []string, keys [][]groupKey, splitOf []string) error {
-	first := map[groupKey]int{}
+func checkPure(names []string, keys [][]splitKey, splitOf []string) error {
+	first := map[splitKey]int{}
 	for i, ks := range keys {
 		for _, k := range ks {
 			j, ok := first[k]

@@ -330,7 +330,7 @@ func TestSplitErrors(t *testing.T) {
 // checkPure is the stage's guard on its own output; it must catch a group
 // split across two splits.
 func TestSplitCheckPureCatchesLeak(t *testing.T) {
-	keys := [][]groupKey{{{0, "p1"}, {1, "a"}}, {{0, "p2"}, {1, "b"}}, {{0, "p1"}, {1, "c"}}}
+	keys := [][]splitKey{{{0, "p1"}, {1, "a"}}, {{0, "p2"}, {1, "b"}}, {{0, "p1"}, {1, "c"}}}
 	if err := checkPure([]string{"patient", "file_id"}, keys, []string{"train", "test", "train"}); err != nil {
 		t.Errorf("pure assignment refused: %v", err)
 	}
