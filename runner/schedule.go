@@ -8,8 +8,8 @@ import (
 
 // execute starts every stage at once; each waits for its inputs (see
 // runStage), so independent stages run concurrently. The first stage to
-// fail cancels the rest, and its error is the run's; an interrupted run
-// ends with the context's cause.
+// fail cancels the rest, and its error is the run's (not logged: the
+// caller prints it); an interrupted run ends with the context's cause.
 func (x *execution) execute(ctx context.Context) error {
 	x.runCtx = ctx
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -30,10 +30,16 @@ func (x *execution) execute(ctx context.Context) error {
 			}
 			err := fmt.Errorf("stage %s: %w", st.Name, sr.err)
 			mu.Lock()
-			if first == nil && ctx.Err() == nil {
+			isFirst := first == nil && ctx.Err() == nil
+			if isFirst {
 				first = err
 			}
 			mu.Unlock()
+			if !isFirst {
+				// The run's error is printed once, by the caller; a
+				// failure besides it is logged here.
+				x.opts.Log.Error("stage failed", "stage", st.Name, "err", sr.err)
+			}
 			cancel(err)
 		}()
 	}

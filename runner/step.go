@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -88,10 +90,6 @@ func (x *execution) runStage(ctx context.Context, sr *stageRun) {
 	start := time.Now()
 	sr.err = x.decideAndRun(ctx, sr)
 	sr.seconds = time.Since(start).Seconds()
-	var skip skipError
-	if sr.err != nil && !errors.As(sr.err, &skip) {
-		x.opts.Log.Error("stage failed", "stage", sr.st.Name, "err", sr.err)
-	}
 }
 
 // awaitInputs waits for every upstream stage and describes this stage for
@@ -158,7 +156,7 @@ func (x *execution) decideAndRun(ctx context.Context, sr *stageRun) error {
 	env := *x.env
 	env.StateDir = x.stateDir(sr.desc)
 	env.Forced = d.Forced
-	res, err := st.Impl.Run(ctx, &env, in)
+	res, err := runImpl(ctx, st.Impl, &env, in, log)
 	if err != nil {
 		return err
 	}
@@ -183,6 +181,19 @@ func (x *execution) decideAndRun(ctx context.Context, sr *stageRun) error {
 		x.save(sr, log)
 	}
 	return nil
+}
+
+// runImpl runs the stage's code, turning a panic in it into the stage's
+// error: one kind's bug fails its stage (exit 1, run.json written), not
+// the process. The stack goes to the log for the bug report.
+func runImpl(ctx context.Context, impl stages.Stage, env *stages.Env, in map[string]arrow.RecordBatch, log *slog.Logger) (res *stages.Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			log.Error("stage panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			res, err = nil, fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return impl.Run(ctx, env, in)
 }
 
 // inputUnknown says whether a plan left an input uncomputed.

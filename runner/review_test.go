@@ -1,0 +1,128 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+
+	"github.com/kneepipe/kneepipe/stages"
+)
+
+// logRecords is a slog handler that keeps every record's message and
+// attributes as text.
+type logRecords struct {
+	mu    *sync.Mutex
+	lines *[]string
+	attrs []slog.Attr
+}
+
+func newLogRecords() logRecords { return logRecords{mu: &sync.Mutex{}, lines: &[]string{}} }
+
+func (l logRecords) Enabled(context.Context, slog.Level) bool { return true }
+func (l logRecords) Handle(_ context.Context, r slog.Record) error {
+	var b strings.Builder
+	b.WriteString(r.Level.String() + " " + r.Message)
+	for _, a := range l.attrs {
+		b.WriteString(" " + a.String())
+	}
+	r.Attrs(func(a slog.Attr) bool { b.WriteString(" " + a.String()); return true })
+	l.mu.Lock()
+	*l.lines = append(*l.lines, b.String())
+	l.mu.Unlock()
+	return nil
+}
+func (l logRecords) WithAttrs(as []slog.Attr) slog.Handler {
+	l.attrs = append(append([]slog.Attr{}, l.attrs...), as...)
+	return l
+}
+func (l logRecords) WithGroup(string) slog.Handler { return l }
+
+func (l logRecords) containing(s string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, line := range *l.lines {
+		if strings.Contains(line, s) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
+
+// withPanicKind is the test kinds plus "panics", whose Run panics.
+func withPanicKind(k *testKinds) stages.Registry {
+	reg := k.registry()
+	reg["panics"] = stages.Kind{Name: "panics", Inputs: []stages.Port{{Name: "rows"}}, Outputs: []stages.Port{{Name: "rows"}},
+		New: func(stages.Params) (stages.Stage, error) {
+			return stageFunc(func(context.Context, *stages.Env, map[string]arrow.RecordBatch) (*stages.Result, error) {
+				var m map[string]int
+				m["boom"]++ // a nil map: the kind of bug a stage can have
+				return nil, nil
+			}), nil
+		}}
+	return reg
+}
+
+// A panic in a stage's Run is that stage's error: the run fails (exit 1),
+// run.json is written, the stages after it are skipped, and the stack is
+// in the log.
+func TestStagePanicIsStageError(t *testing.T) {
+	dir := t.TempDir()
+	k := &testKinds{}
+	cfg, err := Parse(dir+"/p.yaml", []byte(`stages:
+  - {name: a, kind: gen}
+  - {name: b, kind: panics, inputs: {rows: a}}
+  - {name: c, kind: copy, inputs: {rows: b}}
+`), withPanicKind(k), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := newLogRecords()
+	opts := testOptions(dir)
+	opts.Log = slog.New(logs)
+	rep, err := Run(context.Background(), cfg, opts)
+	if err == nil || !strings.Contains(err.Error(), "stage b: panic: assignment to entry in nil map") {
+		t.Fatalf("err = %v, want stage b's panic as an error", err)
+	}
+	if errors.Is(err, ErrObjectsFailed) {
+		t.Errorf("err %v is ErrObjectsFailed", err)
+	}
+	got := map[string]string{}
+	for _, s := range rep.Stages {
+		got[s.Name] = s.Status
+	}
+	if got["a"] != StatusOK || got["b"] != StatusFailed || got["c"] != StatusSkipped {
+		t.Errorf("statuses %v", got)
+	}
+	if r := readRunJSON(t, opts.OutDir); r.Status != RunFailed || !strings.Contains(r.Error, "panic") {
+		t.Errorf("run.json status %q error %q, want failed with the panic", r.Status, r.Error)
+	}
+	if l := logs.containing("stage panicked"); len(l) != 1 || !strings.Contains(l[0], "review_test.go") || !strings.Contains(l[0], "stage=b") {
+		t.Errorf("log lines of the panic %q, want one with the stack and the stage", l)
+	}
+}
+
+// Issue 9 item 13: the error that ends the run is printed once, by the
+// CLI from Run's error, not also logged as "stage failed".
+func TestRunErrorNotLoggedTwice(t *testing.T) {
+	dir := t.TempDir()
+	k := &testKinds{}
+	cfg := k.pipeline(t, dir, "p.yaml", `stages:
+  - {name: a, kind: gen}
+  - {name: b, kind: broken, inputs: {rows: a}}
+`)
+	logs := newLogRecords()
+	opts := testOptions(dir)
+	opts.Log = slog.New(logs)
+	if _, err := Run(context.Background(), cfg, opts); !errors.Is(err, errBroken) {
+		t.Fatalf("err = %v, want errBroken", err)
+	}
+	if l := logs.containing(errBroken.Error()); len(l) != 0 {
+		t.Errorf("the run's error is logged too: %q", l)
+	}
+}
