@@ -54,9 +54,22 @@ func (l logRecords) containing(s string) []string {
 	return out
 }
 
-// withPanicKind is the test kinds plus "panics", whose Run panics.
+// withPanicKind is the test kinds plus "panics", whose Run panics, and
+// "counted", a copy that reports its rows as downloaded.
 func withPanicKind(k *testKinds) stages.Registry {
 	reg := k.registry()
+	reg["counted"] = stages.Kind{Name: "counted", Inputs: []stages.Port{{Name: "rows"}}, Outputs: []stages.Port{{Name: "rows"}},
+		New: func(p stages.Params) (stages.Stage, error) {
+			copyRun := reg["copy"]
+			st, err := copyRun.New(p)
+			return stageFunc(func(ctx context.Context, env *stages.Env, in map[string]arrow.RecordBatch) (*stages.Result, error) {
+				res, err := st.Run(ctx, env, in)
+				if err == nil {
+					res.Stats = map[string]int64{"downloaded": in["rows"].NumRows()}
+				}
+				return res, err
+			}), err
+		}}
 	reg["panics"] = stages.Kind{Name: "panics", Inputs: []stages.Port{{Name: "rows"}}, Outputs: []stages.Port{{Name: "rows"}},
 		New: func(stages.Params) (stages.Stage, error) {
 			return stageFunc(func(context.Context, *stages.Env, map[string]arrow.RecordBatch) (*stages.Result, error) {
@@ -124,5 +137,32 @@ func TestRunErrorNotLoggedTwice(t *testing.T) {
 	}
 	if l := logs.containing(errBroken.Error()); len(l) != 0 {
 		t.Errorf("the run's error is logged too: %q", l)
+	}
+}
+
+// A cached stage did no work this run: its stats (fetch's downloaded) read
+// 0 in run.json, not the figures stored with the entry.
+func TestCachedStatsAreZero(t *testing.T) {
+	dir := t.TempDir()
+	k := &testKinds{}
+	cfg, err := Parse(dir+"/p.yaml", []byte(`stages:
+  - {name: a, kind: gen}
+  - {name: fetch, kind: counted, inputs: {rows: a}}
+`), withPanicKind(k), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []struct {
+		status     string
+		downloaded int64
+	}{{StatusOK, 3}, {StatusCached, 0}} {
+		if _, err := Run(context.Background(), cfg, testOptions(dir)); err != nil {
+			t.Fatal(err)
+		}
+		st := readRunJSON(t, dir+"/out").Stages[1]
+		got, ok := st.Counts["downloaded"]
+		if st.Status != want.status || !ok || got != want.downloaded {
+			t.Errorf("run %d: fetch %s, counts %v; want %s and downloaded %d", i+1, st.Status, st.Counts, want.status, want.downloaded)
+		}
 	}
 }
