@@ -51,6 +51,7 @@ func saveEntry(ctx context.Context, store cache.Store, sr *stageRun) error {
 			return err
 		}
 	}
+	w.Warnings(sr.summary.Warnings)
 	if err := w.Commit(encodeCounts(sr.summary.Objects, sr.summary.Stats)); err != nil {
 		w.Abort()
 		return err
@@ -82,6 +83,7 @@ func entrySummary(e *cache.Entry) *summary {
 		s.Rows[name] = f.Rows
 	}
 	s.Objects, s.Stats = decodeCounts(e.Counts)
+	s.Warnings = e.Manifest.Warnings
 	for name := range s.Stats {
 		s.Stats[name] = 0
 	}

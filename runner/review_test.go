@@ -166,3 +166,41 @@ func TestCachedStatsAreZero(t *testing.T) {
 		}
 	}
 }
+
+// A stage's warnings are in run.json's warnings, named by stage, when it
+// is computed and when it is taken from the cache.
+func TestWarningsInRunJSON(t *testing.T) {
+	dir := t.TempDir()
+	k := &testKinds{}
+	reg := withPanicKind(k)
+	reg["warns"] = stages.Kind{Name: "warns", Inputs: []stages.Port{{Name: "rows"}}, Outputs: []stages.Port{{Name: "rows"}},
+		New: func(p stages.Params) (stages.Stage, error) {
+			st, err := reg["copy"].New(p)
+			return stageFunc(func(ctx context.Context, env *stages.Env, in map[string]arrow.RecordBatch) (*stages.Result, error) {
+				res, err := st.Run(ctx, env, in)
+				if err == nil {
+					res.Warnings = []string{"look at this"}
+				}
+				return res, err
+			}), err
+		}}
+	cfg, err := Parse(dir+"/p.yaml", []byte(`stages:
+  - {name: a, kind: gen}
+  - {name: b, kind: warns, inputs: {rows: a}}
+`), reg, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, status := range []string{StatusOK, StatusCached} {
+		if _, err := Run(context.Background(), cfg, testOptions(dir)); err != nil {
+			t.Fatal(err)
+		}
+		rep := readRunJSON(t, dir+"/out")
+		if st := rep.Stages[1].Status; st != status {
+			t.Errorf("b %s, want %s", st, status)
+		}
+		if len(rep.Warnings) != 1 || rep.Warnings[0] != (Warning{Stage: "b", Message: "look at this"}) {
+			t.Errorf("%s: warnings %+v", status, rep.Warnings)
+		}
+	}
+}

@@ -44,6 +44,7 @@ type summary struct {
 	Stats    map[string]int64
 	Partial  bool
 	Failures []stages.Failure
+	Warnings []string
 }
 
 // skipError means the stage did not start: an input failed, or the run
@@ -220,7 +221,7 @@ func resultSummary(res *stages.Result) *summary {
 	for name, rec := range res.Outputs {
 		rows[name] = rec.NumRows()
 	}
-	return &summary{Rows: rows, Objects: res.Objects, Stats: res.Stats, Partial: res.Partial, Failures: res.Failures}
+	return &summary{Rows: rows, Objects: res.Objects, Stats: res.Stats, Partial: res.Partial, Failures: res.Failures, Warnings: res.Warnings}
 }
 
 // stateDir is where a stage keeps state between runs (fetch-hash's
