@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"os"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -201,6 +203,28 @@ func TestWarningsInRunJSON(t *testing.T) {
 		}
 		if len(rep.Warnings) != 1 || rep.Warnings[0] != (Warning{Stage: "b", Message: "look at this"}) {
 			t.Errorf("%s: warnings %+v", status, rep.Warnings)
+		}
+	}
+}
+
+// README's run.json section names every field run.json has.
+func TestReadmeNamesRunJSONFields(t *testing.T) {
+	data, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(data), "### run.json\n")
+	if !ok {
+		t.Fatal("README has no run.json section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	for _, v := range []any{Report{}, ObjectCounts{}, StageReport{}, Failure{}, Warning{}} {
+		typ := reflect.TypeOf(v)
+		for i := range typ.NumField() {
+			name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ",")
+			if !strings.Contains(section, "`"+name+"`") {
+				t.Errorf("README's run.json section does not name %s's field `%s`", typ.Name(), name)
+			}
 		}
 	}
 }
