@@ -100,10 +100,10 @@ func (s *list) Run(ctx context.Context, env *Env, _ map[string]arrow.RecordBatch
 		return nil, err
 	}
 	nSkipped := logSkipped(env, skipped)
-	if len(badKeys) > 0 {
-		env.Log.Warn("keys rejected: "+reasonBadUTF8, "keys", len(badKeys), "first", badKeys[0])
-	}
 	var warnings []string
+	if len(badKeys) > 0 {
+		warn(env, &warnings, "keys rejected: "+reasonBadUTF8, "keys", len(badKeys), "first", badKeys[0])
+	}
 	switch {
 	case len(keys)+len(badKeys) > 0:
 	case nSkipped == 0:

@@ -15,6 +15,7 @@ func TestListWarningsInResult(t *testing.T) {
 		{map[string]string{}, "the listing is empty: the source holds no objects"},
 		{map[string]string{"notes.txt": "x"}, "the listing is empty: no key has the suffix suffix=.png skipped=1"},
 		{map[string]string{"a.png": "x"}, ""},
+		{map[string]string{"a.png": "x", "b\xff.png": "x"}, `keys rejected: key is not valid UTF-8 keys=1 first=b\xff.png`},
 	} {
 		env, _ := listEnv(t, tt.files)
 		res := run(t, env, "list", build(t, "list", ""), nil)
