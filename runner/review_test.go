@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"reflect"
@@ -166,6 +167,39 @@ func TestCachedStatsAreZero(t *testing.T) {
 		if st.Status != want.status || !ok || got != want.downloaded {
 			t.Errorf("run %d: fetch %s, counts %v; want %s and downloaded %d", i+1, st.Status, st.Counts, want.status, want.downloaded)
 		}
+	}
+}
+
+// Ctrl-C while a stage runs: the interrupt is the run's error, printed
+// once by the caller, not logged again as the stage's failure.
+func TestInterruptNotLoggedTwice(t *testing.T) {
+	dir := t.TempDir()
+	k := &testKinds{}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	reg := k.registry()
+	reg["waits"] = stages.Kind{Name: "waits", Inputs: []stages.Port{{Name: "rows"}}, Outputs: []stages.Port{{Name: "rows"}},
+		New: func(stages.Params) (stages.Stage, error) {
+			return stageFunc(func(ctx context.Context, _ *stages.Env, _ map[string]arrow.RecordBatch) (*stages.Result, error) {
+				cancel(errors.New("interrupt on purpose"))
+				<-ctx.Done()
+				return nil, fmt.Errorf("reading: %w", context.Cause(ctx))
+			}), nil
+		}}
+	cfg, err := Parse(dir+"/p.yaml", []byte(`stages:
+  - {name: a, kind: gen}
+  - {name: b, kind: waits, inputs: {rows: a}}
+`), reg, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := newLogRecords()
+	opts := testOptions(dir)
+	opts.Log = slog.New(logs)
+	if _, err := Run(ctx, cfg, opts); err == nil || !strings.Contains(err.Error(), "interrupt on purpose") {
+		t.Fatalf("err = %v, want the interrupt", err)
+	}
+	if l := logs.containing("interrupt on purpose"); len(l) != 0 {
+		t.Errorf("the interrupt is logged too: %q", l)
 	}
 }
 

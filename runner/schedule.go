@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 )
@@ -35,7 +36,7 @@ func (x *execution) execute(ctx context.Context) error {
 				first = err
 			}
 			mu.Unlock()
-			if !isFirst {
+			if !isFirst && !endedBy(ctx, sr.err) {
 				// The run's error is printed once, by the caller; a
 				// failure besides it is logged here.
 				x.opts.Log.Error("stage failed", "stage", st.Name, "err", sr.err)
@@ -48,4 +49,10 @@ func (x *execution) execute(ctx context.Context) error {
 		return first
 	}
 	return context.Cause(ctx)
+}
+
+// endedBy says whether err is only the end of ctx (Ctrl-C, or another
+// stage's failure): the run's error already says that.
+func endedBy(ctx context.Context, err error) bool {
+	return ctx.Err() != nil && (errors.Is(err, ctx.Err()) || errors.Is(err, context.Cause(ctx)))
 }
