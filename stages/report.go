@@ -163,6 +163,26 @@ type reportStage struct {
 	retry source.Retry
 }
 
+// problemsLogged is how many report problems are logged one by one: a
+// bucket of broken images must not give a log line per image.
+const problemsLogged = 10
+
+// logProblems logs the first report problems and counts the rest; run.json
+// gets one warning with the count (the page shows each).
+func logProblems(env *Env, problems []string) []string {
+	for i, p := range problems {
+		if i == problemsLogged {
+			env.Log.Warn("report: more problems, not logged", "more", len(problems)-i)
+			break
+		}
+		env.Log.Warn("report", "problem", p)
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("report: %d problems, such as images without a thumbnail (the page shows them; the log names the first %d)", len(problems), problemsLogged)}
+}
+
 func (s *reportStage) Run(ctx context.Context, env *Env, in map[string]arrow.RecordBatch) (*Result, error) {
 	input, err := s.input(in)
 	if err != nil {
@@ -179,9 +199,7 @@ func (s *reportStage) Run(ctx context.Context, env *Env, in map[string]arrow.Rec
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range rep.Problems {
-		env.Log.Warn("report", "problem", p)
-	}
+	warnings := logProblems(env, rep.Problems)
 	page, err := rep.HTML()
 	if err != nil {
 		return nil, err
@@ -198,7 +216,7 @@ func (s *reportStage) Run(ctx context.Context, env *Env, in map[string]arrow.Rec
 	names.AppendValues([]string{"report.html", "summary.json"}, nil)
 	content.AppendValues([][]byte{page, summary}, nil)
 	files := table.New(table.Column{Name: "name", Array: names.NewArray()}, table.Column{Name: "content", Array: content.NewArray()})
-	return &Result{Outputs: map[string]arrow.RecordBatch{"files": files}}, nil
+	return &Result{Outputs: map[string]arrow.RecordBatch{"files": files}, Warnings: warnings}, nil
 }
 
 // fetch reads one image through the retrying reader; bytes that differ

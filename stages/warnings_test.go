@@ -1,6 +1,9 @@
 package stages
 
 import (
+	"bytes"
+	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 )
@@ -22,5 +25,37 @@ func TestListWarningsInResult(t *testing.T) {
 		if got := strings.Join(res.Warnings, "; "); got != tt.want {
 			t.Errorf("files %q: warnings %q, want %q", tt.files, got, tt.want)
 		}
+	}
+}
+
+// A report with many broken images logs the first problems and a count,
+// not a line per image, and gives run.json one warning with the count.
+func TestReportProblemsBounded(t *testing.T) {
+	env := testEnv(t)
+	var logs bytes.Buffer
+	env.Log = slog.New(slog.NewTextHandler(&logs, nil))
+	objects := map[string][]byte{}
+	faults := map[string][]string{}
+	var spec []string
+	for i := range 15 {
+		for r, rater := range []string{"I", "II"} {
+			key := fmt.Sprintf("%s/x%d", rater, i)
+			objects[key] = []byte("not an image")
+			faults[key] = []string{"gone"}
+			spec = append(spec, fmt.Sprintf("x%d|%s|%d|%s", i, rater, r, key))
+		}
+	}
+	env.Store = &flakyStore{objects: objects, gets: map[string]int{}, faults: faults}
+	in := hashedRows(t, env, objects, spec...)
+	defer in.Release()
+	res := run(t, env, "report", build(t, "report", "{attempts: 1}"), reportInputs(t, env, in))
+	if n := strings.Count(logs.String(), "msg=report problem="); n != problemsLogged {
+		t.Errorf("%d problems logged one by one, want %d:\n%s", n, problemsLogged, logs.String())
+	}
+	if !strings.Contains(logs.String(), `msg="report: more problems, not logged" more=5`) {
+		t.Errorf("no count of the problems not logged:\n%s", logs.String())
+	}
+	if len(res.Warnings) != 1 || !strings.HasPrefix(res.Warnings[0], "report: 15 problems") {
+		t.Errorf("warnings %q, want one with the 15 problems", res.Warnings)
 	}
 }
