@@ -73,19 +73,20 @@ func loadEntry(ctx context.Context, mem memory.Allocator, e *cache.Entry) (map[s
 }
 
 // entrySummary reads back what saveEntry stored of a stage's result. A
-// stored result is never partial and lists no failures. Its object counts
-// describe the outputs and hold; its stats are figures of the work done
-// when it was computed (fetch's downloaded), and a cached stage did none
-// this run: they read 0.
-func entrySummary(e *cache.Entry) *summary {
+// stored result is never partial and lists no failures. The kind's
+// runStats counted the work done when it was computed (fetch's
+// downloaded); a cached stage did none this run: they read 0.
+func entrySummary(e *cache.Entry, runStats []string) *summary {
 	s := &summary{Rows: map[string]int64{}}
 	for name, f := range e.Outputs {
 		s.Rows[name] = f.Rows
 	}
 	s.Objects, s.Stats = decodeCounts(e.Counts)
 	s.Warnings = e.Manifest.Warnings
-	for name := range s.Stats {
-		s.Stats[name] = 0
+	for _, name := range runStats {
+		if _, ok := s.Stats[name]; ok {
+			s.Stats[name] = 0
+		}
 	}
 	return s
 }

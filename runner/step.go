@@ -135,7 +135,7 @@ func (x *execution) decideAndRun(ctx context.Context, sr *stageRun) error {
 	}
 	sr.key, sr.why = d.Key, d.Why
 	if !d.Run {
-		sr.entry, sr.summary = d.Entry, entrySummary(d.Entry)
+		sr.entry, sr.summary = d.Entry, entrySummary(d.Entry, st.Kind.RunStats)
 		sr.outs.fromEntry(d.Entry)
 		log.Info("stage cached", "rows_out", sr.summary.Rows[st.Kind.Outputs[0].Name])
 		return nil

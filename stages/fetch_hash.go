@@ -59,7 +59,8 @@ func fetchHashKind() Kind {
 				maxPixels:   p.Int("max_pixels"),
 			}, nil
 		},
-		Schema: fetchHashSchema,
+		Schema:   fetchHashSchema,
+		RunStats: []string{"downloaded"},
 	}
 }
 

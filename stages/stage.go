@@ -42,6 +42,10 @@ type Kind struct {
 	// Run returns must match: every run in the stage tests is checked.
 	// Nil: the outputs' columns are unknown.
 	Schema func(p Params, in map[string]Schema) (map[string]Schema, error)
+	// RunStats names the Result.Stats that count this run's work (fetch's
+	// downloaded), not what the outputs hold: a stage taken from the cache
+	// did none, and reports them as 0.
+	RunStats []string
 }
 
 // Port names one input or output of a kind.

@@ -28,6 +28,20 @@ func TestListWarningsInResult(t *testing.T) {
 	}
 }
 
+// A split lacking a grade the data has is a warning in the result, for
+// run.json, besides the log.
+func TestSplitWarningsInResult(t *testing.T) {
+	env := testEnv(t)
+	data := []string{"rare||||4"}
+	for i := range 100 {
+		data = append(data, fmt.Sprintf("h%d|||I|%d", i, i%2))
+	}
+	_, _, res := splitRows(t, env, "{splits: [a, b], fractions: ['0.5', '0.5']}", data)
+	if len(res.Warnings) != 1 || !strings.HasSuffix(res.Warnings[0], "has no row of severity 4 (1 rows in all)") {
+		t.Errorf("warnings %q, want one of a split lacking grade 4", res.Warnings)
+	}
+}
+
 // A report with many broken images logs the first problems and a count,
 // not a line per image, and gives run.json one warning with the count.
 func TestReportProblemsBounded(t *testing.T) {
