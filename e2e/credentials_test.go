@@ -8,7 +8,7 @@ import (
 
 // Issue 9 item 13: a run through S3 without any credentials (none in the
 // environment, no .env, no shared files, IMDS disabled) fails with one
-// sentence saying so, not with the IMDS error the SDK's chain ends with;
+// sentence saying so, printed once, not with the IMDS error the SDK's chain ends with;
 // nothing reaches the server and run.json records the failure.
 func TestMissingCredentials(t *testing.T) {
 	dir := t.TempDir()
@@ -19,6 +19,9 @@ func TestMissingCredentials(t *testing.T) {
 	const sentence = "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (in the environment or a .env file) or AWS_PROFILE"
 	if got := lastLine(t, res); !strings.HasSuffix(got, ": "+sentence) || !strings.Contains(got, s3Source) {
 		t.Errorf("last line %q, want the listing of %s and %q", got, s3Source, sentence)
+	}
+	if n := strings.Count(res.stderr, sentence); n != 1 {
+		t.Errorf("the sentence is on stderr %d times, want once:\n%s", n, res.stderr)
 	}
 	if strings.Contains(strings.ToLower(res.stderr), "imds") {
 		t.Errorf("stderr mentions IMDS:\n%s", res.stderr)

@@ -86,13 +86,17 @@ func TestEmptyListingWarns(t *testing.T) {
 	}
 	run := func(name, want string) {
 		t.Helper()
-		res := kneepipe(t, nil, "run", "-f", pipelineFile, "--source", src, "--out", filepath.Join(dir, name), "--cache", filepath.Join(dir, "cache"))
+		out := filepath.Join(dir, name)
+		res := kneepipe(t, nil, "run", "-f", pipelineFile, "--source", src, "--out", out, "--cache", filepath.Join(dir, "cache"))
 		var warned bool
 		for _, l := range stderrLines(res.stderr) {
 			warned = warned || strings.Contains(l, "level=WARN") && strings.Contains(l, want)
 		}
 		if !warned {
 			t.Errorf("%s: no warning %q (exit %d):\n%s", name, want, res.code, res.stderr)
+		}
+		if w := readReport(t, out).Warnings; len(w) != 1 || w[0].Stage != "list" || !strings.HasPrefix(w[0].Message, want) {
+			t.Errorf("%s: run.json warnings %+v, want list's %q", name, w, want)
 		}
 	}
 	run("empty", "the listing is empty: the source holds no objects")

@@ -388,9 +388,10 @@ type runReport struct {
 		Fingerprint string           `json:"fingerprint"`
 		Error       string           `json:"error"`
 	} `json:"stages"`
-	Artifacts      []string          `json:"artifacts"`
-	ArtifactStatus map[string]string `json:"artifact_status"`
-	Error          string            `json:"error"`
+	Artifacts      []string                          `json:"artifacts"`
+	ArtifactStatus map[string]string                 `json:"artifact_status"`
+	Warnings       []struct{ Stage, Message string } `json:"warnings"`
+	Error          string                            `json:"error"`
 }
 
 func readReport(t *testing.T, out string) runReport {

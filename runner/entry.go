@@ -51,6 +51,7 @@ func saveEntry(ctx context.Context, store cache.Store, sr *stageRun) error {
 			return err
 		}
 	}
+	w.Warnings(sr.summary.Warnings)
 	if err := w.Commit(encodeCounts(sr.summary.Objects, sr.summary.Stats)); err != nil {
 		w.Abort()
 		return err
@@ -72,13 +73,21 @@ func loadEntry(ctx context.Context, mem memory.Allocator, e *cache.Entry) (map[s
 }
 
 // entrySummary reads back what saveEntry stored of a stage's result. A
-// stored result is never partial and lists no failures.
-func entrySummary(e *cache.Entry) *summary {
+// stored result is never partial and lists no failures. The kind's
+// runStats counted the work done when it was computed (fetch's
+// downloaded); a cached stage did none this run: they read 0.
+func entrySummary(e *cache.Entry, runStats []string) *summary {
 	s := &summary{Rows: map[string]int64{}}
 	for name, f := range e.Outputs {
 		s.Rows[name] = f.Rows
 	}
 	s.Objects, s.Stats = decodeCounts(e.Counts)
+	s.Warnings = e.Manifest.Warnings
+	for _, name := range runStats {
+		if _, ok := s.Stats[name]; ok {
+			s.Stats[name] = 0
+		}
+	}
 	return s
 }
 

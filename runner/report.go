@@ -35,7 +35,10 @@ type Report struct {
 	Stages   []*StageReport `json:"stages"`
 	// Failures lists every object that could not be fetched, whatever
 	// artifacts the pipeline declares.
-	Failures  []Failure `json:"failures"`
+	Failures []Failure `json:"failures"`
+	// Warnings are the stages' warnings (an empty listing, objects
+	// excluded for no known reason), cached stages' included.
+	Warnings  []Warning `json:"warnings"`
 	Artifacts []string  `json:"artifacts"`
 	// ArtifactStatus says per artifact how its files got into --out:
 	// written (rendered from a stage output), copied (from the cache's
@@ -67,6 +70,12 @@ type Failure struct {
 	Key      string `json:"key"`
 	Error    string `json:"error"`
 	Attempts int    `json:"attempts"`
+}
+
+// Warning is one stage's warning.
+type Warning struct {
+	Stage   string `json:"stage"`
+	Message string `json:"message"`
 }
 
 // StageReport is one stage's line in run.json.

@@ -222,7 +222,7 @@ func (x *execution) close() {
 
 // report is run.json for what the run did and the error it ends with.
 func (x *execution) report(err error) *Report {
-	rep := &Report{Pipeline: x.cfg.File, Source: x.cfg.Source.URI, Stages: []*StageReport{}, Failures: []Failure{},
+	rep := &Report{Pipeline: x.cfg.File, Source: x.cfg.Source.URI, Stages: []*StageReport{}, Failures: []Failure{}, Warnings: []Warning{},
 		Artifacts: x.artifacts, ArtifactStatus: x.artifactStatus}
 	if rep.Artifacts == nil {
 		rep.Artifacts = []string{}
@@ -239,6 +239,9 @@ func (x *execution) report(err error) *Report {
 		}
 		rep.Objects.add(sr.summary.Objects)
 		partial = partial || sr.summary.Partial
+		for _, w := range sr.summary.Warnings {
+			rep.Warnings = append(rep.Warnings, Warning{Stage: st.Name, Message: w})
+		}
 		for _, f := range sr.summary.Failures {
 			rep.Failures = append(rep.Failures, Failure{Stage: st.Name, Key: f.Key, Error: f.Err.Error(), Attempts: f.Attempts})
 		}

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -42,6 +44,7 @@ type summary struct {
 	Stats    map[string]int64
 	Partial  bool
 	Failures []stages.Failure
+	Warnings []string
 }
 
 // skipError means the stage did not start: an input failed, or the run
@@ -88,10 +91,6 @@ func (x *execution) runStage(ctx context.Context, sr *stageRun) {
 	start := time.Now()
 	sr.err = x.decideAndRun(ctx, sr)
 	sr.seconds = time.Since(start).Seconds()
-	var skip skipError
-	if sr.err != nil && !errors.As(sr.err, &skip) {
-		x.opts.Log.Error("stage failed", "stage", sr.st.Name, "err", sr.err)
-	}
 }
 
 // awaitInputs waits for every upstream stage and describes this stage for
@@ -136,7 +135,7 @@ func (x *execution) decideAndRun(ctx context.Context, sr *stageRun) error {
 	}
 	sr.key, sr.why = d.Key, d.Why
 	if !d.Run {
-		sr.entry, sr.summary = d.Entry, entrySummary(d.Entry)
+		sr.entry, sr.summary = d.Entry, entrySummary(d.Entry, st.Kind.RunStats)
 		sr.outs.fromEntry(d.Entry)
 		log.Info("stage cached", "rows_out", sr.summary.Rows[st.Kind.Outputs[0].Name])
 		return nil
@@ -158,7 +157,7 @@ func (x *execution) decideAndRun(ctx context.Context, sr *stageRun) error {
 	env := *x.env
 	env.StateDir = x.stateDir(sr.desc)
 	env.Forced = d.Forced
-	res, err := st.Impl.Run(ctx, &env, in)
+	res, err := runImpl(ctx, st.Impl, &env, in, log)
 	if err != nil {
 		return err
 	}
@@ -185,6 +184,19 @@ func (x *execution) decideAndRun(ctx context.Context, sr *stageRun) error {
 	return nil
 }
 
+// runImpl runs the stage's code, turning a panic in it into the stage's
+// error: one kind's bug fails its stage (exit 1, run.json written), not
+// the process. The stack goes to the log for the bug report.
+func runImpl(ctx context.Context, impl stages.Stage, env *stages.Env, in map[string]arrow.RecordBatch, log *slog.Logger) (res *stages.Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			log.Error("stage panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			res, err = nil, fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return impl.Run(ctx, env, in)
+}
+
 // inputUnknown says whether a plan left an input uncomputed.
 func (x *execution) inputUnknown(sr *stageRun) bool {
 	for _, ref := range sr.st.Inputs {
@@ -209,7 +221,7 @@ func resultSummary(res *stages.Result) *summary {
 	for name, rec := range res.Outputs {
 		rows[name] = rec.NumRows()
 	}
-	return &summary{Rows: rows, Objects: res.Objects, Stats: res.Stats, Partial: res.Partial, Failures: res.Failures}
+	return &summary{Rows: rows, Objects: res.Objects, Stats: res.Stats, Partial: res.Partial, Failures: res.Failures, Warnings: res.Warnings}
 }
 
 // stateDir is where a stage keeps state between runs (fetch-hash's

@@ -219,14 +219,15 @@ func (s *exclusions) account(env *Env, in map[string]arrow.RecordBatch, why map[
 		}
 		counts[e.reason]++
 	}
+	var warnings []string
 	if counts[ReasonUnexplained] > 0 {
-		env.Log.Warn("objects not in clean for no known reason", "objects", counts[ReasonUnexplained])
+		warn(env, &warnings, "objects not in clean for no known reason", "objects", counts[ReasonUnexplained])
 	}
 	cols := make([]table.Column, len(out))
 	for c, name := range []string{s.key, "relative_path", "reason", "detail", "kept_key", "kept_relative_path"} {
 		cols[c] = table.Strings(env.Mem, name, out[c])
 	}
-	return &Result{Outputs: map[string]arrow.RecordBatch{"excluded": table.New(cols...)}}, nil
+	return &Result{Outputs: map[string]arrow.RecordBatch{"excluded": table.New(cols...)}, Warnings: warnings}, nil
 }
 
 // failures notes fetch failures with their error (and attempts).

@@ -49,7 +49,8 @@ func exportKind() Kind {
 			{Name: "attempts", Type: Int, Default: int64(4), Min: 1, Max: 20, Tuning: true, Doc: "tries per image, backing off exponentially between them"},
 			{Name: "stall_timeout", Type: Duration, Default: 30 * time.Second, Tuning: true, Doc: "give up an attempt when no byte arrives for this long"},
 		},
-		Schema: exportSchema,
+		Schema:   exportSchema,
+		RunStats: []string{"downloaded"},
 		New: func(p Params) (Stage, error) {
 			formats := p.Strings("formats")
 			if len(formats) == 0 {

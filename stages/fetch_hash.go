@@ -47,6 +47,7 @@ func fetchHashKind() Kind {
 			{Name: "fail_fast", Type: Bool, Default: false, Tuning: true, Doc: "stop the run at the first object that fails for good"},
 			{Name: "stall_timeout", Type: Duration, Default: 30 * time.Second, Tuning: true, Doc: "give up an attempt when no byte arrives for this long"},
 			{Name: "expect", Type: String, Default: "png", Enum: []string{"png", "any"}, Doc: "png: reject objects whose bytes are not a PNG; any: accept all non-empty objects"},
+			{Name: "max_pixels", Type: Int, Default: int64(maxPixelsDefault), Min: 1, Max: 1 << 40, Doc: "reject a PNG whose header declares more pixels (width × height): no later stage should decode it"},
 		},
 		Connections: func(p Params) int { return int(p.Int("concurrency")) },
 		New: func(p Params) (Stage, error) {
@@ -55,9 +56,11 @@ func fetchHashKind() Kind {
 				retry:       source.Retry{Attempts: int(p.Int("attempts")), Stall: p.Duration("stall_timeout")},
 				failFast:    p.Bool("fail_fast"),
 				pngOnly:     p.Str("expect") == "png",
+				maxPixels:   p.Int("max_pixels"),
 			}, nil
 		},
-		Schema: fetchHashSchema,
+		Schema:   fetchHashSchema,
+		RunStats: []string{"downloaded"},
 	}
 }
 
@@ -102,6 +105,7 @@ type fetchHash struct {
 	retry       source.Retry
 	failFast    bool
 	pngOnly     bool
+	maxPixels   int64
 }
 
 type fetched struct {
@@ -400,6 +404,10 @@ func (s *fetchHash) result(ctx context.Context, env *Env, objects arrow.RecordBa
 			continue
 		case s.pngOnly && !r.png.OK:
 			rejKeys, rejReasons = append(rejKeys, keys.Value(i)), append(rejReasons, "bytes are not a PNG")
+			continue
+		case r.png.OK && uint64(r.png.Width)*uint64(r.png.Height) > uint64(s.maxPixels):
+			rejKeys = append(rejKeys, keys.Value(i))
+			rejReasons = append(rejReasons, fmt.Sprintf("image too large: %d×%d pixels (max_pixels %d)", r.png.Width, r.png.Height, s.maxPixels))
 			continue
 		}
 		ok = append(ok, i)

@@ -100,15 +100,16 @@ func (s *list) Run(ctx context.Context, env *Env, _ map[string]arrow.RecordBatch
 		return nil, err
 	}
 	nSkipped := logSkipped(env, skipped)
+	var warnings []string
 	if len(badKeys) > 0 {
-		env.Log.Warn("keys rejected: "+reasonBadUTF8, "keys", len(badKeys), "first", badKeys[0])
+		warn(env, &warnings, "keys rejected: "+reasonBadUTF8, "keys", len(badKeys), "first", badKeys[0])
 	}
 	switch {
 	case len(keys)+len(badKeys) > 0:
 	case nSkipped == 0:
-		env.Log.Warn("the listing is empty: the source holds no objects")
+		warn(env, &warnings, "the listing is empty: the source holds no objects")
 	default:
-		env.Log.Warn("the listing is empty: no key has the suffix", "suffix", s.suffix, "skipped", nSkipped)
+		warn(env, &warnings, "the listing is empty: no key has the suffix", "suffix", s.suffix, "skipped", nSkipped)
 	}
 	m := env.Mem
 	rec := table.New(
@@ -125,8 +126,9 @@ func (s *list) Run(ctx context.Context, env *Env, _ map[string]arrow.RecordBatch
 	}
 	rejected := table.New(table.Strings(m, "key", badKeys), table.Strings(m, "reason", reasons))
 	return &Result{
-		Outputs: map[string]arrow.RecordBatch{"objects": rec, "rejected": rejected},
-		Objects: Objects{Listed: int64(len(keys) + len(badKeys)), Rejected: int64(len(badKeys)), Skipped: nSkipped},
+		Outputs:  map[string]arrow.RecordBatch{"objects": rec, "rejected": rejected},
+		Objects:  Objects{Listed: int64(len(keys) + len(badKeys)), Rejected: int64(len(badKeys)), Skipped: nSkipped},
+		Warnings: warnings,
 	}, nil
 }
 

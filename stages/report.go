@@ -21,6 +21,10 @@ import (
 // maxImageBytes bounds what the report reads of one object.
 const maxImageBytes = 256 << 20
 
+// maxPixelsDefault is max_pixels' default in fetch-hash and the report,
+// the report's decoding bound: 50 megapixels, far above any radiograph.
+const maxPixelsDefault = report.DefaultMaxPixels
+
 func reportKind() Kind {
 	return Kind{
 		Name: "report",
@@ -53,6 +57,7 @@ func reportKind() Kind {
 			{Name: "groups", Type: Int, Default: int64(40), Min: 1, Max: 10000, Doc: "duplicate groups shown with thumbnails (only their images are fetched)"},
 			{Name: "disagreements", Type: Int, Default: int64(80), Min: 1, Max: 10000, Doc: "disagreements shown with thumbnails (only their images are fetched)"},
 			{Name: "table_rows", Type: Int, Default: int64(500), Min: 1, Max: 100000, Doc: "further duplicate groups, disagreements and excluded objects listed without thumbnails, each; the rest are counted (+N more)"},
+			{Name: "max_pixels", Type: Int, Default: int64(maxPixelsDefault), Min: 1, Max: 1 << 40, Doc: "images whose header declares more pixels are not decoded (no thumbnail, a problem line instead)"},
 			{Name: "concurrency", Type: Int, Default: int64(16), Min: 1, Max: 256, Tuning: true, Doc: "parallel image downloads"},
 			{Name: "attempts", Type: Int, Default: int64(4), Min: 1, Max: 20, Tuning: true, Doc: "tries per image, backing off exponentially between them"},
 			{Name: "stall_timeout", Type: Duration, Default: 30 * time.Second, Tuning: true, Doc: "give up an attempt when no byte arrives for this long"},
@@ -75,6 +80,7 @@ func reportKind() Kind {
 				Groups:        int(p.Int("groups")),
 				Disagreements: int(p.Int("disagreements")),
 				TableRows:     int(p.Int("table_rows")),
+				MaxPixels:     p.Int("max_pixels"),
 			}}, nil
 		},
 	}
@@ -157,6 +163,26 @@ type reportStage struct {
 	retry source.Retry
 }
 
+// problemsLogged is how many report problems are logged one by one: a
+// bucket of broken images must not give a log line per image.
+const problemsLogged = 10
+
+// logProblems logs the first report problems and counts the rest; run.json
+// gets one warning with the count (the page shows each).
+func logProblems(env *Env, problems []string) []string {
+	for i, p := range problems {
+		if i == problemsLogged {
+			env.Log.Warn("report: more problems, not logged", "more", len(problems)-i)
+			break
+		}
+		env.Log.Warn("report", "problem", p)
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("report: %d problems, such as images without a thumbnail (the page shows them; the log names the first %d)", len(problems), problemsLogged)}
+}
+
 func (s *reportStage) Run(ctx context.Context, env *Env, in map[string]arrow.RecordBatch) (*Result, error) {
 	input, err := s.input(in)
 	if err != nil {
@@ -173,9 +199,7 @@ func (s *reportStage) Run(ctx context.Context, env *Env, in map[string]arrow.Rec
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range rep.Problems {
-		env.Log.Warn("report", "problem", p)
-	}
+	warnings := logProblems(env, rep.Problems)
 	page, err := rep.HTML()
 	if err != nil {
 		return nil, err
@@ -192,7 +216,7 @@ func (s *reportStage) Run(ctx context.Context, env *Env, in map[string]arrow.Rec
 	names.AppendValues([]string{"report.html", "summary.json"}, nil)
 	content.AppendValues([][]byte{page, summary}, nil)
 	files := table.New(table.Column{Name: "name", Array: names.NewArray()}, table.Column{Name: "content", Array: content.NewArray()})
-	return &Result{Outputs: map[string]arrow.RecordBatch{"files": files}}, nil
+	return &Result{Outputs: map[string]arrow.RecordBatch{"files": files}, Warnings: warnings}, nil
 }
 
 // fetch reads one image through the retrying reader; bytes that differ

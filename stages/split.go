@@ -58,8 +58,9 @@ func splitKind() Kind {
 			{Name: "grade", Type: String, Default: "severity", Doc: "int64 grade column for the shares (empty: no shares)"},
 			{Name: "item", Type: String, Default: "file_id", Tuning: true, Doc: "column naming an image: a rerun warns of images whose split changed (their group did), comparing with the last run's record under --cache"},
 		},
-		New:    newSplit,
-		Schema: splitSchema,
+		New:      newSplit,
+		Schema:   splitSchema,
+		RunStats: []string{"moved"},
 	}
 }
 
@@ -219,8 +220,9 @@ func (s *split) Run(ctx context.Context, env *Env, in map[string]arrow.RecordBat
 	// group that links them can move them (see splitKind).
 	env.Log.Info("split", "rows", n, "groups", len(distinct), "borrowed", borrowed)
 	return &Result{
-		Outputs: map[string]arrow.RecordBatch{"rows": table.New(out...), "shares": shares},
-		Stats:   map[string]int64{"groups": int64(len(distinct)), "borrowed": int64(borrowed), "moved": int64(moved)},
+		Outputs:  map[string]arrow.RecordBatch{"rows": table.New(out...), "shares": shares},
+		Stats:    map[string]int64{"groups": int64(len(distinct)), "borrowed": int64(borrowed), "moved": int64(moved)},
+		Warnings: warnings,
 	}, nil
 }
 

@@ -42,6 +42,10 @@ type Kind struct {
 	// Run returns must match: every run in the stage tests is checked.
 	// Nil: the outputs' columns are unknown.
 	Schema func(p Params, in map[string]Schema) (map[string]Schema, error)
+	// RunStats names the Result.Stats that count this run's work (fetch's
+	// downloaded), not what the outputs hold: a stage taken from the cache
+	// did none, and reports them as 0.
+	RunStats []string
 }
 
 // Port names one input or output of a kind.
@@ -70,6 +74,20 @@ type Result struct {
 	Partial bool
 	// Failures are the objects that could not be fetched, for run.json.
 	Failures []Failure
+	// Warnings are what a user should look at although the stage
+	// succeeded (an empty listing, objects excluded for no known reason):
+	// run.json lists them, cached or not. Stages add them with warn.
+	Warnings []string
+}
+
+// warn logs a warning and keeps it, with its attributes as key=value, for
+// run.json's warnings (Result.Warnings).
+func warn(env *Env, warnings *[]string, msg string, args ...any) {
+	env.Log.Warn(msg, args...)
+	for i := 0; i+1 < len(args); i += 2 {
+		msg += fmt.Sprintf(" %v=%v", args[i], args[i+1])
+	}
+	*warnings = append(*warnings, msg)
 }
 
 // Failure is one object a stage could not fetch.

@@ -58,7 +58,6 @@ func (e *execFlags) register(cmd *cobra.Command) {
 	f.StringVar(&e.cacheDir, "cache", ".kneepipe/cache", "directory for cached stage outputs")
 	f.StringSliceVar(&e.force, "force", nil, "recompute all stages (--force) or the named ones (--force=STAGE)")
 	f.Lookup("force").NoOptDefVal = "*"
-	f.DurationVar(&e.wait, "wait", 0, "wait this long for another run's cache or --out lock (e.g. 10m); plan takes no lock")
 	e.src.register(cmd)
 }
 
@@ -132,6 +131,8 @@ fetched, 4 another run holds the cache or --out for longer than --wait.`,
 	}
 	cmd.Flags().StringVar(&out, "out", "out", "directory for artifacts and run.json")
 	ex.register(cmd)
+	// Only run waits: plan takes no lock.
+	cmd.Flags().DurationVar(&ex.wait, "wait", 0, "wait this long for another run's cache or --out lock (e.g. 10m)")
 	return cmd
 }
 

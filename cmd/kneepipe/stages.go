@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -22,7 +23,7 @@ func (a *app) stagesCommand() *cobra.Command {
 			for i, n := range names {
 				k, ok := a.kinds[n]
 				if !ok {
-					return usageError{fmt.Errorf("unknown stage kind %q%s (known: %v)", n, stages.Suggest(n, a.kinds.Names()), a.kinds.Names())}
+					return usageError{fmt.Errorf("unknown stage kind %q%s (known: %s)", n, stages.Suggest(n, a.kinds.Names()), strings.Join(a.kinds.Names(), ", "))}
 				}
 				if i > 0 {
 					fmt.Fprintln(a.stdout)

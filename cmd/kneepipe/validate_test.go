@@ -85,7 +85,7 @@ func TestStagesPrintsColumns(t *testing.T) {
 		}
 	}
 	stderr.Reset()
-	if code := run(context.Background(), []string{"stages", "dedup"}, &stdout, &stderr); code != exitConfig || !strings.Contains(stderr.String(), `(did you mean "dedupe"?)`) {
+	if code := run(context.Background(), []string{"stages", "dedup"}, &stdout, &stderr); code != exitConfig || !strings.Contains(stderr.String(), `(did you mean "dedupe"?) (known: cross-check, dedupe, `) {
 		t.Errorf("stages dedup: exit %d, stderr %q", code, stderr.String())
 	}
 }

@@ -118,9 +118,9 @@ func (r *Report) derived(ctx context.Context, c *derivedCache, obj Object, kind 
 	if err := check(obj, raw); err != nil {
 		return nil, nil, err
 	}
-	src, _, err := image.Decode(bytes.NewReader(raw))
+	src, err := decodeBounded(raw, r.opt.MaxPixels)
 	if err != nil {
-		return nil, nil, fmt.Errorf("decode: %w", err)
+		return nil, nil, err
 	}
 	img := derive(src)
 	var data []byte
@@ -131,6 +131,24 @@ func (r *Report) derived(ctx context.Context, c *derivedCache, obj Object, kind 
 		c.put(name, data)
 	}
 	return img, data, nil
+}
+
+// decodeBounded decodes a PNG or JPEG after reading its header: one that
+// declares more than maxPixels is refused before the decoder allocates
+// its pixels.
+func decodeBounded(raw []byte, maxPixels int64) (image.Image, error) {
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	if px := int64(cfg.Width) * int64(cfg.Height); px > maxPixels {
+		return nil, fmt.Errorf("not decoded: %d×%d is %d pixels, more than %d", cfg.Width, cfg.Height, px, maxPixels)
+	}
+	img, _, err := image.Decode(bytes.NewReader(raw))
+	if err != nil {
+		return nil, fmt.Errorf("decode: %w", err)
+	}
+	return img, nil
 }
 
 // check compares fetched bytes with what the object must be.

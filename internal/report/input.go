@@ -108,13 +108,22 @@ type Options struct {
 	// a compact table without thumbnails (default 500). The rest are
 	// counted ("+N more"). Only the images shown are fetched.
 	GroupCopies, Groups, Disagreements, TableRows int
-	Fetch                                         Fetcher // nil: no images
+	// MaxPixels bounds what is decoded: an image whose header declares
+	// more pixels is not decoded (a problem line instead), so a tiny file
+	// declaring 20000×20000 cannot make the decoder allocate gigabytes
+	// (default 50,000,000).
+	MaxPixels int64
+	Fetch     Fetcher // nil: no images
 	// CacheDir keeps the images derived from each object (thumbnail,
 	// padded gray image), named by the object's SHA-256, between runs: an
 	// image already derived is not fetched again. Entries a run did not
 	// use are removed. Empty: no cache.
 	CacheDir string
 }
+
+// DefaultMaxPixels is Options.MaxPixels' default: 50 megapixels, far above
+// any radiograph, at most 400 MB decoded at 16 bits per channel.
+const DefaultMaxPixels = 50_000_000
 
 func (o Options) withDefaults() Options {
 	if o.ThumbWidth <= 0 {
@@ -131,6 +140,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Concurrency <= 0 {
 		o.Concurrency = 16
+	}
+	if o.MaxPixels <= 0 {
+		o.MaxPixels = DefaultMaxPixels
 	}
 	for _, c := range []struct {
 		v   *int

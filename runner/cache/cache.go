@@ -59,6 +59,8 @@ type Manifest struct {
 	Kind    string           `json:"kind"`
 	Outputs map[string]File  `json:"outputs"`
 	Counts  map[string]int64 `json:"counts,omitempty"`
+	// Warnings are the stage's, kept so that a cached run reports them too.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // File is one stored output.
@@ -182,6 +184,9 @@ func (w *Writer) Add(output string, rows int64, write func(io.Writer) error) err
 	w.m.Outputs[output] = File{Name: name, CRC32C: hex.EncodeToString(h.Sum(nil)), Rows: rows}
 	return nil
 }
+
+// Warnings records the stage's warnings in the manifest.
+func (w *Writer) Warnings(ws []string) { w.m.Warnings = ws }
 
 // Commit writes the manifest and renames the entry into place. An entry
 // already there (another run computed the same thing) is kept.
