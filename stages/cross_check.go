@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -122,29 +123,46 @@ func (s *crossCheck) Run(ctx context.Context, env *Env, in map[string]arrow.Reco
 		grade int64
 		ok    bool
 	}
-	pivot := map[string][]cell{}
+	// Pivot: each distinct item gets a row of len(names) cells, in one
+	// slice; items are grouped by their bytes (no string per row).
+	n := items.Len()
+	keyItems := nullsAsEmpty(items)
+	defer keyItems.Release()
+	itemGroups := table.NewGroups([]arrow.Array{keyItems}, n)
+	var pivot []cell
 	distinct := map[int64]bool{}
-	for i := range items.Len() {
-		id, r := items.Value(i), raterIdx[raters.Value(i)]
+	for i := range n {
+		grp, isNew := itemGroups.Add(i)
+		if isNew {
+			pivot = append(pivot, make([]cell, len(names))...)
+		}
+		r := raterIdx[raters.Value(i)]
 		if grades.IsNull(i) {
 			return nil, fmt.Errorf("row %d: %s is empty", i+1, s.grade)
 		}
-		cells := pivot[id]
-		if cells == nil {
-			cells = make([]cell, len(names))
-			pivot[id] = cells
+		c := &pivot[grp*len(names)+r]
+		if c.ok {
+			return nil, fmt.Errorf("item %s has more than one grade from %s: de-duplicate first", items.Value(i), names[r])
 		}
-		if cells[r].ok {
-			return nil, fmt.Errorf("item %s has more than one grade from %s: de-duplicate first", id, names[r])
-		}
-		cells[r] = cell{grades.Value(i), true}
+		*c = cell{grades.Value(i), true}
 		if distinct[grades.Value(i)] = true; len(distinct) > s.maxGrades {
 			return nil, fmt.Errorf("%s has more than %d distinct values (max_grades): are these grades?", s.grade, s.maxGrades)
 		}
 	}
-	ids := slices.Sorted(maps.Keys(pivot))
+	// Items in sorted order, as group numbers.
+	order := make([]int, itemGroups.Len())
+	for g := range order {
+		order[g] = g
+	}
+	itemOf := func(g int) string { return items.Value(itemGroups.First(g)) }
+	slices.SortFunc(order, func(a, b int) int { return strings.Compare(itemOf(a), itemOf(b)) })
+	ids := make([]string, len(order))
+	for k, g := range order {
+		ids[k] = itemOf(g)
+	}
+	cellsOf := func(k int) []cell { g := order[k]; return pivot[g*len(names) : (g+1)*len(names)] }
 
-	wide := s.wideTable(env, names, ids, func(id string, r int) (int64, bool) { c := pivot[id][r]; return c.grade, c.ok })
+	wide := s.wideTable(env, names, ids, func(k, r int) (int64, bool) { c := cellsOf(k)[r]; return c.grade, c.ok })
 	var disagree []int
 	var missID, missRater []string
 	type pairKey struct {
@@ -153,7 +171,7 @@ func (s *crossCheck) Run(ctx context.Context, env *Env, in map[string]arrow.Reco
 	}
 	counts := map[pairKey]int64{}
 	for n, id := range ids {
-		cells := pivot[id]
+		cells := cellsOf(n)
 		var first *cell // the first present rater's grade (grades may be negative)
 		differ := false
 		for r, c := range cells {
@@ -277,15 +295,30 @@ func kappaTable(m memory.Allocator, names []string, perPair map[[2]int]map[[2]in
 	return table.New(out...), nil
 }
 
-func (s *crossCheck) wideTable(env *Env, names, ids []string, grade func(string, int) (int64, bool)) arrow.RecordBatch {
+func (s *crossCheck) wideTable(env *Env, names, ids []string, grade func(item, rater int) (int64, bool)) arrow.RecordBatch {
 	cols := []table.Column{table.Strings(env.Mem, s.item, ids)}
 	for r, name := range names {
 		vals := make([]int64, len(ids))
 		valid := make([]bool, len(ids))
-		for i, id := range ids {
-			vals[i], valid[i] = grade(id, r)
+		for i := range ids {
+			vals[i], valid[i] = grade(i, r)
 		}
 		cols = append(cols, table.Int64s(env.Mem, name, vals, valid))
 	}
 	return table.New(cols...)
+}
+
+// nullsAsEmpty views a string column without its validity bitmap (sharing
+// its buffers; the caller releases it), so that a null item is the item "" (its Value), as the
+// pivot has always keyed items.
+func nullsAsEmpty(a *array.String) arrow.Array {
+	if a.NullN() == 0 {
+		a.Retain()
+		return a
+	}
+	d := a.Data()
+	bufs := d.Buffers()
+	nd := array.NewData(d.DataType(), d.Len(), []*memory.Buffer{nil, bufs[1], bufs[2]}, nil, 0, d.Offset())
+	defer nd.Release()
+	return array.NewStringData(nd)
 }

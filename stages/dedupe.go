@@ -3,10 +3,9 @@ package stages
 import (
 	"context"
 	"fmt"
-	"strconv"
-	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/kneepipe/kneepipe/internal/table"
 )
@@ -78,38 +77,35 @@ func (s *dedupe) Run(ctx context.Context, env *Env, in map[string]arrow.RecordBa
 		checkCol = rows.Column(idx)
 	}
 
-	type group struct {
-		first    int
+	// Group rows by key; order lists the groups with duplicates in order of
+	// first appearance.
+	type dup struct {
 		members  []int
 		conflict bool
 	}
-	groups := map[string]*group{}
-	var order []*group // groups with duplicates, in order of first appearance
-	var kept, removed []int
-	var sb strings.Builder
-	for i := range int(rows.NumRows()) {
-		sb.Reset()
-		for _, c := range keyCols {
-			// Length-prefixed, so no value can fake a column boundary.
-			v := table.Text(c, i)
-			sb.WriteString(strconv.Itoa(len(v)))
-			sb.WriteByte(':')
-			sb.WriteString(v)
-		}
-		g, seen := groups[sb.String()]
-		if !seen {
-			groups[sb.String()] = &group{first: i}
+	n := int(rows.NumRows())
+	groups := table.NewGroups(keyCols, n)
+	dups := map[int]*dup{}
+	var order []*dup
+	kept := make([]int, 0, n)
+	var removed []int
+	for i := range n {
+		grp, isNew := groups.Add(i)
+		if isNew {
 			kept = append(kept, i)
 			continue
 		}
-		if len(g.members) == 0 {
-			g.members = []int{g.first}
-			order = append(order, g)
+		first := groups.First(grp)
+		d := dups[grp]
+		if d == nil {
+			d = &dup{members: []int{first}}
+			dups[grp] = d
+			order = append(order, d)
 		}
-		g.members = append(g.members, i)
+		d.members = append(d.members, i)
 		removed = append(removed, i)
-		if checkCol != nil && table.Text(checkCol, i) != table.Text(checkCol, g.first) {
-			g.conflict = true
+		if checkCol != nil && !sameCell(checkCol, i, first) {
+			d.conflict = true
 		}
 	}
 	var conflictRows []int
@@ -126,7 +122,7 @@ func (s *dedupe) Run(ctx context.Context, env *Env, in map[string]arrow.RecordBa
 		env.Log.Warn("duplicates disagree", "column", s.check, "rows", len(conflictRows))
 	}
 
-	keptRec, err := table.Take(ctx, env.Mem, rows, kept)
+	keptRec, err := table.TakeSorted(ctx, env.Mem, rows, kept)
 	if err != nil {
 		return nil, err
 	}
@@ -148,4 +144,21 @@ func (s *dedupe) Run(ctx context.Context, env *Env, in map[string]arrow.RecordBa
 		"removed":   removedRec,
 		"conflicts": table.New(cc...),
 	}}, nil
+}
+
+// sameCell says whether rows i and j of a hold the same Text.
+func sameCell(a arrow.Array, i, j int) bool {
+	if s, ok := a.(*array.String); ok {
+		text := func(r int) string { // table.Text without the copy
+			if s.IsNull(r) {
+				return "\x00null"
+			}
+			return s.Value(r)
+		}
+		return text(i) == text(j)
+	}
+	if v, ok := a.(*array.Int64); ok {
+		return v.IsNull(i) == v.IsNull(j) && v.Value(i) == v.Value(j)
+	}
+	return table.Text(a, i) == table.Text(a, j)
 }

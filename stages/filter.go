@@ -67,20 +67,23 @@ func (s *filter) Run(ctx context.Context, env *Env, in map[string]arrow.RecordBa
 	if err != nil {
 		return nil, err
 	}
-	set := map[string]struct{}{}
-	byCol := by.Column(bi)
-	for i := range byCol.Len() {
-		set[table.Text(byCol, i)] = struct{}{}
+	// The values to match, grouped by their Text (see table.AppendKey):
+	// hashing the bytes spares a string per row.
+	byCols := []arrow.Array{by.Column(bi)}
+	set := table.NewGroups(byCols, int(by.NumRows()))
+	for i := range int(by.NumRows()) {
+		set.Add(i)
 	}
-	col := rows.Column(ci)
-	var idx []int
-	for i := range col.Len() {
-		_, found := set[table.Text(col, i)]
+	cols := []arrow.Array{rows.Column(ci)}
+	n := int(rows.NumRows())
+	idx := make([]int, 0, n)
+	for i := range n {
+		_, found := set.Lookup(cols, i)
 		if found == s.keep {
 			idx = append(idx, i)
 		}
 	}
-	out, err := table.Take(ctx, env.Mem, rows, idx)
+	out, err := table.TakeSorted(ctx, env.Mem, rows, idx)
 	if err != nil {
 		return nil, err
 	}

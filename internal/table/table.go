@@ -169,6 +169,16 @@ func Take(ctx context.Context, mem memory.Allocator, rec arrow.RecordBatch, idx 
 	return res, nil
 }
 
+// TakeSorted is Take for indices in ascending order, as a filter keeps
+// them: when they are one run of consecutive rows (every row, say) the
+// result shares the input's buffers instead of copying every column.
+func TakeSorted(ctx context.Context, mem memory.Allocator, rec arrow.RecordBatch, idx []int) (arrow.RecordBatch, error) {
+	if n := len(idx); n > 0 && idx[n-1]-idx[0] == n-1 {
+		return rec.NewSlice(int64(idx[0]), int64(idx[n-1]+1)), nil
+	}
+	return Take(ctx, mem, rec, idx)
+}
+
 // Select returns the named columns in the given order, renamed by rename
 // (old name to new name) where it says so.
 func Select(rec arrow.RecordBatch, names []string, rename map[string]string) (arrow.RecordBatch, error) {
