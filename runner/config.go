@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/kneepipe/kneepipe/internal/source"
+	"github.com/kneepipe/kneepipe/runner/storepolicy"
 	"github.com/kneepipe/kneepipe/stages"
 )
 
@@ -36,6 +37,9 @@ type Stage struct {
 	Inputs map[string]Ref // port -> producer
 	Impl   stages.Stage
 	Pos    Pos
+	// Cache is the stage's `cache:` policy (always, never, auto): whether
+	// its computed outputs are stored or only recorded.
+	Cache storepolicy.Policy
 	// Schemas are the declared columns of each output, derived at load.
 	Schemas map[string]stages.Schema
 	// The YAML nodes column errors point into.
@@ -248,7 +252,7 @@ func (l *loader) stages(n *yaml.Node, cfg *Config) error {
 	}
 	for _, item := range n.Content {
 		st := &Stage{Pos: Pos{item.Line, item.Column}, Inputs: map[string]Ref{}, node: item}
-		var nameNode, kindNode, paramsNode, inputsNode *yaml.Node
+		var nameNode, kindNode, paramsNode, inputsNode, cacheNode *yaml.Node
 		keep := func(dst **yaml.Node) func(*yaml.Node) error {
 			return func(v *yaml.Node) error { *dst = v; return nil }
 		}
@@ -257,6 +261,7 @@ func (l *loader) stages(n *yaml.Node, cfg *Config) error {
 			"kind":   keep(&kindNode),
 			"params": keep(&paramsNode),
 			"inputs": keep(&inputsNode),
+			"cache":  keep(&cacheNode),
 		}, "name", "kind")
 		if err != nil {
 			return err
@@ -272,6 +277,9 @@ func (l *loader) stages(n *yaml.Node, cfg *Config) error {
 			return l.errAt(kindNode, "stage %q: unknown kind %q%s (known: %s)", st.Name, kindNode.Value, stages.Suggest(kindNode.Value, l.kinds.Names()), strings.Join(l.kinds.Names(), ", "))
 		}
 		st.Kind = kind
+		if st.Cache, err = l.cachePolicy(cacheNode, st.Name); err != nil {
+			return err
+		}
 		st.paramsNode = paramsNode
 		if err := l.inputs(inputsNode, item, st); err != nil {
 			return err
@@ -293,6 +301,21 @@ func (l *loader) stages(n *yaml.Node, cfg *Config) error {
 		cfg.Stages = append(cfg.Stages, st)
 	}
 	return nil
+}
+
+// cachePolicy reads a stage's `cache:` key (default auto).
+func (l *loader) cachePolicy(n *yaml.Node, stage string) (storepolicy.Policy, error) {
+	if n == nil {
+		return storepolicy.Auto{}, nil
+	}
+	if n.Kind != yaml.ScalarNode {
+		return nil, l.errAt(n, "stage %q: cache must be one of %s", stage, strings.Join(storepolicy.Names, ", "))
+	}
+	p, err := storepolicy.Parse(n.Value)
+	if err != nil || n.Value == "" {
+		return nil, l.errAt(n, "stage %q: cache: %q is not one of %s%s", stage, n.Value, strings.Join(storepolicy.Names, ", "), stages.Suggest(n.Value, storepolicy.Names))
+	}
+	return p, nil
 }
 
 // inputs reads a stage's `inputs:` mapping of port to "stage" or

@@ -67,7 +67,7 @@ func TestParseErrors(t *testing.T) {
 		{"stages not a list", "version: 1\nstages: {a: b}\n", "2:9", []string{"stages must be a list"}},
 		{"unknown source key", "version: 1\nsource: {uri: x, bogus: 1}\nstages: []\n", "2:18", []string{`source: unknown key "bogus"`, "endpoint, list_depth, path_style, region, uri"}},
 		{"path_style not a bool", "version: 1\nsource: {path_style: maybe}\nstages: []\n", "2:22", []string{"source.path_style must be true or false"}},
-		{"unknown stage key", "version: 1\nstages:\n  - name: a\n    kind: list\n    parms: {}\n", "5:5", []string{`stage: unknown key "parms"`, "known: inputs, kind, name, params"}},
+		{"unknown stage key", "version: 1\nstages:\n  - name: a\n    kind: list\n    parms: {}\n", "5:5", []string{`stage: unknown key "parms"`, "known: cache, inputs, kind, name, params"}},
 		{"stage without kind", "version: 1\nstages:\n  - name: a\n", "3:5", []string{`stage: key "kind" is required`}},
 		{"bad stage name", "version: 1\nstages:\n  - name: a.b\n    kind: list\n", "3:11", []string{`stage name "a.b": use letters, digits, '-' and '_'`}},
 		{"stage is an alias", "version: 1\nstages:\n  - &s {name: a, kind: list}\n  - *s\n", "4:5", []string{"stage must be a mapping"}},

@@ -2,10 +2,8 @@ package runner
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"maps"
-	"slices"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -41,15 +39,9 @@ func saveEntry(ctx context.Context, store cache.Store, sr *stageRun) error {
 	if err != nil {
 		return err
 	}
-	for _, name := range slices.Sorted(maps.Keys(sr.summary.Rows)) {
-		rec, err := sr.outs.get(ctx, nil, name)
-		if err == nil {
-			err = w.Add(name, rec.NumRows(), func(out io.Writer) error { return table.WriteParquetFast(ctxWriter{ctx, out}, rec) })
-		}
-		if err != nil {
-			w.Abort()
-			return err
-		}
+	if err := storeOutputs(ctx, w, sr); err != nil {
+		w.Abort()
+		return err
 	}
 	w.Warnings(sr.summary.Warnings)
 	if err := w.Commit(encodeCounts(sr.summary.Objects, sr.summary.Stats)); err != nil {

@@ -24,6 +24,11 @@ type outputs struct {
 	recs    map[string]arrow.RecordBatch
 	entry   *cache.Entry
 	loadErr error
+	// For an entry that records outputs without storing them: compute
+	// them, and give back the stage's holds on its inputs (see
+	// recompute.go).
+	recompute func(context.Context, memory.Allocator) (map[string]arrow.RecordBatch, error)
+	onRelease func()
 }
 
 // newOutputs counts the holds on a stage's outputs: one per downstream
@@ -47,13 +52,25 @@ func (o *outputs) fromEntry(e *cache.Entry) {
 	o.entry = e
 }
 
+// recomputeWith makes the entry's outputs computed by compute when first
+// read; onRelease runs once when they are released.
+func (o *outputs) recomputeWith(compute func(context.Context, memory.Allocator) (map[string]arrow.RecordBatch, error), onRelease func()) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.recompute, o.onRelease = compute, onRelease
+}
+
 // get returns one output, reading a cached entry the first time. The
 // caller must hold the outputs (not have called done yet).
 func (o *outputs) get(ctx context.Context, mem memory.Allocator, name string) (arrow.RecordBatch, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.recs == nil && o.entry != nil && o.loadErr == nil {
-		o.recs, o.loadErr = loadEntry(ctx, mem, o.entry)
+		if o.recompute != nil {
+			o.recs, o.loadErr = o.recompute(ctx, mem)
+		} else {
+			o.recs, o.loadErr = loadEntry(ctx, mem, o.entry)
+		}
 		if o.loadErr != nil {
 			o.loadErr = fmt.Errorf("load cached outputs: %w", o.loadErr)
 		}
@@ -97,6 +114,10 @@ func (o *outputs) releaseLocked() {
 	releaseAll(o.recs)
 	o.recs = nil
 	o.entry = nil // nobody may read it again
+	if o.onRelease != nil {
+		o.onRelease()
+		o.onRelease = nil
+	}
 }
 
 func releaseAll(recs map[string]arrow.RecordBatch) {

@@ -33,7 +33,12 @@ type stageRun struct {
 	summary *summary     // set when computed or taken from the cache
 	rowsIn  int64
 	seconds float64
-	err     error
+	// computeSeconds is how long the stage's Run took, for its cache policy.
+	computeSeconds float64
+	// keepsInputs: taken from a recorded-only entry, the stage holds its
+	// inputs until its outputs are released (see recompute.go).
+	keepsInputs bool
+	err         error
 }
 
 // summary is what run.json says of a stage's outputs, from a computation
@@ -81,6 +86,9 @@ func (x *execution) runStage(ctx context.Context, sr *stageRun) {
 	defer close(sr.done)
 	defer sr.outs.done() // the stage's own hold (see newOutputs)
 	defer func() {
+		if sr.keepsInputs {
+			return
+		}
 		for _, ref := range sr.st.Inputs {
 			x.runs[ref.Stage].outs.done()
 		}
@@ -137,20 +145,16 @@ func (x *execution) decideAndRun(ctx context.Context, sr *stageRun) error {
 	if !d.Run {
 		sr.entry, sr.summary = d.Entry, entrySummary(d.Entry, st.Kind.RunStats)
 		sr.outs.fromEntry(d.Entry)
+		sr.keepsInputs = x.recomputable(sr)
 		log.Info("stage cached", "rows_out", sr.summary.Rows[st.Kind.Outputs[0].Name])
 		return nil
 	}
 	if x.dry && (!st.Kind.Volatile || x.inputUnknown(sr)) {
 		return nil // would run
 	}
-	in := map[string]arrow.RecordBatch{}
-	for _, port := range slices.Sorted(maps.Keys(st.Inputs)) {
-		ref := st.Inputs[port]
-		rec, err := x.runs[ref.Stage].outs.get(ctx, x.env.Mem, ref.Output)
-		if err != nil {
-			return fmt.Errorf("stage %s: %w", ref.Stage, err)
-		}
-		in[port] = rec
+	in, err := x.inputRecords(ctx, st)
+	if err != nil {
+		return err
 	}
 	log.Info("stage started", "kind", st.Kind.Name, "rows_in", sr.rowsIn, "why", d.Why)
 	start := time.Now()
@@ -158,6 +162,7 @@ func (x *execution) decideAndRun(ctx context.Context, sr *stageRun) error {
 	env.StateDir = x.stateDir(sr.desc)
 	env.Forced = d.Forced
 	res, err := runImpl(ctx, st.Impl, &env, in, log)
+	sr.computeSeconds = time.Since(start).Seconds()
 	if err != nil {
 		return err
 	}

@@ -63,7 +63,8 @@ type Manifest struct {
 	Warnings []string `json:"warnings,omitempty"`
 }
 
-// File is one stored output.
+// File is one stored output. An output recorded without its data (see
+// Writer.Record) has no file name.
 type File struct {
 	Name   string `json:"file"`
 	CRC32C string `json:"crc32c"`
@@ -81,7 +82,7 @@ var ErrMiss = errors.New("not cached")
 // Entry is a stored, verified entry.
 type Entry struct {
 	Manifest
-	Paths map[string]string // output name -> Parquet file
+	Paths map[string]string // output name -> Parquet file, for stored outputs
 }
 
 // Lookup returns the entry after checking every file against its recorded
@@ -101,6 +102,9 @@ func (s Store) Lookup(k Key) (*Entry, error) {
 		return nil, fmt.Errorf("cache entry %s: manifest is damaged", short(k))
 	}
 	for name, f := range e.Outputs {
+		if f.Name == "" {
+			continue // recorded, not stored: not in Paths
+		}
 		p := filepath.Join(dir, f.Name)
 		sum, err := fileCRC32C(p)
 		if err != nil {
@@ -187,6 +191,12 @@ func (w *Writer) Add(output string, rows int64, write func(io.Writer) error) err
 
 // Warnings records the stage's warnings in the manifest.
 func (w *Writer) Warnings(ws []string) { w.m.Warnings = ws }
+
+// Record lists an output by its row count without storing its data: the
+// runner computes it again from the stage's inputs if it is read.
+func (w *Writer) Record(output string, rows int64) {
+	w.m.Outputs[output] = File{Rows: rows}
+}
 
 // Commit writes the manifest and renames the entry into place. An entry
 // already there (another run computed the same thing) is kept.
