@@ -68,7 +68,11 @@ func NewGroups(cols []arrow.Array, rows int) *Groups {
 // row opened it.
 func (g *Groups) Add(i int) (int, bool) {
 	g.buf = AppendKey(g.buf[:0], g.cols, i)
-	h := maphash.Bytes(g.seed, g.buf)
+	return g.add(i, maphash.Bytes(g.seed, g.buf))
+}
+
+// add is Add for the key in g.buf, whose hash is h.
+func (g *Groups) add(i int, h uint64) (int, bool) {
 	if grp, ok := g.find(h, g.buf); ok {
 		return grp, false
 	}

@@ -1,0 +1,122 @@
+package table
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+)
+
+func TestAppendKeyIsInjective(t *testing.T) {
+	mem := checkedMem(t)
+	// Pairs of rows whose naive concatenation would be equal.
+	a := Strings(mem, "a", []string{"ab", "a", "", "1"})
+	defer a.Array.Release()
+	b := Strings(mem, "b", []string{"c", "bc", "abc", "x"})
+	defer b.Array.Release()
+	ib := array.NewInt64Builder(mem)
+	ib.AppendValues([]int64{1, 12}, nil)
+	ib.AppendNull()
+	ints := ib.NewArray()
+	ib.Release()
+	defer ints.Release()
+	cols := []arrow.Array{a.Array, b.Array}
+	seen := map[string]int{}
+	for i := range 3 {
+		k := string(AppendKey(nil, cols, i))
+		if j, dup := seen[k]; dup {
+			t.Errorf("rows %d and %d have the same key %q", j, i, k)
+		}
+		seen[k] = i
+	}
+	// An int64 1 and the string "1" have the same Text, so the same key, as
+	// Text-based matching always had.
+	if got, want := string(AppendKey(nil, []arrow.Array{ints}, 0)), string(AppendKey(nil, []arrow.Array{a.Array}, 3)); got != want {
+		t.Errorf("int64 1 key %q, string \"1\" key %q", got, want)
+	}
+	if got := string(AppendKey(nil, []arrow.Array{ints}, 2)); got != "0000000005:\x00null" {
+		t.Errorf("null key %q", got)
+	}
+}
+
+func TestGroups(t *testing.T) {
+	mem := checkedMem(t)
+	vals := []string{"x", "y", "x", "z", "y", "x"}
+	col := Strings(mem, "k", vals)
+	defer col.Array.Release()
+	g := NewGroups([]arrow.Array{col.Array}, 0)
+	var got []int
+	var opened []bool
+	for i := range vals {
+		grp, isNew := g.Add(i)
+		got = append(got, grp)
+		opened = append(opened, isNew)
+	}
+	if want := []int{0, 1, 0, 2, 1, 0}; !slices.Equal(got, want) {
+		t.Errorf("groups %v, want %v", got, want)
+	}
+	if want := []bool{true, true, false, true, false, false}; !slices.Equal(opened, want) {
+		t.Errorf("opened %v, want %v", opened, want)
+	}
+	if g.Len() != 3 || g.First(2) != 3 {
+		t.Errorf("Len %d, First(2) %d; want 3, 3", g.Len(), g.First(2))
+	}
+	other := Strings(mem, "o", []string{"z", "w"})
+	defer other.Array.Release()
+	if grp, ok := g.Lookup([]arrow.Array{other.Array}, 0); !ok || grp != 2 {
+		t.Errorf("Lookup(z) = %d, %v; want 2, true", grp, ok)
+	}
+	if _, ok := g.Lookup([]arrow.Array{other.Array}, 1); ok {
+		t.Errorf("Lookup(w) found a group")
+	}
+}
+
+// Keys whose hashes collide are told apart by their bytes.
+func TestGroupsHashCollision(t *testing.T) {
+	mem := checkedMem(t)
+	col := Strings(mem, "k", []string{"a", "b", "a", "b"})
+	defer col.Array.Release()
+	g := NewGroups([]arrow.Array{col.Array}, 0)
+	// Every key under one hash: the chain must keep "a" and "b" apart.
+	for i := range 4 {
+		g.buf = AppendKey(g.buf[:0], g.cols, i)
+		grp, isNew := g.add(i, 42)
+		if grp != i%2 || isNew != (i < 2) {
+			t.Errorf("row %d: group %d (new %v), want %d (new %v)", i, grp, isNew, i%2, i < 2)
+		}
+	}
+	if g.Len() != 2 {
+		t.Errorf("%d groups, want 2", g.Len())
+	}
+}
+
+func TestTakeSorted(t *testing.T) {
+	mem := checkedMem(t)
+	rec := New(Strings(mem, "a", []string{"x", "y", "z"}), Int64s(mem, "b", []int64{1, 2, 3}, nil))
+	defer rec.Release()
+	for _, c := range []struct {
+		idx    []int
+		want   string
+		shared bool
+	}{
+		{[]int{0, 1, 2}, "a,b\nx,1\ny,2\nz,3\n", true},
+		{[]int{1, 2}, "a,b\ny,2\nz,3\n", true},
+		{[]int{0, 2}, "a,b\nx,1\nz,3\n", false},
+		{nil, "a,b\n", false},
+	} {
+		out, err := TakeSorted(context.Background(), mem, rec, c.idx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := writeCSV(t, out); got != c.want {
+			t.Errorf("TakeSorted(%v) = %q, want %q", c.idx, got, c.want)
+		}
+		shared := out.NumRows() > 0 && out.Column(0).Data().Buffers()[2] == rec.Column(0).Data().Buffers()[2]
+		if shared != c.shared {
+			t.Errorf("TakeSorted(%v) shares the input's buffers: %v, want %v", c.idx, shared, c.shared)
+		}
+		out.Release()
+	}
+}
