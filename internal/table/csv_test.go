@@ -2,6 +2,9 @@ package table
 
 import (
 	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
 	"math"
 	"strings"
 	"testing"
@@ -340,4 +343,33 @@ func slicesEqual(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// A file's builders are sized from its first rows; a file that grows in
+// width after them still reads whole, as from a plain reader.
+func TestReadCSVFileSized(t *testing.T) {
+	mem := checkedMem(t)
+	var sb strings.Builder
+	sb.WriteString("id,n\n")
+	for i := range 3 * sampleRows {
+		fmt.Fprintf(&sb, "%s,%d\n", strings.Repeat("x", 1+i/sampleRows*50), i)
+	}
+	path := filepath.Join(t.TempDir(), "t.csv")
+	if err := os.WriteFile(path, []byte(sb.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	types := map[string]arrow.DataType{"n": arrow.PrimitiveTypes.Int64}
+	fromFile, err := ReadCSV(mem, f, types)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fromFile.Release()
+	if got := writeCSV(t, fromFile); got != sb.String() {
+		t.Errorf("read from a file and written back: %d bytes, want %d", len(got), sb.Len())
+	}
 }
