@@ -3,9 +3,9 @@ package table
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
-	"math"
 	"strings"
 	"testing"
 	"time"
