@@ -22,7 +22,10 @@
 #   tables  `kneepipe run -f examples/notebook-from-csv.yaml` on a
 #           1,000,000-row raw_data.csv (fresh cache each time) vs pandas
 #           (bench/peers/notebook_tables.py) vs DuckDB SQL
-#           (bench/peers/duckdbsql).
+#           (bench/peers/duckdbsql); stage cache written and a no-op
+#           rerun checked in every round.
+#   tables10m  the same on a 10,000,000-row CSV (1.75 GB, generated once),
+#           when enough memory is available.
 # Every figure is reported as a ratio against a peer of the same group, from
 # rounds in which the group's peers alternate (the order rotates each round);
 # medians with min..max. Outputs are checked in every round: all peers that
@@ -39,16 +42,21 @@
 #                       run) takes part in the first BENCH_NOTEBOOK_ROUNDS (3)
 #   BENCH_BIG_ROUNDS    rounds for big (default 3)
 #   BENCH_TABLE_ROUNDS  rounds for tables (default 5)
+#   BENCH_TABLE_BIG_ROUNDS  rounds for tables10m (default 1; pandas takes
+#                       ~95 s a run)
+#   BENCH_TABLE_BIG_MIN_GB  tables10m is skipped when less memory is
+#                       available (default 18)
 #   BENCH_MANY_ROUNDS   rounds for many (default 2; a cold run takes ~20-27 s on a
 #                       quiet 2-CPU machine, the rerun ~4 s)
 #   BENCH_MANY_OBJECTS  objects in the many bucket (default 100000)
 #   BENCH_CSV_ROWS      rows of the table benchmark's CSV (default 1000000)
+#   BENCH_CSV_BIG_ROWS  rows of tables10m's CSV (default 10000000, 1.75 GB)
 #   BENCH_BIG_SIZE      bytes of the big object (default 1073741824)
 #   BENCH_TIMEOUT       seconds before one command is killed (default 600)
 #   BENCH_QUIET_WAIT    seconds a round may wait for the machine to be quiet
 #                       (default 15), BENCH_QUIET_BUDGET in all (default 90)
 #   BENCH_SKIP          space-separated groups to skip: s3 (with warm) many
-#                       big tables
+#                       big tables tables10m
 #
 # Needs: Go, and Debian packages rclone, python3-boto3, python3-pandas, time
 # (installed with apt-get if missing; as root or through sudo).
@@ -65,6 +73,9 @@ BIG_ROUNDS=${BENCH_BIG_ROUNDS:-3}
 MANY_ROUNDS=${BENCH_MANY_ROUNDS:-2}
 MANY_OBJECTS=${BENCH_MANY_OBJECTS:-100000}
 CSV_ROWS=${BENCH_CSV_ROWS:-1000000}
+CSV_BIG_ROWS=${BENCH_CSV_BIG_ROWS:-10000000}
+TABLE_BIG_ROUNDS=${BENCH_TABLE_BIG_ROUNDS:-1}
+TABLE_BIG_MIN_GB=${BENCH_TABLE_BIG_MIN_GB:-18}
 BIG_SIZE=${BENCH_BIG_SIZE:-1073741824}
 TIMEOUT=${BENCH_TIMEOUT:-600}
 SKIP=" ${BENCH_SKIP:-} "
@@ -108,10 +119,14 @@ log "building bin/kneepipe and the bench tools"
 # ------------------------------------------------------------------ data
 DATA=$BENCH/s3data # every top-level dir is a bucket
 CSV=$BENCH/csv/raw_data.csv
+CSV_BIG=$BENCH/csv-big/raw_data.csv
 log "generating data (reused when stamped)"
 "$BIN/gen" bucket -out "$DATA/kneebench/datasets" -stamp "$BENCH/stamps/bucket"
 "$BIN/gen" big -out "$DATA/kneebig/big/blob.png" -size "$BIG_SIZE" -stamp "$BENCH/stamps/big"
 "$BIN/gen" csv -out "$CSV" -rows "$CSV_ROWS" -stamp "$BENCH/stamps/csv"
+if ! skipped tables10m; then
+	"$BIN/gen" csv -out "$CSV_BIG" -rows "$CSV_BIG_ROWS" -stamp "$BENCH/stamps/csv-big"
+fi
 if ! skipped many; then
 	"$BIN/gen" many -out "$DATA/kneemany/datasets" -objects "$MANY_OBJECTS" -stamp "$BENCH/stamps/many"
 fi
@@ -163,6 +178,7 @@ meta info "Python" "$(/usr/bin/python3 -c 'import sys, boto3, pandas; print(sys.
 meta info "bucket" "s3://kneebench/datasets/: $(find "$DATA/kneebench/datasets" -type f -name '*.png' | wc -l) objects, $(find "$DATA/kneebench/datasets" -type f -name '*.png' -printf '%s\n' | awk '{s+=$1} END {printf "%.1f MB", s/1e6}') (bench/gen bucket)"
 meta info "big object" "s3://kneebig/big/blob.png: $BIG_SIZE bytes"
 meta info "table CSV" "$CSV_ROWS rows, $(($(stat -c %s "$CSV") / 1000000)) MB (bench/gen csv)"
+[[ -f $CSV_BIG ]] && meta info "big table CSV" "$CSV_BIG_ROWS rows, $(($(stat -c %s "$CSV_BIG") / 1000000)) MB (bench/gen csv)"
 meta info "page cache" "all inputs are in the page cache (24 GiB RAM, files read before the timed rounds); 'cold' means kneepipe's --cache is a fresh empty directory"
 
 # ------------------------------------------------------------------ measure
@@ -465,42 +481,88 @@ if ! skipped big; then
 fi
 
 # ------------------------------------------------------------------ tables
-if ! skipped tables; then
-	meta group tables "Table stages on a $CSV_ROWS-row raw_data.csv (no network)" pandas
-	meta peer tables pandas "pandas (notebook_tables.py)" "/usr/bin/python3 bench/peers/notebook_tables.py RAW_DATA_CSV OUT"
-	meta peer tables kneepipe "kneepipe notebook-from-csv.yaml (fresh cache)" "MANIFEST=RAW_DATA_CSV bin/kneepipe run -f examples/notebook-from-csv.yaml --out OUT --cache FRESH_EMPTY_DIR"
-	meta peer tables duckdb "DuckDB SQL (duckdbsql, Go + duckdb-go)" "bench/peers/duckdbsql RAW_DATA_CSV OUT"
-	meta target tables kneepipe ratio "<" 1 "kneepipe faster than pandas on the table stages"
-	tables_kneepipe() {
-		local r=$1 cache=$WORK/tables/cache.$1
-		rm -rf "$WORK/tables/kneepipe" "$cache"
-		mkdir -p "$cache"
-		measure tables kneepipe "$r" "tables-kneepipe.$r" env MANIFEST="$CSV" \
-			bin/kneepipe run -f examples/notebook-from-csv.yaml --out "$WORK/tables/kneepipe" --cache "$cache"
-		stages tables kneepipe "$r" "$WORK/tables/kneepipe/run.json"
-		rm -rf "$cache"
-	}
-	tables_pandas() {
-		rm -rf "$WORK/tables/pandas"
-		measure tables pandas "$1" "tables-pandas.$1" /usr/bin/python3 bench/peers/notebook_tables.py "$CSV" "$WORK/tables/pandas"
-	}
-	tables_duckdb() {
-		rm -rf "$WORK/tables/duckdb"
-		measure tables duckdb "$1" "tables-duckdb.$1" "$BIN/duckdbsql" "$CSV" "$WORK/tables/duckdb"
-	}
-	mkdir -p "$WORK/tables"
-	log "tables: $TABLE_ROUNDS rounds"
-	for ((r = 1; r <= TABLE_ROUNDS; r++)); do
+# table_group GROUP CSV ROWS ROUNDS: the table stages on one generated CSV.
+# Besides time and peak RSS, every kneepipe round records the bytes of
+# stage cache it wrote (entries/; the stored artifact files are hard links
+# to those in --out) and reruns on that cache: the no-op rerun must take
+# every stage but the read from the cache, recompute none and copy every
+# artifact byte for byte.
+table_group() {
+	local g=$1 csv=$2 rows=$3 rounds=$4 csv_bytes r p f
+	csv_bytes=$(stat -c %s "$csv")
+	meta group "$g" "Table stages on a $rows-row raw_data.csv, $((csv_bytes / 1000000)) MB (no network)" pandas
+	meta peer "$g" pandas "pandas (notebook_tables.py)" "/usr/bin/python3 bench/peers/notebook_tables.py RAW_DATA_CSV OUT"
+	meta peer "$g" kneepipe "kneepipe notebook-from-csv.yaml (fresh cache)" "MANIFEST=RAW_DATA_CSV bin/kneepipe run -f examples/notebook-from-csv.yaml --out OUT --cache FRESH_EMPTY_DIR"
+	meta peer "$g" duckdb "DuckDB SQL (duckdbsql, Go + duckdb-go)" "bench/peers/duckdbsql RAW_DATA_CSV OUT"
+	meta target "$g" kneepipe ratio:duckdb "<=" 1 "$g: kneepipe time <= DuckDB's"
+	meta target "$g" kneepipe rss_ratio:pandas "<=" 0.5 "$g: kneepipe peak RSS <= half of pandas'"
+	meta target "$g" kneepipe "count:stage cache / input CSV (bytes)" "<=" 1 "$g: stage cache written <= the input CSV's size"
+	local w=$WORK/$g
+	mkdir -p "$w"
+	log "$g: $rounds rounds on $csv"
+	for ((r = 1; r <= rounds; r++)); do
 		quiet_gate
-		for p in $(rotate "$r" kneepipe pandas duckdb); do "tables_$p" "$r"; done
+		for p in $(rotate "$r" kneepipe pandas duckdb); do
+			case $p in
+			kneepipe)
+				rm -rf "$w/kneepipe" "$w/rerun" "$w/cache"
+				mkdir -p "$w/cache"
+				measure "$g" kneepipe "$r" "$g-kneepipe.$r" env MANIFEST="$csv" \
+					bin/kneepipe run -f examples/notebook-from-csv.yaml --out "$w/kneepipe" --cache "$w/cache"
+				stages "$g" kneepipe "$r" "$w/kneepipe/run.json"
+				local entries
+				entries=$(du -sb "$w/cache/entries" | cut -f1)
+				printf '%s\tkneepipe\t%s\tstage cache MB (entries/)\t%s\n' "$g" "$r" "$((entries / 1000000))" >>"$RES/counts.tsv"
+				printf '%s\tkneepipe\t%s\tstage cache / input CSV (bytes)\t%s\n' "$g" "$r" "$(awk -v e="$entries" -v c="$csv_bytes" 'BEGIN {printf "%.3f", e / c}')" >>"$RES/counts.tsv"
+				MANIFEST="$csv" bin/kneepipe run -f examples/notebook-from-csv.yaml --out "$w/rerun" --cache "$w/cache" \
+					>"$LOGS/$g-rerun.$r.out" 2>"$LOGS/$g-rerun.$r.err" || die "$g: the no-op rerun failed ($LOGS/$g-rerun.$r.err)"
+				/usr/bin/python3 -c '
+import json, sys
+rep = json.load(open(sys.argv[1]))
+bad = [s["name"] for s in rep["stages"] if s["kind"] != "read" and s["status"] != "cached"]
+if bad or any(v != "copied" for v in rep["artifact_status"].values()):
+    sys.exit("stages not cached: %s; artifacts: %s" % (bad, rep["artifact_status"]))
+' "$w/rerun/run.json" || die "$g: the no-op rerun computed something ($w/rerun/run.json)"
+				grep -q 'stage recomputed' "$LOGS/$g-rerun.$r.err" && die "$g: the no-op rerun recomputed a stage ($LOGS/$g-rerun.$r.err)"
+				for f in "${TABLE_CSVS[@]}"; do same "$w/rerun/$f.csv" "$w/kneepipe/$f.csv" "$g: kneepipe rerun $f.csv"; done
+				rm -rf "$w/rerun" "$w/cache"
+				;;
+			pandas)
+				rm -rf "$w/pandas"
+				measure "$g" pandas "$r" "$g-pandas.$r" /usr/bin/python3 bench/peers/notebook_tables.py "$csv" "$w/pandas"
+				;;
+			duckdb)
+				rm -rf "$w/duckdb"
+				measure "$g" duckdb "$r" "$g-duckdb.$r" "$BIN/duckdbsql" "$csv" "$w/duckdb"
+				;;
+			esac
+		done
 		for f in "${TABLE_CSVS[@]}"; do
-			same "$WORK/tables/kneepipe/$f.csv" "$WORK/tables/pandas/$f.csv" "tables: kneepipe vs pandas $f.csv"
-			same "$WORK/tables/duckdb/$f.csv" "$WORK/tables/pandas/$f.csv" "tables: duckdb vs pandas $f.csv"
+			same "$w/kneepipe/$f.csv" "$w/pandas/$f.csv" "$g: kneepipe vs pandas $f.csv"
+			same "$w/duckdb/$f.csv" "$w/pandas/$f.csv" "$g: duckdb vs pandas $f.csv"
 		done
 	done
-	counts=$(for f in "${TABLE_CSVS[@]}"; do printf '%s %d rows; ' "$f.csv" $(($(wc -l <"$WORK/tables/pandas/$f.csv") - 1)); done)
-	meta check "tables: kneepipe, pandas and DuckDB wrote byte-identical deleted_paths.csv, different_severity.csv and normalized_data.csv (no sorting: all three keep the CSV's row order), every round: ${counts%; }"
-	meta info "DuckDB" "$(grep -oE 'duckdb v[0-9.]+' "$LOGS"/tables-duckdb.1.err | head -1)"
+	local counts
+	counts=$(for f in "${TABLE_CSVS[@]}"; do printf '%s %d rows; ' "$f.csv" $(($(wc -l <"$w/pandas/$f.csv") - 1)); done)
+	meta check "$g: kneepipe, pandas and DuckDB wrote byte-identical deleted_paths.csv, different_severity.csv and normalized_data.csv (no sorting: all three keep the CSV's row order), every round: ${counts%; }"
+	meta check "$g: kneepipe's no-op rerun on each round's cache took every stage but the read from the cache, recomputed none and copied every artifact, byte-identical"
+	meta info "DuckDB" "$(grep -oE 'duckdb v[0-9.]+' "$LOGS/$g-duckdb.1.err" | head -1)"
+	rm -rf "$w"
+}
+if ! skipped tables; then
+	table_group tables "$CSV" "$CSV_ROWS" "$TABLE_ROUNDS"
+fi
+# The 10M-row group needs about 16 GB (pandas and DuckDB included) and
+# runs alone: it is skipped, and the report says so, when less memory is
+# available.
+if ! skipped tables10m; then
+	avail_gb=$(($(awk '/^MemAvailable/ {print $2}' /proc/meminfo) / 1024 / 1024))
+	if ((avail_gb < TABLE_BIG_MIN_GB)); then
+		log "tables10m: skipped, $avail_gb GB available (BENCH_TABLE_BIG_MIN_GB=$TABLE_BIG_MIN_GB)"
+		meta note "tables10m was skipped: $avail_gb GB of memory available, below BENCH_TABLE_BIG_MIN_GB=$TABLE_BIG_MIN_GB"
+	else
+		table_group tables10m "$CSV_BIG" "$CSV_BIG_ROWS" "$TABLE_BIG_ROUNDS"
+	fi
 fi
 
 meta info "load average at end" "$(cut -d' ' -f1-3 /proc/loadavg)"

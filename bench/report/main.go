@@ -13,7 +13,10 @@
 //	peer     GROUP  ID  LABEL  COMMAND          a row of the group's table, in order
 //	target   GROUP  PEER  METRIC  OP  LIMIT  TEXT
 //	         METRIC: ratio (median paired time ratio vs the base), seconds,
-//	         rss_mb, or ratio:OTHERPEER (time ratio vs OTHERPEER); OP: <= or <
+//	         rss_mb, ratio:OTHERPEER (time ratio vs OTHERPEER),
+//	         rss_ratio:OTHERPEER (peak RSS ratio vs OTHERPEER, paired by
+//	         round) or count:WHAT (median of the peer's WHAT in counts.tsv);
+//	         OP: <= or <
 //	check    TEXT                               a correctness check that passed
 //	note     TEXT                               a free line under the tables
 //
@@ -285,7 +288,7 @@ func run(dir string) error {
 		fmt.Fprintln(w, "| target | measured | met? |")
 		fmt.Fprintln(w, "| --- | ---: | --- |")
 		for _, t := range targets {
-			got, unit := measure(t, data, byID)
+			got, unit := measure(t, data, byID, countData)
 			ok := false
 			switch t.op {
 			case "<=":
@@ -409,9 +412,30 @@ func fmtSpread(v []float64, f string) string {
 	return m
 }
 
-func measure(t target, data map[string]map[string]map[int]sample, groups map[string]*group) (float64, string) {
+func measure(t target, data map[string]map[string]map[int]sample, groups map[string]*group, counts map[string]*series) (float64, string) {
 	s := data[t.group][t.peer]
 	switch {
+	case strings.HasPrefix(t.metric, "rss_ratio:"):
+		other := data[t.group][strings.TrimPrefix(t.metric, "rss_ratio:")]
+		var rs []float64
+		for r, x := range s {
+			if y, ok := other[r]; ok && y.rssKB > 0 {
+				rs = append(rs, x.rssKB/y.rssKB)
+			}
+		}
+		if len(rs) == 0 {
+			return math.NaN(), "x"
+		}
+		sort.Float64s(rs)
+		return median(rs), "x"
+	case strings.HasPrefix(t.metric, "count:"):
+		c := counts[t.group]
+		if c == nil || len(c.vals[t.peer][strings.TrimPrefix(t.metric, "count:")]) == 0 {
+			return math.NaN(), ""
+		}
+		v := slices.Clone(c.vals[t.peer][strings.TrimPrefix(t.metric, "count:")])
+		sort.Float64s(v)
+		return median(v), ""
 	case t.metric == "ratio":
 		r, _, _ := pairedRatio(s, data[t.group][groups[t.group].base])
 		return r, "x"
