@@ -140,20 +140,25 @@ func Text(a arrow.Array, i int) string {
 	return a.ValueStr(i)
 }
 
-// Take returns the rows at idx, in that order.
+// Take returns the rows at idx, in that order. String and int64 columns
+// are gathered here, sized exactly before copying: compute.TakeArray grows
+// a string column's data by doubling, which at 10M rows copies gigabytes.
 func Take(ctx context.Context, mem memory.Allocator, rec arrow.RecordBatch, idx []int) (arrow.RecordBatch, error) {
-	ib := array.NewInt64Builder(mem)
-	defer ib.Release()
-	ib.Reserve(len(idx))
+	var indices arrow.Array // for the other types, built once if needed
+	defer func() {
+		if indices != nil {
+			indices.Release()
+		}
+	}()
 	for _, i := range idx {
-		ib.UnsafeAppend(int64(i))
+		if i < 0 || int64(i) >= rec.NumRows() {
+			return nil, fmt.Errorf("take: index %d out of bounds (%d rows)", i, rec.NumRows())
+		}
 	}
-	indices := ib.NewArray()
-	defer indices.Release()
 	ctx = compute.WithAllocator(ctx, mem)
 	cols := make([]arrow.Array, rec.NumCols())
 	for c := range cols {
-		out, err := compute.TakeArray(ctx, rec.Column(c), indices)
+		out, err := takeColumn(ctx, mem, rec.Column(c), idx, &indices)
 		if err != nil {
 			for _, a := range cols[:c] {
 				a.Release()
@@ -167,6 +172,56 @@ func Take(ctx context.Context, mem memory.Allocator, rec arrow.RecordBatch, idx 
 		a.Release()
 	}
 	return res, nil
+}
+
+func takeColumn(ctx context.Context, mem memory.Allocator, col arrow.Array, idx []int, indices *arrow.Array) (arrow.Array, error) {
+	switch a := col.(type) {
+	case *array.String:
+		return takeStrings(mem, a, idx), nil
+	case *array.Int64:
+		b := array.NewInt64Builder(mem)
+		defer b.Release()
+		b.Reserve(len(idx))
+		for _, i := range idx {
+			if a.IsNull(i) {
+				b.AppendNull()
+				continue
+			}
+			b.UnsafeAppend(a.Value(i))
+		}
+		return b.NewArray(), nil
+	}
+	if *indices == nil {
+		ib := array.NewInt64Builder(mem)
+		ib.Reserve(len(idx))
+		for _, i := range idx {
+			ib.UnsafeAppend(int64(i))
+		}
+		*indices = ib.NewArray()
+		ib.Release()
+	}
+	return compute.TakeArray(ctx, col, *indices)
+}
+
+// takeStrings gathers a string column's rows at idx into buffers of the
+// exact size.
+func takeStrings(mem memory.Allocator, a *array.String, idx []int) arrow.Array {
+	size := 0
+	for _, i := range idx {
+		size += a.ValueLen(i)
+	}
+	b := array.NewStringBuilder(mem)
+	defer b.Release()
+	b.Reserve(len(idx))
+	b.ReserveData(size)
+	for _, i := range idx {
+		if a.IsNull(i) {
+			b.AppendNull()
+			continue
+		}
+		b.Append(a.Value(i))
+	}
+	return b.NewArray()
 }
 
 // TakeSorted is Take for indices in ascending order, as a filter keeps

@@ -83,3 +83,33 @@ func TestTypedColumns(t *testing.T) {
 		t.Error("Text: null equals the empty string")
 	}
 }
+
+// Take keeps nulls in the columns it gathers itself (string, int64) and in
+// those it leaves to compute.TakeArray (here bool).
+func TestTakeNulls(t *testing.T) {
+	mem := checkedMem(t)
+	sb := array.NewStringBuilder(mem)
+	sb.AppendValues([]string{"x", "", "z"}, []bool{true, false, true})
+	bb := array.NewBooleanBuilder(mem)
+	bb.AppendValues([]bool{true, false, false}, []bool{true, true, false})
+	rec := New(Column{"s", sb.NewArray()}, Int64s(mem, "n", []int64{1, 0, 3}, []bool{true, false, true}), Column{"b", bb.NewArray()})
+	sb.Release()
+	bb.Release()
+	defer rec.Release()
+	took, err := Take(context.Background(), mem, rec, []int{1, 2, 1, 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer took.Release()
+	if got, want := writeCSV(t, took), "s,n,b\n,,False\nz,3,\n,,False\nx,1,True\n"; got != want {
+		t.Errorf("Take = %q, want %q", got, want)
+	}
+	for c := range 3 {
+		if n := took.Column(c).NullN(); n != []int{2, 2, 1}[c] {
+			t.Errorf("column %d: %d nulls, want %d", c, n, []int{2, 2, 1}[c])
+		}
+	}
+	if _, err := Take(context.Background(), mem, rec, []int{3}); err == nil {
+		t.Error("Take of row 3 of 3: no error")
+	}
+}
