@@ -98,6 +98,10 @@ func cellText(a arrow.Array, i int) (string, error) {
 // named in types are parsed as that type (int64 is supported); all others
 // are strings. An empty field in an int64 column is a null.
 func ReadCSV(mem memory.Allocator, r io.Reader, types map[string]arrow.DataType) (arrow.RecordBatch, error) {
+	size := fileSize(r)
+	if size >= 4*csvChunk {
+		return readCSVChunked(mem, r, types, size, csvChunk)
+	}
 	cr := csv.NewReader(bufio.NewReaderSize(r, 1<<16))
 	cr.ReuseRecord = true
 	header, err := cr.Read()
@@ -108,25 +112,11 @@ func ReadCSV(mem memory.Allocator, r io.Reader, types map[string]arrow.DataType)
 		return nil, err
 	}
 	header = append([]string(nil), header...)
-	for name := range types {
-		if !contains(header, name) {
-			return nil, fmt.Errorf("typed column %q is not in the header %v", name, header)
-		}
+	b, err := csvBuilder(mem, header, types)
+	if err != nil {
+		return nil, err
 	}
-	fields := make([]arrow.Field, len(header))
-	for i, h := range header {
-		t := types[h]
-		if t == nil {
-			t = arrow.BinaryTypes.String
-		}
-		if t.ID() != arrow.STRING && t.ID() != arrow.INT64 {
-			return nil, fmt.Errorf("column %q: type %s is not supported in CSV", h, t)
-		}
-		fields[i] = arrow.Field{Name: h, Type: t, Nullable: true}
-	}
-	b := array.NewRecordBuilder(mem, arrow.NewSchema(fields, nil))
 	defer b.Release()
-	size := fileSize(r)
 	for rows := 0; ; rows++ {
 		if rows == sampleRows && size > 0 {
 			reserve(b, rows, size, cr.InputOffset())
@@ -150,13 +140,39 @@ func ReadCSV(mem memory.Allocator, r io.Reader, types map[string]arrow.DataType)
 				v, err := strconv.ParseInt(f, 10, 64)
 				if err != nil {
 					line, _ := cr.FieldPos(i)
-					return nil, fmt.Errorf("line %d: column %q: %q is not an integer", line, header[i], f)
+					return nil, intError(line, header[i], f)
 				}
 				fb.Append(v)
 			}
 		}
 	}
 	return b.NewRecordBatch(), nil
+}
+
+func intError(line int, col, val string) error {
+	return fmt.Errorf("line %d: column %q: %q is not an integer", line, col, val)
+}
+
+// csvBuilder checks the typed columns against the header and makes the
+// record builder: strings, and int64 where types says so.
+func csvBuilder(mem memory.Allocator, header []string, types map[string]arrow.DataType) (*array.RecordBuilder, error) {
+	for name := range types {
+		if !contains(header, name) {
+			return nil, fmt.Errorf("typed column %q is not in the header %v", name, header)
+		}
+	}
+	fields := make([]arrow.Field, len(header))
+	for i, h := range header {
+		t := types[h]
+		if t == nil {
+			t = arrow.BinaryTypes.String
+		}
+		if t.ID() != arrow.STRING && t.ID() != arrow.INT64 {
+			return nil, fmt.Errorf("column %q: type %s is not supported in CSV", h, t)
+		}
+		fields[i] = arrow.Field{Name: h, Type: t, Nullable: true}
+	}
+	return array.NewRecordBuilder(mem, arrow.NewSchema(fields, nil)), nil
 }
 
 // sampleRows are read before ReadCSV sizes its builders for the rest.

@@ -1,0 +1,80 @@
+package table
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+)
+
+// readBoth reads src with ReadCSV in one pass and in pieces of every size
+// from 1 to 64 bytes, and fails unless all give the same table or error.
+func readBoth(t *testing.T, src string, types map[string]arrow.DataType) (string, error) {
+	t.Helper()
+	mem := checkedMem(t)
+	render := func(rec arrow.RecordBatch, err error) (string, error) {
+		if err != nil {
+			return "", err
+		}
+		defer rec.Release()
+		return writeCSV(t, rec), nil
+	}
+	want, wantErr := render(ReadCSV(mem, strings.NewReader(src), types))
+	for chunk := 1; chunk <= 64; chunk++ {
+		got, err := render(readCSVChunked(mem, strings.NewReader(src), types, int64(len(src)), chunk))
+		if fmt.Sprint(err) != fmt.Sprint(wantErr) || got != want {
+			t.Fatalf("chunk %d: got %q, %v; one pass %q, %v", chunk, got, err, want, wantErr)
+		}
+	}
+	return want, wantErr
+}
+
+func TestReadCSVChunkedSameAsOnePass(t *testing.T) {
+	ints := map[string]arrow.DataType{"n": arrow.PrimitiveTypes.Int64}
+	for _, c := range []struct {
+		name, src string
+		types     map[string]arrow.DataType
+		wantErr   string
+	}{
+		{"plain", "a,n\nx,1\ny,2\nzz,3\n", ints, ""},
+		{"no final newline", "a,n\nx,1\ny,2", ints, ""},
+		{"quoted newlines and commas", "a,n\n\"x\ny\",1\n\"a,\"\"b\"\"\n\n\",2\nplain,3\n", ints, ""},
+		{"header with a quoted newline", "\"a\nb\",n\nx,1\n", ints, ""},
+		{"crlf and blank lines", "a,n\r\nx,1\r\n\r\ny,\r\n\nz,3\r\n", ints, ""},
+		{"null ints", "a,n\nx,\ny,5\n", ints, ""},
+		{"bad int", "a,n\nx,1\n\"q\nq\",2\ny,zz\n", ints, `line 5: column "n": "zz" is not an integer`},
+		{"field count", "a,n\nx,1\ny,2,3\n", ints, "record on line 3: wrong number of fields"},
+		{"bare quote", "a,n\nx,1\ny\"y,2\nz,3\n", ints, `parse error on line 3, column 2: bare " in non-quoted-field`},
+		{"unterminated quote", "a,n\nx,1\n\"y,2\nz,3\n", ints, `record on line 3; parse error on line 4, column 5: extraneous or missing " in quoted-field`},
+		{"empty", "", nil, "empty file: no header line"},
+		{"header only", "a,n\n", ints, ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := readBoth(t, c.src, c.types)
+			if fmt.Sprint(err) != map[bool]string{true: "<nil>", false: c.wantErr}[c.wantErr == ""] {
+				t.Errorf("error %v, want %q", err, c.wantErr)
+			}
+		})
+	}
+}
+
+// A file big enough to be read in pieces reads as in one pass.
+func TestReadCSVBigFileInPieces(t *testing.T) {
+	var sb strings.Builder
+	sb.WriteString("id,n\n")
+	for i := 0; sb.Len() < 4*csvChunk+1000; i++ {
+		fmt.Fprintf(&sb, "\"row\n%d\",%d\n", i, i)
+	}
+	src := sb.String()
+	mem := checkedMem(t)
+	types := map[string]arrow.DataType{"n": arrow.PrimitiveTypes.Int64}
+	rec, err := readCSVChunked(mem, strings.NewReader(src), types, int64(len(src)), csvChunk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Release()
+	if got := writeCSV(t, rec); got != src {
+		t.Errorf("read in pieces and written back: %d bytes differ from the %d-byte file", len(got), len(src))
+	}
+}
