@@ -784,8 +784,8 @@ func TestDamagedCacheRecomputed(t *testing.T) {
 	first := filepath.Join(dir, "first")
 	wantCode(t, runBucket(t, srv, srv.endpoint, bkt, notebookFile, first, cache), 0, "first run")
 
-	// Flip a byte in the middle of fetch's rows, cut normalized_data's rows
-	// in half.
+	// Flip a byte in the middle of fetch's rows, cut normalized_data's
+	// manifest in half (its rows are recorded, not stored: cache: auto).
 	flip := filepath.Join(entryDir(t, cache, "fetch"), "rows.parquet")
 	b, err := os.ReadFile(flip)
 	if err != nil {
@@ -795,7 +795,7 @@ func TestDamagedCacheRecomputed(t *testing.T) {
 	if err := os.WriteFile(flip, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cut := filepath.Join(entryDir(t, cache, "normalized_data"), "rows.parquet")
+	cut := filepath.Join(entryDir(t, cache, "normalized_data"), "manifest.json")
 	st, err := os.Stat(cut)
 	if err != nil {
 		t.Fatal(err)
