@@ -268,14 +268,14 @@ func (s *mapSeverity) Run(ctx context.Context, env *Env, in map[string]arrow.Rec
 	}
 	gradeAt := indexOf(s.layout.Fields, s.grade)
 	n := paths.Len()
-	// The field columns are built as the paths are matched; their values
-	// are substrings of the paths, so the paths' bytes bound their size.
+	// The field columns are built as the paths are matched, and sized from
+	// the first rows (arrow zeroes what a builder reserves, so reserving
+	// the paths' whole size for each field would cost memory).
 	fields := make([]*array.StringBuilder, len(s.layout.Fields))
 	for f := range fields {
 		fields[f] = array.NewStringBuilder(env.Mem)
 		defer fields[f].Release()
 		fields[f].Reserve(n)
-		fields[f].ReserveData(len(paths.ValueBytes()))
 	}
 	label := array.NewStringBuilder(env.Mem)
 	defer label.Release()
@@ -285,6 +285,11 @@ func (s *mapSeverity) Run(ctx context.Context, env *Env, in map[string]arrow.Rec
 	var reasons []string
 	buf := make([]string, len(s.layout.Fields))
 	for i := range n {
+		if i == sizeSample && n > 2*sizeSample {
+			for _, b := range fields {
+				b.ReserveData(int(float64(b.DataLen())*float64(n)/sizeSample*1.05) - b.DataLen())
+			}
+		}
 		vals, matched := s.layout.MatchInto(buf, paths.Value(i))
 		if !matched {
 			bad = append(bad, i)
@@ -328,6 +333,10 @@ func (s *mapSeverity) Run(ctx context.Context, env *Env, in map[string]arrow.Rec
 		Objects: Objects{Accepted: int64(len(ok)), Rejected: int64(len(bad))},
 	}, nil
 }
+
+// sizeSample is how many rows map-severity matches before sizing its
+// field columns for the rest.
+const sizeSample = 4096
 
 func indexOf(list []string, s string) int {
 	for i, x := range list {
