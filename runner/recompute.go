@@ -36,7 +36,7 @@ func storeOutputs(ctx context.Context, w *cache.Writer, sr *stageRun) error {
 		bytes += recordBytes(rec)
 	}
 	st := sr.st
-	if !st.policy().Store(storepolicy.Stage{Kind: st.Kind.Name, Volatile: st.Kind.Volatile, Source: st.Kind.Source, Seconds: sr.computeSeconds, Bytes: bytes}) {
+	if !st.policy().Store(storepolicy.Stage{Kind: st.Kind.Name, Volatile: st.Kind.Volatile, Source: st.Kind.Source, InBytes: sr.inputBytes, OutBytes: bytes}) {
 		for i, name := range names {
 			w.Record(name, recs[i].NumRows())
 		}

@@ -33,8 +33,9 @@ type stageRun struct {
 	summary *summary     // set when computed or taken from the cache
 	rowsIn  int64
 	seconds float64
-	// computeSeconds is how long the stage's Run took, for its cache policy.
-	computeSeconds float64
+	// inputBytes is the size of the inputs a computed stage read, for its
+	// cache policy.
+	inputBytes int64
 	// keepsInputs: taken from a recorded-only entry, the stage holds its
 	// inputs until its outputs are released (see recompute.go).
 	keepsInputs bool
@@ -156,13 +157,15 @@ func (x *execution) decideAndRun(ctx context.Context, sr *stageRun) error {
 	if err != nil {
 		return err
 	}
+	for _, rec := range in {
+		sr.inputBytes += recordBytes(rec)
+	}
 	log.Info("stage started", "kind", st.Kind.Name, "rows_in", sr.rowsIn, "why", d.Why)
 	start := time.Now()
 	env := *x.env
 	env.StateDir = x.stateDir(sr.desc)
 	env.Forced = d.Forced
 	res, err := runImpl(ctx, st.Impl, &env, in, log)
-	sr.computeSeconds = time.Since(start).Seconds()
 	if err != nil {
 		return err
 	}

@@ -16,10 +16,10 @@ import (
 // Stage is what a decision looks at: a stage just computed.
 type Stage struct {
 	Kind     string
-	Volatile bool    // always runs, so a stored copy would never be read
-	Source   bool    // reads the pipeline's source: dear to compute again
-	Seconds  float64 // how long computing its outputs took
-	Bytes    int64   // the outputs' size in memory
+	Volatile bool  // always runs, so a stored copy would never be read
+	Source   bool  // reads the pipeline's source: dear to compute again
+	InBytes  int64 // the size in memory of the inputs it read
+	OutBytes int64 // its outputs' size in memory
 }
 
 // Policy decides one stage.

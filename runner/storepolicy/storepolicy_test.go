@@ -3,11 +3,12 @@ package storepolicy
 import "testing"
 
 func TestPolicies(t *testing.T) {
-	big := Stage{Kind: "dedupe", Seconds: 0.5, Bytes: 200e6}    // 200 MB in 0.5 s
-	dear := Stage{Kind: "cross-check", Seconds: 1, Bytes: 10e6} // 10 MB in 1 s
-	listing := Stage{Kind: "list", Volatile: true, Source: true, Seconds: 5, Bytes: 1e3}
-	fetch := Stage{Kind: "fetch-hash", Source: true, Seconds: 0.01, Bytes: 1e9}
-	read := Stage{Kind: "read", Volatile: true, Seconds: 10, Bytes: 1e3}
+	big := Stage{Kind: "dedupe", InBytes: 200e6, OutBytes: 198e6}
+	dear := Stage{Kind: "cross-check", InBytes: 200e6, OutBytes: 45e6}
+	edge := Stage{Kind: "cross-check", InBytes: 200e6, OutBytes: 50e6}
+	listing := Stage{Kind: "list", Volatile: true, Source: true, OutBytes: 1e3}
+	fetch := Stage{Kind: "fetch-hash", Source: true, InBytes: 1e3, OutBytes: 1e9}
+	read := Stage{Kind: "read", Volatile: true, OutBytes: 1e9}
 	for _, c := range []struct {
 		policy Policy
 		stage  Stage
@@ -18,7 +19,8 @@ func TestPolicies(t *testing.T) {
 		{Auto{}, listing, false},
 		{Auto{}, read, false},
 		{Auto{}, fetch, true},
-		{Auto{}, Stage{Seconds: 0, Bytes: 0}, false},
+		{Auto{}, edge, false},
+		{Auto{}, Stage{}, false},
 		{Always{}, big, true},
 		{Always{}, read, true},
 		{Never{}, dear, false},
