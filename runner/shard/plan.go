@@ -1,0 +1,135 @@
+package shard
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kneepipe/kneepipe/internal/table"
+	"github.com/kneepipe/kneepipe/runner"
+	"github.com/kneepipe/kneepipe/runner/cache"
+)
+
+// Planned is what Plan recorded.
+type Planned struct {
+	ID       string
+	Listed   int64
+	PerShard []int64
+}
+
+// Plan lists the source once (the pipeline's listing stage), records the
+// listing and the plan under w, and assigns every object to one of n
+// shards by Of. The listing is written before plan.json, so a plan is
+// there whole or not at all; a new plan makes every older part stale.
+func Plan(ctx context.Context, cfg *runner.Config, opts runner.Options, w Work, n int) (*Planned, error) {
+	if err := (Index{0, n}).Check(); err != nil {
+		return nil, err
+	}
+	l, err := split(cfg)
+	if err != nil {
+		return nil, err
+	}
+	_, outs, err := runner.RunStages(ctx, cfg, opts, []string{l.list.Name})
+	if err != nil {
+		return nil, err
+	}
+	defer releaseStages(outs)
+	rec := outs[l.list.Name][l.list.Kind.Outputs[0].Name]
+	perShard, err := countShards(rec, n)
+	if err != nil {
+		return nil, fmt.Errorf("listing stage %s: %w", l.list.Name, err)
+	}
+	data, err := encode(rec)
+	if err != nil {
+		return nil, err
+	}
+	sum := digest(data)
+	listing := file{Name: "listing-" + sum[:16] + ".arrows", SHA256: sum, Rows: rec.NumRows()}
+	if err := w.Put(ctx, listing.Name, data); err != nil {
+		return nil, fmt.Errorf("write the listing: %w", err)
+	}
+	fp := fingerprint(cfg, l)
+	var h cache.Hasher
+	h.Add("pipeline", fp).Add("shards", fmt.Sprint(n)).Add("listing", sum)
+	p := planRecord{Format: format, ID: string(h.Key()[:16]), Shards: n, Pipeline: fp, Source: cfg.Source.URI,
+		ListStage: l.list.Name, Stages: l.names(), Listing: listing, PerShard: perShard}
+	js, err := json.MarshalIndent(p, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	if err := w.Put(ctx, planName, append(js, '\n')); err != nil {
+		return nil, fmt.Errorf("write the plan: %w", err)
+	}
+	return &Planned{ID: p.ID, Listed: rec.NumRows(), PerShard: perShard}, nil
+}
+
+func countShards(rec arrow.RecordBatch, n int) ([]int64, error) {
+	keys, err := table.StringCol(rec, "key")
+	if err != nil {
+		return nil, err
+	}
+	counts := make([]int64, n)
+	for i := range keys.Len() {
+		counts[Of(keys.Value(i), n)]++
+	}
+	return counts, nil
+}
+
+// readPlan reads W's plan and checks that the pipeline is the one it was
+// made for.
+func readPlan(ctx context.Context, w Work, cfg *runner.Config, l *layout) (*planRecord, error) {
+	data, err := w.Get(ctx, planName)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no plan in %s: run kneepipe shard plan first", w)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the plan: %w", err)
+	}
+	var p planRecord
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, fmt.Errorf("%s in %s: %w", planName, w, err)
+	}
+	switch {
+	case p.Format != format:
+		return nil, fmt.Errorf("the plan in %s is of format %d, this kneepipe reads %d: run kneepipe shard plan again", w, p.Format, format)
+	case p.Pipeline != fingerprint(cfg, l):
+		return nil, fmt.Errorf("the plan in %s was made for another definition of stages %s, %v or another source: run kneepipe shard plan again", w, l.list.Name, l.names())
+	case p.Shards < 1 || len(p.PerShard) != p.Shards:
+		return nil, fmt.Errorf("%s in %s: damaged (shards %d)", planName, w, p.Shards)
+	}
+	return &p, nil
+}
+
+// readFile reads a record named by the plan or a manifest, checking its
+// digest.
+func readFile(ctx context.Context, w Work, mem memory.Allocator, f file) (arrow.RecordBatch, error) {
+	data, err := w.Get(ctx, f.Name)
+	if err != nil {
+		return nil, err
+	}
+	if digest(data) != f.SHA256 {
+		return nil, fmt.Errorf("%s in %s: content differs from its record (replaced or damaged)", f.Name, w)
+	}
+	rec, err := decode(mem, data)
+	if err != nil {
+		return nil, fmt.Errorf("%s in %s: %w", f.Name, w, err)
+	}
+	if rec.NumRows() != f.Rows {
+		rec.Release()
+		return nil, fmt.Errorf("%s in %s: %d rows, its record says %d", f.Name, w, rec.NumRows(), f.Rows)
+	}
+	return rec, nil
+}
+
+func releaseStages(outs map[string]map[string]arrow.RecordBatch) {
+	for _, m := range outs {
+		for _, rec := range m {
+			rec.Release()
+		}
+	}
+}
