@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/kneepipe/kneepipe/runner/shard"
@@ -160,4 +161,73 @@ func TestShardFlags(t *testing.T) {
 			t.Errorf("kneepipe %v: exit %d, stderr %q; want 2 and %q", tc.args, res.code, res.stderr, tc.msg)
 		}
 	}
+}
+
+// kill -9 in the middle of a shard, then the same shard again: it
+// fetches only what its record (under its own cache) lacks, and the merge
+// still equals one run.
+func TestShardKillResumes(t *testing.T) {
+	srv := scratchServer(t)
+	const objects, concurrency, n = 800, 4, 2
+	bkt, data := newBucket(t, srv, "e2e-shard-kill")
+	var keys []string
+	for i := range objects {
+		rel := fmt.Sprintf("MedicalExpert-I/0Normal/NormalG0 (%d).png", i)
+		writeObject(t, data, rel, synthPNG(t, i))
+		keys = append(keys, prefix+rel)
+	}
+	inShard0 := 0
+	for _, k := range keys {
+		if shard.Of(k, n) == 0 {
+			inShard0++
+		}
+	}
+	file := withConcurrency(t, fmt.Sprint(concurrency))
+	dir := t.TempDir()
+	work := filepath.Join(dir, "work")
+	env := srvEnv(srv)
+	proxy := newFaultProxy(t, srv.endpoint, bkt)
+	args := func(cmd string, extra ...string) []string {
+		a := shardArgs(cmd, proxy.URL, bkt, work, extra...)
+		a[3] = file // -f
+		return a
+	}
+	wantCode(t, kneepipe(t, env, args("plan", "--shards", fmt.Sprint(n), "--cache", filepath.Join(dir, "plan-cache"))...), 0, "plan")
+
+	const served = 300 // past the first checkpoint (256 objects), short of the second
+	proxy.holdAfter(served)
+	t.Cleanup(proxy.release)
+	bg := startKneepipe(t, env, args("run", "--shard", "0/2")...)
+	proxy.awaitHeld(t, bg, concurrency)
+	logs, _ := filepath.Glob(filepath.Join(work, "cache", "shards", "0-of-2", "state", "fetch-hash-*", "log"))
+	if len(logs) != 1 {
+		t.Fatalf("shard 0's fetch-hash records %v, want one under W/cache/shards/0-of-2", logs)
+	}
+	if err := bg.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if res := bg.wait(t); res.code != -1 {
+		t.Fatalf("shard 0 ended with exit code %d before it was killed\nstderr:\n%s", res.code, res.stderr)
+	}
+	proxy.idle(t)
+	checkpointed := len(journalKeys(t, logs[0]))
+	if checkpointed == 0 || checkpointed >= inShard0 {
+		t.Fatalf("%d of shard 0's %d objects checkpointed, want some", checkpointed, inShard0)
+	}
+	if _, err := os.Stat(filepath.Join(work, "parts", "0-of-2.json")); err == nil {
+		t.Fatal("a killed shard left a part")
+	}
+
+	proxy.release()
+	sent, _ := proxy.stats()
+	wantCode(t, kneepipe(t, env, args("run", "--shard", "0/2")...), 0, "shard 0 after kill -9")
+	if resent, _ := proxy.stats(); resent-sent != inShard0-checkpointed {
+		t.Errorf("shard 0 again: %d GETs, want %d (%d objects minus %d checkpointed)", resent-sent, inShard0-checkpointed, inShard0, checkpointed)
+	}
+	wantCode(t, kneepipe(t, env, args("run", "--shard", "1/2")...), 0, "shard 1")
+	merged := filepath.Join(dir, "merged")
+	wantCode(t, kneepipe(t, env, args("merge", "--out", merged, "--cache", filepath.Join(dir, "merge-cache"))...), 0, "merge")
+	one := filepath.Join(dir, "one")
+	wantCode(t, runBucket(t, srv, proxy.URL, bkt, file, one, filepath.Join(dir, "one-cache")), 0, "one run")
+	sameOutputs(t, one, merged)
 }
