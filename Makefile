@@ -12,7 +12,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 
 include scripts/tools.mk
 
-.PHONY: all build run test bench fuzz vet clean chromium torch slurm
+.PHONY: all build run test bench bench-shard fuzz vet clean chromium torch slurm
 
 all: build
 
@@ -59,6 +59,11 @@ slurm:
 
 bench: tools build
 	./scripts/bench.sh
+	./scripts/bench_shard.sh
+
+# The sharded run against one run alone (scripts/bench_shard.sh).
+bench-shard: tools build
+	./scripts/bench_shard.sh
 
 clean:
 	rm -rf bin $(OUT) .kneepipe
