@@ -40,24 +40,34 @@ func Plan(ctx context.Context, cfg *runner.Config, opts runner.Options, w Work, 
 	}
 	defer releaseStages(outs)
 	rec := outs[l.list.Name][l.list.Kind.Outputs[0].Name]
-	perShard, err := countShards(rec, n)
+	parts, err := splitListing(ctx, rec, n)
 	if err != nil {
 		return nil, fmt.Errorf("listing stage %s: %w", l.list.Name, err)
 	}
-	data, err := encode(rec)
+	defer func() {
+		for _, r := range parts {
+			r.Release()
+		}
+	}()
+	// The whole listing for the merge, and each shard's rows for its task
+	// alone: a shard reads 1/N of it.
+	listing, err := putRecord(ctx, w, "listing", rec)
 	if err != nil {
 		return nil, err
 	}
-	sum := digest(data)
-	listing := file{Name: "listing-" + sum[:16] + ".arrows", SHA256: sum, Rows: rec.NumRows()}
-	if err := w.Put(ctx, listing.Name, data); err != nil {
-		return nil, fmt.Errorf("write the listing: %w", err)
+	shardListings := make([]file, n)
+	perShard := make([]int64, n)
+	for i, r := range parts {
+		if shardListings[i], err = putRecord(ctx, w, "listing-"+Index{i, n}.name(), r); err != nil {
+			return nil, err
+		}
+		perShard[i] = r.NumRows()
 	}
 	fp := fingerprint(cfg, l)
 	var h cache.Hasher
-	h.Add("pipeline", fp).Add("shards", fmt.Sprint(n)).Add("listing", sum)
+	h.Add("pipeline", fp).Add("shards", fmt.Sprint(n)).Add("listing", listing.SHA256)
 	p := planRecord{Format: format, ID: string(h.Key()[:16]), Shards: n, Pipeline: fp, Source: cfg.Source.URI,
-		ListStage: l.list.Name, Stages: l.names(), Listing: listing, PerShard: perShard}
+		ListStage: l.list.Name, Stages: l.names(), Listing: listing, ShardListings: shardListings, PerShard: perShard}
 	js, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
 		return nil, err
@@ -68,16 +78,45 @@ func Plan(ctx context.Context, cfg *runner.Config, opts runner.Options, w Work, 
 	return &Planned{ID: p.ID, Listed: rec.NumRows(), PerShard: perShard}, nil
 }
 
-func countShards(rec arrow.RecordBatch, n int) ([]int64, error) {
+// splitListing cuts the listing into each shard's rows, in listing order.
+func splitListing(ctx context.Context, rec arrow.RecordBatch, n int) ([]arrow.RecordBatch, error) {
 	keys, err := table.StringCol(rec, "key")
 	if err != nil {
 		return nil, err
 	}
-	counts := make([]int64, n)
+	idx := make([][]int, n)
 	for i := range keys.Len() {
-		counts[Of(keys.Value(i), n)]++
+		s := Of(keys.Value(i), n)
+		idx[s] = append(idx[s], i)
 	}
-	return counts, nil
+	mem := memory.NewGoAllocator()
+	out := make([]arrow.RecordBatch, 0, n)
+	for _, rows := range idx {
+		r, err := table.Take(ctx, mem, rec, rows)
+		if err != nil {
+			for _, o := range out {
+				o.Release()
+			}
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// putRecord writes a record under a name that carries its digest, so a
+// reader holding an older plan never reads a newer plan's file.
+func putRecord(ctx context.Context, w Work, base string, rec arrow.RecordBatch) (file, error) {
+	data, err := encode(rec)
+	if err != nil {
+		return file{}, err
+	}
+	sum := digest(data)
+	f := file{Name: "plan/" + base + "-" + sum[:16] + ".arrows", SHA256: sum, Rows: rec.NumRows()}
+	if err := w.Put(ctx, f.Name, data); err != nil {
+		return file{}, fmt.Errorf("write %s: %w", f.Name, err)
+	}
+	return f, nil
 }
 
 // readPlan reads W's plan and checks that the pipeline is the one it was
@@ -99,7 +138,7 @@ func readPlan(ctx context.Context, w Work, cfg *runner.Config, l *layout) (*plan
 		return nil, fmt.Errorf("the plan in %s is of format %d, this kneepipe reads %d: run kneepipe shard plan again", w, p.Format, format)
 	case p.Pipeline != fingerprint(cfg, l):
 		return nil, fmt.Errorf("the plan in %s was made for another definition of stages %s, %v or another source: run kneepipe shard plan again", w, l.list.Name, l.names())
-	case p.Shards < 1 || len(p.PerShard) != p.Shards:
+	case p.Shards < 1 || len(p.PerShard) != p.Shards || len(p.ShardListings) != p.Shards:
 		return nil, fmt.Errorf("%s in %s: damaged (shards %d)", planName, w, p.Shards)
 	}
 	return &p, nil

@@ -10,7 +10,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
-	"github.com/kneepipe/kneepipe/internal/table"
 	"github.com/kneepipe/kneepipe/runner"
 	"github.com/kneepipe/kneepipe/stages"
 )
@@ -37,9 +36,9 @@ func RunShard(ctx context.Context, cfg *runner.Config, opts runner.Options, w Wo
 		return nil, fmt.Errorf("shard %s: the plan in %s has %d shards", x, w, p.Shards)
 	}
 	mem := memory.NewGoAllocator()
-	sub, err := shardListing(ctx, w, mem, p, x)
+	sub, err := readFile(ctx, w, mem, p.ShardListings[x.I])
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("shard %s of the plan's listing: %w", x, err)
 	}
 	defer sub.Release()
 	opts.Given = map[string]*runner.Given{l.list.Name: {
@@ -65,27 +64,6 @@ func RunShard(ctx context.Context, cfg *runner.Config, opts runner.Options, w Wo
 			runner.ErrObjectsFailed, rep.Objects.Failed, rep.Objects.Listed, x, runJSONName(x))
 	}
 	return rep, err
-}
-
-// shardListing is the plan's listing cut to shard x's rows, in listing
-// order.
-func shardListing(ctx context.Context, w Work, mem memory.Allocator, p *planRecord, x Index) (arrow.RecordBatch, error) {
-	listing, err := readFile(ctx, w, mem, p.Listing)
-	if err != nil {
-		return nil, fmt.Errorf("the plan's listing: %w", err)
-	}
-	defer listing.Release()
-	keys, err := table.StringCol(listing, "key")
-	if err != nil {
-		return nil, fmt.Errorf("the plan's listing: %w", err)
-	}
-	var idx []int
-	for i := range keys.Len() {
-		if Of(keys.Value(i), x.N) == x.I {
-			idx = append(idx, i)
-		}
-	}
-	return table.Take(ctx, mem, listing, idx)
 }
 
 // writePart writes the outputs, each a file named by its content, then

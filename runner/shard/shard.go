@@ -4,6 +4,16 @@
 // RunShard runs the per-object stages on one shard's objects and writes
 // its part, and Merge runs the rest of the pipeline over the parts,
 // writing what one `kneepipe run` would.
+//
+// W holds:
+//
+//	plan.json                        the plan, written last by Plan
+//	plan/listing-<sum>.arrows        the listing, for the merge
+//	plan/listing-I-of-N-<sum>.arrows shard I's rows of it
+//	parts/I-of-N/<stage>.<output>-<sum>.arrows  shard I's outputs
+//	parts/I-of-N.run.json            shard I's run.json
+//	parts/I-of-N.json                shard I's manifest, written last
+//	cache/shards/I-of-N/             shard I's cache, when W is a directory
 package shard
 
 import (
@@ -129,7 +139,9 @@ type planRecord struct {
 	ListStage string   `json:"list_stage"`
 	Stages    []string `json:"stages"` // the per-object stages the shards run
 	Listing   file     `json:"listing"`
-	PerShard  []int64  `json:"objects_per_shard"`
+	// ShardListings are each shard's rows of the listing.
+	ShardListings []file  `json:"shard_listings"`
+	PerShard      []int64 `json:"objects_per_shard"`
 }
 
 const planName = "plan.json"
