@@ -264,3 +264,33 @@ func TestWorkNotFound(t *testing.T) {
 		t.Errorf("absent file: %v", err)
 	}
 }
+
+// A shard run again on its own cache takes fetch-hash from the cache: the
+// part must still be the same bytes.
+func TestShardRunAgainOnItsCache(t *testing.T) {
+	cfg := load(t, sampleDir(t), nil)
+	ctx := context.Background()
+	w := dirWork(t.TempDir())
+	if _, err := Plan(ctx, cfg, opts(t.TempDir(), ""), w, 2); err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	var manifests [][]byte
+	for range 2 {
+		rep, err := RunShard(ctx, cfg, opts(cache, ""), w, Index{0, 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := w.Get(ctx, partName(Index{0, 2}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		manifests = append(manifests, m)
+		if len(manifests) == 2 && rep.Stages[1].Status != runner.StatusCached {
+			t.Errorf("second run: fetch %s, want cached", rep.Stages[1].Status)
+		}
+	}
+	if !bytes.Equal(manifests[0], manifests[1]) {
+		t.Errorf("the part differs when fetch-hash comes from the cache:\n%s\n%s", manifests[0], manifests[1])
+	}
+}
