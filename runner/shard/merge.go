@@ -32,11 +32,11 @@ func Merge(ctx context.Context, cfg *runner.Config, opts runner.Options, w Work)
 		return nil, err
 	}
 	mem := memory.NewGoAllocator()
-	listing, err := readFile(ctx, w, mem, p.Listing)
+	listing, err := readListing(ctx, w, mem, p.Listing)
 	if err != nil {
 		return nil, fmt.Errorf("the plan's listing: %w", err)
 	}
-	defer listing.Release()
+	defer releaseStages(map[string]map[string]arrow.RecordBatch{"": listing})
 	parts, err := readParts(ctx, w, mem, p)
 	if err != nil {
 		return nil, err
@@ -46,10 +46,10 @@ func Merge(ctx context.Context, cfg *runner.Config, opts runner.Options, w Work)
 			releaseStages(pt.recs)
 		}
 	}()
+	listObjects, listStats := splitCounts(p.ListCounts)
 	given := map[string]*runner.Given{l.list.Name: {
-		Outputs: map[string]arrow.RecordBatch{l.list.Kind.Outputs[0].Name: listing},
-		Objects: stages.Objects{Listed: listing.NumRows()},
-		Why:     fmt.Sprintf("listed by plan %s", p.ID),
+		Outputs: listing, Objects: listObjects, Stats: listStats,
+		Why: fmt.Sprintf("listed by plan %s", p.ID),
 	}}
 	defer func() {
 		for name, g := range given {
@@ -60,7 +60,7 @@ func Merge(ctx context.Context, cfg *runner.Config, opts runner.Options, w Work)
 			}
 		}
 	}()
-	keys, err := table.StringCol(listing, "key")
+	keys, err := table.StringCol(listing[l.port], "key")
 	if err != nil {
 		return nil, fmt.Errorf("the plan's listing: %w", err)
 	}

@@ -34,40 +34,52 @@ func Plan(ctx context.Context, cfg *runner.Config, opts runner.Options, w Work, 
 	if err != nil {
 		return nil, err
 	}
-	_, outs, err := runner.RunStages(ctx, cfg, opts, []string{l.list.Name})
+	rep, outs, err := runner.RunStages(ctx, cfg, opts, []string{l.list.Name})
 	if err != nil {
 		return nil, err
 	}
 	defer releaseStages(outs)
-	rec := outs[l.list.Name][l.list.Kind.Outputs[0].Name]
-	parts, err := splitListing(ctx, rec, n)
-	if err != nil {
-		return nil, fmt.Errorf("listing stage %s: %w", l.list.Name, err)
-	}
-	defer func() {
-		for _, r := range parts {
-			r.Release()
+	// Every output whole, for the merge; each shard's rows of it apart, so
+	// that a shard reads 1/N of the listing.
+	p := planRecord{Format: format, Shards: n, Pipeline: fingerprint(cfg, l), Source: cfg.Source.URI,
+		ListStage: l.list.Name, Stages: l.names(), Listing: map[string]file{},
+		ShardListings: make([]map[string]file, n), PerShard: make([]int64, n)}
+	for _, sr := range rep.Stages {
+		if sr.Name == l.list.Name {
+			p.ListCounts = sr.Counts
 		}
-	}()
-	// The whole listing for the merge, and each shard's rows for its task
-	// alone: a shard reads 1/N of it.
-	listing, err := putRecord(ctx, w, "listing", rec)
-	if err != nil {
-		return nil, err
 	}
-	shardListings := make([]file, n)
-	perShard := make([]int64, n)
-	for i, r := range parts {
-		if shardListings[i], err = putRecord(ctx, w, "listing-"+Index{i, n}.name(), r); err != nil {
+	var h cache.Hasher
+	h.Add("pipeline", p.Pipeline).Add("shards", fmt.Sprint(n))
+	for i := range p.ShardListings {
+		p.ShardListings[i] = map[string]file{}
+	}
+	for _, port := range l.list.Kind.Outputs {
+		rec := outs[l.list.Name][port.Name]
+		if p.Listing[port.Name], err = putRecord(ctx, w, "listing."+port.Name, rec); err != nil {
 			return nil, err
 		}
-		perShard[i] = r.NumRows()
+		h.Add("listing."+port.Name, p.Listing[port.Name].SHA256)
+		parts, err := splitByKey(ctx, rec, n)
+		if err != nil {
+			return nil, fmt.Errorf("listing stage %s output %s: %w", l.list.Name, port.Name, err)
+		}
+		for i, r := range parts {
+			f, err := p.Listing[port.Name], error(nil)
+			if r != nil {
+				f, err = putRecord(ctx, w, "listing."+port.Name+"."+Index{i, n}.name(), r)
+				r.Release()
+			}
+			if err != nil {
+				return nil, err
+			}
+			p.ShardListings[i][port.Name] = f
+			if port.Name == l.port {
+				p.PerShard[i] = f.Rows
+			}
+		}
 	}
-	fp := fingerprint(cfg, l)
-	var h cache.Hasher
-	h.Add("pipeline", fp).Add("shards", fmt.Sprint(n)).Add("listing", listing.SHA256)
-	p := planRecord{Format: format, ID: string(h.Key()[:16]), Shards: n, Pipeline: fp, Source: cfg.Source.URI,
-		ListStage: l.list.Name, Stages: l.names(), Listing: listing, ShardListings: shardListings, PerShard: perShard}
+	p.ID = string(h.Key()[:16])
 	js, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
 		return nil, err
@@ -75,11 +87,15 @@ func Plan(ctx context.Context, cfg *runner.Config, opts runner.Options, w Work, 
 	if err := w.Put(ctx, planName, append(js, '\n')); err != nil {
 		return nil, fmt.Errorf("write the plan: %w", err)
 	}
-	return &Planned{ID: p.ID, Listed: rec.NumRows(), PerShard: perShard}, nil
+	return &Planned{ID: p.ID, Listed: p.Listing[l.port].Rows, PerShard: p.PerShard}, nil
 }
 
-// splitListing cuts the listing into each shard's rows, in listing order.
-func splitListing(ctx context.Context, rec arrow.RecordBatch, n int) ([]arrow.RecordBatch, error) {
+// splitByKey cuts a record into each shard's rows, in their order; a
+// record without a key column goes to every shard whole (nil parts).
+func splitByKey(ctx context.Context, rec arrow.RecordBatch, n int) ([]arrow.RecordBatch, error) {
+	if _, err := table.Index(rec, "key"); err != nil {
+		return make([]arrow.RecordBatch, n), nil
+	}
 	keys, err := table.StringCol(rec, "key")
 	if err != nil {
 		return nil, err
@@ -138,7 +154,7 @@ func readPlan(ctx context.Context, w Work, cfg *runner.Config, l *layout) (*plan
 		return nil, fmt.Errorf("the plan in %s is of format %d, this kneepipe reads %d: run kneepipe shard plan again", w, p.Format, format)
 	case p.Pipeline != fingerprint(cfg, l):
 		return nil, fmt.Errorf("the plan in %s was made for another definition of stages %s, %v or another source: run kneepipe shard plan again", w, l.list.Name, l.names())
-	case p.Shards < 1 || len(p.PerShard) != p.Shards || len(p.ShardListings) != p.Shards:
+	case p.Shards < 1 || len(p.PerShard) != p.Shards || len(p.ShardListings) != p.Shards || p.Listing[l.port].Name == "":
 		return nil, fmt.Errorf("%s in %s: damaged (shards %d)", planName, w, p.Shards)
 	}
 	return &p, nil

@@ -36,14 +36,14 @@ func RunShard(ctx context.Context, cfg *runner.Config, opts runner.Options, w Wo
 		return nil, fmt.Errorf("shard %s: the plan in %s has %d shards", x, w, p.Shards)
 	}
 	mem := memory.NewGoAllocator()
-	sub, err := readFile(ctx, w, mem, p.ShardListings[x.I])
+	sub, err := readListing(ctx, w, mem, p.ShardListings[x.I])
 	if err != nil {
 		return nil, fmt.Errorf("shard %s of the plan's listing: %w", x, err)
 	}
-	defer sub.Release()
+	defer releaseStages(map[string]map[string]arrow.RecordBatch{"": sub})
 	opts.Given = map[string]*runner.Given{l.list.Name: {
-		Outputs: map[string]arrow.RecordBatch{l.list.Kind.Outputs[0].Name: sub},
-		Objects: stages.Objects{Listed: sub.NumRows()},
+		Outputs: sub,
+		Objects: stages.Objects{Listed: sub[l.port].NumRows()},
 		Why:     fmt.Sprintf("shard %s of plan %s", x, p.ID),
 	}}
 	rep, outs, err := runner.RunStages(ctx, cfg, opts, l.names())
@@ -64,6 +64,20 @@ func RunShard(ctx context.Context, cfg *runner.Config, opts runner.Options, w Wo
 			runner.ErrObjectsFailed, rep.Objects.Failed, rep.Objects.Listed, x, runJSONName(x))
 	}
 	return rep, err
+}
+
+// readListing reads the listing's outputs named by the plan.
+func readListing(ctx context.Context, w Work, mem memory.Allocator, files map[string]file) (map[string]arrow.RecordBatch, error) {
+	out := map[string]arrow.RecordBatch{}
+	for name, f := range files {
+		rec, err := readFile(ctx, w, mem, f)
+		if err != nil {
+			releaseStages(map[string]map[string]arrow.RecordBatch{"": out})
+			return nil, err
+		}
+		out[name] = rec
+	}
+	return out, nil
 }
 
 // writePart writes the outputs, each a file named by its content, then

@@ -64,6 +64,7 @@ func (x Index) Check() error {
 // by the shards. The merge runs the rest.
 type layout struct {
 	list      *runner.Stage
+	port      string          // the listing's output the per-object stages read
 	perObject []*runner.Stage // in DAG order
 }
 
@@ -85,8 +86,8 @@ func split(cfg *runner.Config) (*layout, error) {
 			p := byName[ref.Stage]
 			switch {
 			case in[p.Name]:
-			case p.Kind.Source && len(p.Inputs) == 0 && (l.list == nil || l.list == p):
-				l.list = p
+			case p.Kind.Source && len(p.Inputs) == 0 && (l.list == nil || l.list == p) && (l.port == "" || l.port == ref.Output):
+				l.list, l.port = p, ref.Output
 			default:
 				ok = false
 			}
@@ -98,9 +99,6 @@ func split(cfg *runner.Config) (*layout, error) {
 	}
 	if len(l.perObject) == 0 {
 		return nil, errors.New("the pipeline has no per-object stage reading its listing (e.g. fetch-hash after list): nothing to shard")
-	}
-	if len(l.list.Kind.Outputs) != 1 {
-		return nil, fmt.Errorf("listing stage %s has %d outputs; a sharded run splits one", l.list.Name, len(l.list.Kind.Outputs))
 	}
 	return &l, nil
 }
@@ -138,10 +136,13 @@ type planRecord struct {
 	Source    string   `json:"source"`
 	ListStage string   `json:"list_stage"`
 	Stages    []string `json:"stages"` // the per-object stages the shards run
-	Listing   file     `json:"listing"`
-	// ShardListings are each shard's rows of the listing.
-	ShardListings []file  `json:"shard_listings"`
-	PerShard      []int64 `json:"objects_per_shard"`
+	// Listing is every output of the listing stage, and ListCounts its
+	// run.json counts, for the merge.
+	Listing    map[string]file  `json:"listing"`
+	ListCounts map[string]int64 `json:"list_counts,omitempty"`
+	// ShardListings are each shard's rows of them, by key.
+	ShardListings []map[string]file `json:"shard_listings"`
+	PerShard      []int64           `json:"objects_per_shard"` // rows of the output the shards read
 }
 
 const planName = "plan.json"

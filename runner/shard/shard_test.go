@@ -16,8 +16,9 @@ import (
 )
 
 // sampleDir copies the bundled sample into a temporary directory and adds
-// objects fetch-hash rejects (not a PNG, empty), so that every output of
-// the per-object stage has rows to merge.
+// objects fetch-hash rejects (not a PNG, empty) and a key the listing
+// rejects (not UTF-8), so that every output of the listing and of the
+// per-object stage has rows to split and merge.
 func sampleDir(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
@@ -25,7 +26,7 @@ func sampleDir(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, data := range map[string]string{"MedicalExpert-I/0Normal/zz-not-a.png": "text", "MedicalExpert-II/0Normal/empty.png": ""} {
+	for name, data := range map[string]string{"MedicalExpert-I/0Normal/zz-not-a.png": "text", "MedicalExpert-II/0Normal/empty.png": "", "MedicalExpert-II/0Normal/bad\xff.png": "x"} {
 		if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(name)), []byte(data), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -130,14 +131,14 @@ func TestMergeIsByteIdenticalToRun(t *testing.T) {
 		}
 		rep := readReport(t, filepath.Join(merged, "run.json"))
 		o := rep.Objects
-		if o.Listed != 101 || o.Rejected != 2 || o.Listed != o.Accepted+o.Rejected+o.Failed {
+		if o.Listed != 102 || o.Rejected != 3 || o.Listed != o.Accepted+o.Rejected+o.Failed {
 			t.Errorf("%d shards: merged accounting %+v", n, o)
 		}
 		var listed int64
 		for i := range n {
 			listed += readReport(t, filepath.Join(string(w), runJSONName(Index{i, n}))).Objects.Listed
 		}
-		if listed != 101 {
+		if listed != 101 { // the key the listing rejected reaches no shard
 			t.Errorf("%d shards: the shards' run.json list %d objects, want 101", n, listed)
 		}
 	}
