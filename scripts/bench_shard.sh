@@ -16,8 +16,14 @@
 # 2 cores with the server, so the total ratio shows the overhead of
 # sharding, not the speed-up of N machines (README: cost model).
 #
-# Knobs: BENCH_DIR (default REPO/.tools/bench), BENCH_SHARD_ROUNDS (2),
-# BENCH_MANY_OBJECTS (100000), BENCH_SHARDS (4), BENCH_TIMEOUT (600 s).
+# Then, what one shard keeps per object at BENCH_SHARD_STATE_OBJECTS
+# (1,000,000) objects: a plan of 1 shard over a directory of that many small
+# PNGs (bench/gen many; a directory source, so the S3 server's own cost
+# stays out), its shard run's cache and part on disk and its peak RSS.
+#
+# Knobs: BENCH_DIR (default REPO/.tools/bench), BENCH_SHARD_ROUNDS (2; 0 skips the rounds),
+# BENCH_MANY_OBJECTS (100000), BENCH_SHARDS (4), BENCH_TIMEOUT (600 s),
+# BENCH_SHARD_STATE_OBJECTS (1000000; 0 skips that part).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
@@ -27,6 +33,7 @@ ROUNDS=${BENCH_SHARD_ROUNDS:-2}
 OBJECTS=${BENCH_MANY_OBJECTS:-100000}
 SHARDS=${BENCH_SHARDS:-4}
 TIMEOUT=${BENCH_TIMEOUT:-600}
+STATE_OBJECTS=${BENCH_SHARD_STATE_OBJECTS:-1000000}
 GO=${GO:-go}
 
 log() { printf 'bench-shard: %s\n' "$*" >&2; }
@@ -108,7 +115,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	fi
 done
 m() { printf '%s\n' "$@" | median; }
-cat <<EOF2
+((ROUNDS > 0)) && cat <<EOF2
 ## Sharded run ($OBJECTS objects, $SHARDS shards as $SHARDS processes on this machine, $ROUNDS rounds, medians)
 
 | figure | value |
@@ -122,4 +129,30 @@ cat <<EOF2
 | shard 0: objects/s (its $SHARDS shards sharing 2 cores) | $rps |
 | shard 0: cache + part on disk | $disk0 bytes, $((disk0 / per_shard)) bytes/object |
 | shard 0: peak RSS | $rss0 KiB, $((rss0 * 1024 / per_shard)) bytes/object |
+EOF2
+
+((STATE_OBJECTS > 0)) || exit 0
+DIR=$BENCH/dir$STATE_OBJECTS/datasets
+"$BENCH/bin/gen" many -out "$DIR" -objects "$STATE_OBJECTS" -stamp "$BENCH/stamps/dir$STATE_OBJECTS"
+d=$RUN/state
+mkdir -p "$d"
+DSRC=(-f examples/notebook.yaml --source "$DIR")
+log "state: one shard of $STATE_OBJECTS objects (directory source)"
+timeout "$((TIMEOUT * 4))" bin/kneepipe shard plan "${DSRC[@]}" --shards 1 --work "$d/work" --cache "$d/plan-cache" >"$d/plan.out" 2>"$d/plan.log" ||
+	die "state: plan failed: $(tail -3 "$d/plan.log")"
+/usr/bin/time -f '%M %e' -o "$d/rss" timeout "$((TIMEOUT * 4))" bin/kneepipe shard run "${DSRC[@]}" --shard 0/1 --work "$d/work" 2>"$d/shard.log" ||
+	die "state: shard failed: $(tail -3 "$d/shard.log")"
+read -r rss secs <"$d/rss"
+disk=$(($(du -sb "$d/work/cache/shards/0-of-1" | cut -f1) + $(du -cb "$d/work/parts/0-of-1"* | tail -1 | cut -f1)))
+record=$(du -cb "$d/work/cache/shards/0-of-1/state" | tail -1 | cut -f1)
+cat <<EOF2
+
+## What one shard keeps, $STATE_OBJECTS objects
+
+| figure | value |
+| --- | --- |
+| shard run time | $secs s |
+| cache + part on disk | $disk bytes, $((disk / STATE_OBJECTS)) bytes/object |
+| of which fetch-hash's record (resume after kill -9) | $record bytes, $((record / STATE_OBJECTS)) bytes/object |
+| peak RSS | $rss KiB, $((rss * 1024 / STATE_OBJECTS)) bytes/object |
 EOF2
