@@ -36,7 +36,7 @@ func Merge(ctx context.Context, cfg *runner.Config, opts runner.Options, w Work)
 	if err != nil {
 		return nil, fmt.Errorf("the plan's listing: %w", err)
 	}
-	defer releaseStages(map[string]map[string]arrow.RecordBatch{"": listing})
+	defer releaseRecs(listing)
 	parts, err := readParts(ctx, w, mem, p)
 	if err != nil {
 		return nil, err
@@ -54,9 +54,7 @@ func Merge(ctx context.Context, cfg *runner.Config, opts runner.Options, w Work)
 	defer func() {
 		for name, g := range given {
 			if name != l.list.Name {
-				for _, rec := range g.Outputs {
-					rec.Release()
-				}
+				releaseRecs(g.Outputs)
 			}
 		}
 	}()
@@ -72,6 +70,10 @@ func Merge(ctx context.Context, cfg *runner.Config, opts runner.Options, w Work)
 		g.Why = fmt.Sprintf("merged from %d shards of plan %s", p.Shards, p.ID)
 		given[st.Name] = g
 	}
+	for _, pt := range parts { // merged: the parts' memory is the run's now
+		releaseStages(pt.recs)
+	}
+	parts = nil
 	opts.Given = given
 	return runner.Run(ctx, cfg, opts)
 }

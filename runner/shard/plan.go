@@ -183,8 +183,12 @@ func readFile(ctx context.Context, w Work, mem memory.Allocator, f file) (arrow.
 
 func releaseStages(outs map[string]map[string]arrow.RecordBatch) {
 	for _, m := range outs {
-		for _, rec := range m {
-			rec.Release()
-		}
+		releaseRecs(m)
+	}
+}
+
+func releaseRecs(recs map[string]arrow.RecordBatch) {
+	for _, rec := range recs {
+		rec.Release()
 	}
 }

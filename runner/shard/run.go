@@ -40,7 +40,7 @@ func RunShard(ctx context.Context, cfg *runner.Config, opts runner.Options, w Wo
 	if err != nil {
 		return nil, fmt.Errorf("shard %s of the plan's listing: %w", x, err)
 	}
-	defer releaseStages(map[string]map[string]arrow.RecordBatch{"": sub})
+	defer releaseRecs(sub)
 	opts.Given = map[string]*runner.Given{l.list.Name: {
 		Outputs: sub,
 		Objects: stages.Objects{Listed: sub[l.port].NumRows()},
@@ -72,7 +72,7 @@ func readListing(ctx context.Context, w Work, mem memory.Allocator, files map[st
 	for name, f := range files {
 		rec, err := readFile(ctx, w, mem, f)
 		if err != nil {
-			releaseStages(map[string]map[string]arrow.RecordBatch{"": out})
+			releaseRecs(out)
 			return nil, err
 		}
 		out[name] = rec
