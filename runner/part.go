@@ -20,6 +20,7 @@ type Given struct {
 	Objects  stages.Objects
 	Stats    map[string]int64
 	Failures []stages.Failure
+	Warnings []string
 	Why      string // for run.json, e.g. "merged from 4 shards"
 }
 
@@ -104,7 +105,7 @@ func (x *execution) useGiven(sr *stageRun, g *Given) error {
 		rec.Retain()
 	}
 	sr.outs.set(g.Outputs)
-	res := &stages.Result{Outputs: g.Outputs, Objects: g.Objects, Stats: g.Stats, Failures: g.Failures, Partial: len(g.Failures) > 0}
+	res := &stages.Result{Outputs: g.Outputs, Objects: g.Objects, Stats: g.Stats, Failures: g.Failures, Warnings: g.Warnings, Partial: len(g.Failures) > 0}
 	sr.summary = resultSummary(res)
 	sr.key = uptodate.ContentKey(sr.desc.Key(), outputDigests(sr.st.Kind, g.Outputs))
 	sr.why = g.Why

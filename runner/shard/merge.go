@@ -48,7 +48,7 @@ func Merge(ctx context.Context, cfg *runner.Config, opts runner.Options, w Work)
 	}()
 	listObjects, listStats := splitCounts(p.ListCounts)
 	given := map[string]*runner.Given{l.list.Name: {
-		Outputs: listing, Objects: listObjects, Stats: listStats,
+		Outputs: listing, Objects: listObjects, Stats: listStats, Warnings: p.ListWarnings,
 		Why: fmt.Sprintf("listed by plan %s", p.ID),
 	}}
 	defer func() {
@@ -195,6 +195,7 @@ func mergeStage(ctx context.Context, mem memory.Allocator, st *runner.Stage, key
 			}
 			g.Stats[k] += v
 		}
+		g.Warnings = append(g.Warnings, ps.Warnings...)
 		for _, f := range ps.Failures {
 			failed[f.Key] = stages.Failure{Key: f.Key, Err: errors.New(f.Error), Attempts: f.Attempts}
 		}

@@ -49,6 +49,7 @@ func Plan(ctx context.Context, cfg *runner.Config, opts runner.Options, w Work, 
 			p.ListCounts = sr.Counts
 		}
 	}
+	p.ListWarnings = stageWarnings(rep, l.list.Name)
 	var h cache.Hasher
 	h.Add("pipeline", p.Pipeline).Add("shards", fmt.Sprint(n))
 	for i := range p.ShardListings {
@@ -179,6 +180,17 @@ func readFile(ctx context.Context, w Work, mem memory.Allocator, f file) (arrow.
 		return nil, fmt.Errorf("%s in %s: %d rows, its record says %d", f.Name, w, rec.NumRows(), f.Rows)
 	}
 	return rec, nil
+}
+
+// stageWarnings are one stage's warnings in a report.
+func stageWarnings(rep *runner.Report, stage string) []string {
+	var out []string
+	for _, w := range rep.Warnings {
+		if w.Stage == stage {
+			out = append(out, w.Message)
+		}
+	}
+	return out
 }
 
 func releaseStages(outs map[string]map[string]arrow.RecordBatch) {

@@ -99,12 +99,25 @@ func writePart(ctx context.Context, w Work, p *planRecord, l *layout, x Index, r
 			part.Files[st.Name+"."+port.Name] = f
 		}
 	}
+	kinds := map[string]stages.Kind{}
+	for _, st := range l.perObject {
+		kinds[st.Name] = st.Kind
+	}
 	for _, sr := range rep.Stages {
 		if !slices.Contains(p.Stages, sr.Name) {
 			continue
 		}
 		objects, stats := splitCounts(sr.Counts)
-		ps := partStage{Objects: objects, Stats: stats}
+		// The work this task did (fetch's downloaded: 0 when its cache
+		// had the stage) is in its run.json; the part holds what any task
+		// computing it would hold.
+		for _, name := range kinds[sr.Name].RunStats {
+			delete(stats, name)
+		}
+		if len(stats) == 0 {
+			stats = nil
+		}
+		ps := partStage{Objects: objects, Stats: stats, Warnings: stageWarnings(rep, sr.Name)}
 		for _, f := range rep.Failures {
 			if f.Stage == sr.Name {
 				ps.Failures = append(ps.Failures, failure{Key: f.Key, Error: f.Error, Attempts: f.Attempts})

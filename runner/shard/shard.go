@@ -138,8 +138,9 @@ type planRecord struct {
 	Stages    []string `json:"stages"` // the per-object stages the shards run
 	// Listing is every output of the listing stage, and ListCounts its
 	// run.json counts, for the merge.
-	Listing    map[string]file  `json:"listing"`
-	ListCounts map[string]int64 `json:"list_counts,omitempty"`
+	Listing      map[string]file  `json:"listing"`
+	ListCounts   map[string]int64 `json:"list_counts,omitempty"`
+	ListWarnings []string         `json:"list_warnings,omitempty"`
 	// ShardListings are each shard's rows of them, by key.
 	ShardListings []map[string]file `json:"shard_listings"`
 	PerShard      []int64           `json:"objects_per_shard"` // rows of the output the shards read
@@ -162,6 +163,7 @@ type partStage struct {
 	Objects  stages.Objects   `json:"objects"`
 	Stats    map[string]int64 `json:"stats,omitempty"`
 	Failures []failure        `json:"failures,omitempty"`
+	Warnings []string         `json:"warnings,omitempty"`
 }
 
 type failure struct {

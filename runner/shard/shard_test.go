@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -130,6 +131,10 @@ func TestMergeIsByteIdenticalToRun(t *testing.T) {
 			t.Errorf("%d shards: %d files, one run %d", n, len(got), len(want))
 		}
 		rep := readReport(t, filepath.Join(merged, "run.json"))
+		oneRep := readReport(t, filepath.Join(one, "run.json"))
+		if len(oneRep.Warnings) == 0 || !slices.Equal(rep.Warnings, oneRep.Warnings) {
+			t.Errorf("%d shards: warnings %v, one run's %v", n, rep.Warnings, oneRep.Warnings)
+		}
 		o := rep.Objects
 		if o.Listed != 102 || o.Rejected != 3 || o.Listed != o.Accepted+o.Rejected+o.Failed {
 			t.Errorf("%d shards: merged accounting %+v", n, o)
