@@ -12,7 +12,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 
 include scripts/tools.mk
 
-.PHONY: all build run test bench fuzz vet clean chromium torch
+.PHONY: all build run test bench bench-shard fuzz vet clean chromium torch slurm
 
 all: build
 
@@ -32,7 +32,7 @@ vet:
 FUZZTIME ?= 20s
 FUZZ_TARGETS := ./runner:FuzzParse ./runner:FuzzRun ./stages:FuzzLayout ./internal/source:FuzzListXML
 
-test: tools vet chromium torch
+test: tools vet chromium torch slurm
 	$(GO) test -count=1 ./... ./testdata/gen
 	$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 
@@ -51,8 +51,19 @@ TORCH_PKGS := python3-torch=1.13.1+dfsg-4 python3-numpy python3-pil
 torch:
 	@/usr/bin/python3 -c 'import torch, numpy, PIL' 2>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(TORCH_PKGS); }
 
+# The sharded-run test brings up a single-node Slurm (e2e/slurm_test.go)
+# from Debian's slurm-wlm and munge; it starts the daemons itself, no
+# systemd needed.
+slurm:
+	@command -v slurmctld >/dev/null 2>&1 && command -v munged >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge; }
+
 bench: tools build
 	./scripts/bench.sh
+	./scripts/bench_shard.sh
+
+# The sharded run against one run alone (scripts/bench_shard.sh).
+bench-shard: tools build
+	./scripts/bench_shard.sh
 
 clean:
 	rm -rf bin $(OUT) .kneepipe

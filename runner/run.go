@@ -29,6 +29,9 @@ type Options struct {
 	Force []string
 	// Wait is how long to wait for another run's cache or --out lock.
 	Wait time.Duration
+	// Given supplies stages' outputs instead of computing them (see
+	// Given); a sharded run's merge gives the listing and the parts.
+	Given map[string]*Given
 }
 
 // execution is one run (or plan) of a pipeline. A run goes through its
@@ -47,6 +50,7 @@ type execution struct {
 	deadline time.Time // for the locks
 	pipeline string    // the pipeline file, as the cache's state names it
 	order    []*Stage
+	only     []string // RunStages: the stages to run; nil: all
 
 	env     *stages.Env
 	store   cache.Store
@@ -124,8 +128,8 @@ func (x *execution) run(ctx context.Context) error {
 	}
 	x.plan()
 	err := x.execute(ctx)
-	if x.dry {
-		return err
+	if x.dry || x.only != nil {
+		return err // a part of a run publishes and records nothing
 	}
 	if err == nil {
 		err = x.publish(ctx)
@@ -159,10 +163,14 @@ func (x *execution) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	x.order = order
-	if needsSource(order) {
+	for _, st := range order {
+		if x.inPart(st.Name) {
+			x.order = append(x.order, st)
+		}
+	}
+	if needsSource(x.order) {
 		src := x.cfg.Source
-		src.Connections = connections(order)
+		src.Connections = connections(x.order)
 		if x.env.Store, err = source.Open(ctx, src, x.opts.Lookup); err != nil {
 			return err
 		}
@@ -196,7 +204,12 @@ func (x *execution) plan() {
 			consumers[ref.Stage]++
 		}
 	}
-	if !x.dry {
+	switch {
+	case x.only != nil:
+		for _, name := range x.only {
+			consumers[name]++ // taken by RunStages' caller
+		}
+	case !x.dry:
 		for _, a := range x.cfg.Artifacts {
 			consumers[a.From.Stage]++
 		}

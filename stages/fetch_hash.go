@@ -61,6 +61,8 @@ func fetchHashKind() Kind {
 		},
 		Schema:   fetchHashSchema,
 		RunStats: []string{"downloaded"},
+
+		PerObject: true, // a sharded run fetches each shard's objects apart
 	}
 }
 

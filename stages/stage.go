@@ -28,6 +28,10 @@ type Kind struct {
 	// Volatile marks kinds that read the outside world (a listing, a file):
 	// they always run, and their outputs are fingerprinted by content.
 	Volatile bool
+	// PerObject marks kinds whose every output row stems from one input
+	// row, carries its key column and keeps input order: a sharded run
+	// runs them on each shard of the listing and merges the parts by key.
+	PerObject bool
 	// Connections, when set, says how many connections to the source the
 	// stage keeps open at once with these parameters; the runner sizes
 	// the HTTP pool for the busiest stage.

@@ -98,7 +98,7 @@ func (a *app) command() *cobra.Command {
 	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentFlags().StringVarP(&a.file, "file", "f", "pipeline.yaml", "pipeline file")
 	root.PersistentFlags().StringVar(&a.logFormat, "log-format", "text", "log format on stderr: text or json")
-	root.AddCommand(a.runCommand(), a.planCommand(), a.validateCommand(), a.graphCommand(), a.stagesCommand(), a.cacheCommand(), a.versionCommand())
+	root.AddCommand(a.runCommand(), a.planCommand(), a.validateCommand(), a.graphCommand(), a.shardCommand(), a.stagesCommand(), a.cacheCommand(), a.versionCommand())
 	strictArgs(root)
 	return root
 }
