@@ -1,0 +1,246 @@
+// Package neardup finds near-duplicate images: copies of one picture
+// that were re-encoded, resized, cropped by a few per cent, shifted in
+// brightness, contrast or gamma, JPEG-compressed or lightly noised.
+//
+// Each image gets a Fingerprint from its decoded pixels: an identity hash
+// of the pixels (same pixels, same image, whatever the encoding), 128
+// low-frequency DCT coefficients used only to find candidate pairs, and a
+// small equalized thumbnail on which every candidate pair is verified by
+// alignment and correlation. Perceptual hashes alone merge distinct
+// radiographs, which look alike at low resolution; the verification is
+// what keeps false pairs out.
+package neardup
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"image"
+	"image/color"
+	"math"
+
+	"github.com/kneepipe/kneepipe/internal/imagedecode"
+)
+
+// ThumbSize is the side of the verification thumbnail; correlations are
+// taken at half that resolution, so resampling one thumbnail onto the
+// other blurs little.
+const ThumbSize = 64
+
+const (
+	thumbPixels = ThumbSize * ThumbSize
+	half        = ThumbSize / 2
+	halfPixels  = half * half
+)
+
+// Fingerprint describes one image for near-duplicate search.
+type Fingerprint struct {
+	// Pixels is the SHA-256 of the canonical decoded pixels and size:
+	// equal for the same pixels in any encoding.
+	Pixels        [32]byte
+	Width, Height int32
+	// Coeffs are 128 low-frequency DCT coefficients of the equalized
+	// thumbnail at half resolution, scaled to unit RMS (× coeffScale). Find
+	// takes their signs relative to the mean over all images as the bits
+	// of its candidate index: what sets an image apart from the typical
+	// image of its collection, not the shape every knee shares.
+	Coeffs [coeffCount]int16
+	// Thumb is the image area-averaged to ThumbSize×ThumbSize and rank
+	// equalized (so monotonic intensity changes, gamma included, leave it
+	// nearly unchanged), row-major.
+	Thumb [thumbPixels]uint8
+}
+
+// FromBytes decodes an encoded PNG, JPEG or GIF (refusing headers that
+// declare more than maxPixels; imagedecode.DefaultMaxPixels when <= 0)
+// and fingerprints it.
+func FromBytes(data []byte, maxPixels int64) (Fingerprint, error) {
+	img, _, err := imagedecode.Decode(data, maxPixels)
+	if err != nil {
+		return Fingerprint{}, err
+	}
+	return FromImage(img), nil
+}
+
+// FromImage fingerprints a decoded image.
+func FromImage(img image.Image) Fingerprint {
+	var fp Fingerprint
+	var small [thumbPixels]float32
+	if g8, ok := img.(*image.Gray); ok { // most radiographs: no conversion
+		w, h := g8.Rect.Dx(), g8.Rect.Dy()
+		fp.Width, fp.Height = int32(w), int32(h)
+		fp.Pixels = hashRows("gry8", w, h, func(y int) []byte { return g8.Pix[y*g8.Stride : y*g8.Stride+w] })
+		small = resample(g8.Pix, g8.Stride, w, h, 257)
+	} else {
+		g := imagedecode.ToGray(img)
+		fp.Width, fp.Height = int32(g.Width), int32(g.Height)
+		fp.Pixels = pixelHash(img, g)
+		small = resample(g.Pix, g.Width, g.Width, g.Height, 1)
+	}
+	equalize(small[:], fp.Thumb[:])
+	fp.Coeffs = dctCoeffs(&fp.Thumb)
+	return fp
+}
+
+// pixelHash hashes the pixels in a form independent of the encoding:
+// luma for images that are opaque gray (whatever their PNG colour type or
+// bit depth: as 8-bit values when every 16-bit value is one, so 8- and
+// 16-bit files of the same picture agree), non-premultiplied 16-bit RGBA
+// otherwise.
+func pixelHash(img image.Image, g *imagedecode.Gray) [32]byte {
+	kind := "gry8"
+	if g.Color {
+		kind = "rgba"
+	} else {
+		for _, v := range g.Pix {
+			if v%257 != 0 {
+				kind = "gr16"
+				break
+			}
+		}
+	}
+	row := make([]byte, 0, 8*g.Width)
+	b := img.Bounds()
+	return hashRows(kind, g.Width, g.Height, func(y int) []byte {
+		row = row[:0]
+		pix := g.Pix[y*g.Width : (y+1)*g.Width]
+		switch kind {
+		case "gry8":
+			for _, v := range pix {
+				row = append(row, uint8(v/257))
+			}
+		case "gr16":
+			for _, v := range pix {
+				row = binary.BigEndian.AppendUint16(row, v)
+			}
+		default:
+			for x := range g.Width {
+				c := color.NRGBA64Model.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA64)
+				for _, v := range []uint16{c.R, c.G, c.B, c.A} {
+					row = binary.BigEndian.AppendUint16(row, v)
+				}
+			}
+		}
+		return row
+	})
+}
+
+// hashRows is the SHA-256 of kind, width, height and the rows' bytes.
+func hashRows(kind string, w, h int, row func(y int) []byte) [32]byte {
+	hash := sha256.New()
+	var hdr [12]byte
+	copy(hdr[:4], kind)
+	binary.BigEndian.PutUint32(hdr[4:], uint32(w))
+	binary.BigEndian.PutUint32(hdr[8:], uint32(h))
+	hash.Write(hdr[:])
+	for y := range h {
+		hash.Write(row(y))
+	}
+	var sum [32]byte
+	hash.Sum(sum[:0])
+	return sum
+}
+
+// resample area-averages a w×h luma image (rows stride apart, values
+// times gain on the 16-bit scale) to ThumbSize×ThumbSize: each target
+// pixel is the mean of the source area it covers (fractional at the
+// edges), so an image and its resized copy give nearly the same result.
+// Rows collapse first (whole source samples summed as integers), then
+// columns.
+func resample[T uint8 | uint16](pix []T, stride, w, h int, gain float32) [thumbPixels]float32 {
+	var out [thumbPixels]float32
+	if w == 0 || h == 0 {
+		return out
+	}
+	wx, wy := axisSpans(w), axisSpans(h)
+	rows := make([][ThumbSize]float32, h)
+	for y := range h {
+		src := pix[y*stride : y*stride+w]
+		for d, sp := range wx {
+			var s uint32
+			for _, v := range src[sp.lo:sp.hi] {
+				s += uint32(v)
+			}
+			sum := float32(s)
+			if sp.wLo > 0 {
+				sum += sp.wLo * float32(src[sp.lo-1])
+			}
+			if sp.wHi > 0 {
+				sum += sp.wHi * float32(src[sp.hi])
+			}
+			rows[y][d] = sum * sp.norm * gain
+		}
+	}
+	for d, sp := range wy {
+		o := out[d*ThumbSize : (d+1)*ThumbSize]
+		for y := sp.lo; y < sp.hi; y++ {
+			for x, v := range rows[y] {
+				o[x] += v
+			}
+		}
+		for x := range o {
+			if sp.wLo > 0 {
+				o[x] += sp.wLo * rows[sp.lo-1][x]
+			}
+			if sp.wHi > 0 {
+				o[x] += sp.wHi * rows[sp.hi][x]
+			}
+			o[x] *= sp.norm
+		}
+	}
+	return out
+}
+
+// span is the source interval a target sample covers: whole samples
+// lo..hi-1 (weight 1 each) and partial ones at lo-1 and hi (weights wLo,
+// wHi), all times norm.
+type span struct {
+	lo, hi   int
+	wLo, wHi float32
+	norm     float32
+}
+
+// axisSpans maps n source samples onto ThumbSize target samples.
+func axisSpans(n int) [ThumbSize]span {
+	var out [ThumbSize]span
+	scale := float64(n) / ThumbSize // source units per target sample
+	for d := range out {
+		lo, hi := float64(d)*scale, float64(d+1)*scale
+		sp := span{lo: int(math.Ceil(lo)), hi: int(math.Floor(hi)), norm: float32(1 / scale)}
+		if sp.lo > sp.hi { // the target lies inside one source sample
+			sp = span{lo: int(lo) + 1, hi: int(lo) + 1, wLo: float32(hi - lo), norm: sp.norm}
+		} else {
+			sp.wLo = float32(float64(sp.lo) - lo)
+			if sp.hi < n {
+				sp.wHi = float32(hi - float64(sp.hi))
+			}
+		}
+		out[d] = sp
+	}
+	return out
+}
+
+// equalize replaces each value (0..65535) by its rank among the values
+// quantized to equalizeLevels (ties share their mean rank), scaled to
+// 0..255: a counting sort, no comparisons.
+func equalize(v []float32, out []uint8) {
+	const shift = 16 - equalizeBits
+	var count [1 << equalizeBits]int32
+	q := make([]uint16, len(v))
+	for i, x := range v {
+		q[i] = uint16(min(max(x+0.5, 0), 65535)) >> shift
+		count[q[i]]++
+	}
+	// count becomes twice the mean rank of each level: 2·below + (n-1).
+	var below int32
+	for l, c := range count {
+		count[l] = 2*below + c - 1
+		below += c
+	}
+	scale := 128 / float64(len(v)) // mean rank × 256 / n, from twice the rank
+	for i, l := range q {
+		out[i] = uint8(float64(count[l]) * scale)
+	}
+}
+
+// equalizeBits is the precision of intensities before equalization.
+const equalizeBits = 14

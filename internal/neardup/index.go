@@ -1,0 +1,285 @@
+package neardup
+
+import (
+	"cmp"
+	"context"
+	"math"
+	"math/bits"
+	"math/rand/v2"
+	"slices"
+	"sync"
+)
+
+// The candidate index is multi-probe locality-sensitive hashing over the
+// signatures: the signs of the coefficients relative to their mean over
+// the images being grouped (what sets an image apart from the typical
+// image of its collection, so that distinct images differ in about half
+// the bits). Each of bandCount bands is a fixed pseudo-random choice of
+// bandBits of the sigBits lowest-frequency bits, which move least under a
+// crop; an image is
+// filed under its key in each band and looks itself up under that key and
+// under the keys with its probeBits least reliable bits of the band (the
+// coefficients nearest the mean, which a crop flips most) flipped. Two
+// images are candidates when one finds the other in some band and their
+// signatures differ in at most MaxHamming of all coeffCount bits and
+// their whitened coefficients correlate at least minCoeffCorrelation
+// (which rejects random pairs far more sharply than bits: on knee-dev,
+// 5 %-crops correlate >= 0.58, 99 % of distinct pairs < 0.45, random
+// vectors ~N(0, 1/128)). Buckets are addressed
+// directly (a counting sort per band), so the work grows linearly with
+// the number of images.
+const (
+	sigBits   = 64
+	bandCount = 32
+	bandBits  = 20
+	probeBits = 2
+	meanPrior = 64
+
+	minCoeffCorrelation = 0.5
+)
+
+// bandPositions are the bit positions of each band, drawn from a fixed
+// seed (so keys, and thus results, never vary).
+var bandPositions = func() [bandCount][bandBits]uint8 {
+	var p [bandCount][bandBits]uint8
+	r := rand.New(rand.NewPCG(10, 10))
+	for b := range bandCount {
+		perm := r.Perm(sigBits)
+		for i := range bandBits {
+			p[b][i] = uint8(perm[i])
+		}
+	}
+	return p
+}()
+
+// stats are the mean and spread of each coefficient.
+type stats struct{ mean, scale [coeffCount]float64 }
+
+// whitened is fp's coefficients centred and scaled by the stats, as a
+// unit vector: the dot product of two is their correlation.
+func (s *stats) whitened(fp *Fingerprint) [coeffCount]float32 {
+	var w [coeffCount]float32
+	var ss float64
+	for i, c := range fp.Coeffs {
+		v := (float64(c) - s.mean[i]) * s.scale[i]
+		w[i] = float32(v)
+		ss += v * v
+	}
+	if ss > 0 {
+		k := float32(1 / math.Sqrt(ss))
+		for i := range w {
+			w[i] *= k
+		}
+	}
+	return w
+}
+
+func dot(a, b *[coeffCount]float32) float32 {
+	var s float32
+	for i := range a {
+		s += a[i] * b[i]
+	}
+	return s
+}
+
+// coeffStats computes the stats over fps. The mean is shrunk towards 0 by
+// n/(n+meanPrior): in a small set, a few copies of one image would
+// otherwise make the mean that image, and its copies' bits noise.
+func coeffStats(fps []*Fingerprint) stats {
+	var s stats
+	n := float64(max(len(fps), 1))
+	for _, fp := range fps {
+		for i := range coeffCount {
+			s.mean[i] += float64(fp.Coeffs[i]) / (n + meanPrior)
+		}
+	}
+	var v [coeffCount]float64
+	for _, fp := range fps {
+		for i := range coeffCount {
+			d := float64(fp.Coeffs[i]) - s.mean[i]
+			v[i] += d * d / n
+		}
+	}
+	for i := range v {
+		s.scale[i] = 1 / math.Sqrt(v[i]+1)
+	}
+	return s
+}
+
+func (s *stats) signature(fp *Fingerprint) [2]uint64 {
+	var sig [2]uint64
+	for i := range coeffCount {
+		if float64(fp.Coeffs[i]) > s.mean[i] {
+			sig[i/64] |= 1 << (i % 64)
+		}
+	}
+	return sig
+}
+
+func hamming(a, b *[2]uint64) int {
+	return bits.OnesCount64(a[0]^b[0]) + bits.OnesCount64(a[1]^b[1])
+}
+
+// probes are the keys fp looks itself up under in band b: its key, then
+// with its least reliable bits flipped.
+func (s *stats) probes(fp *Fingerprint, b int) [1 << probeBits]uint32 {
+	var key uint32
+	var weak [probeBits]int // band bit indices of the smallest |z|
+	var weakZ [probeBits]float64
+	for i := range weakZ {
+		weakZ[i] = math.Inf(1)
+	}
+	for j, pos := range bandPositions[b] {
+		d := float64(fp.Coeffs[pos]) - s.mean[pos]
+		if d > 0 {
+			key |= 1 << j
+		}
+		z := math.Abs(d) * s.scale[pos]
+		for k := range probeBits {
+			if z < weakZ[k] {
+				copy(weakZ[k+1:], weakZ[k:probeBits-1])
+				copy(weak[k+1:], weak[k:probeBits-1])
+				weakZ[k], weak[k] = z, j
+				break
+			}
+		}
+	}
+	var out [1 << probeBits]uint32
+	for m := range out {
+		k := key
+		for bit := range probeBits {
+			if m>>bit&1 == 1 {
+				k ^= 1 << weak[bit]
+			}
+		}
+		out[m] = k
+	}
+	return out
+}
+
+// exhaustiveBelow is the collection size under which every pair is
+// checked (Hamming and aspect filters only): at most ~33k pairs,
+// cheaper than the index and missing nothing.
+const exhaustiveBelow = 256
+
+// candidates returns the candidate pairs (i < j, sorted, each once) of
+// fps, bands spread over up to workers goroutines.
+func candidates(ctx context.Context, fps []*Fingerprint, maxHamming, workers int) ([][2]int32, error) {
+	st := coeffStats(fps)
+	sigs := make([][2]uint64, len(fps))
+	for i, fp := range fps {
+		sigs[i] = st.signature(fp)
+	}
+	f := filter{fps: fps, sigs: sigs, white: make([][coeffCount]float32, len(fps)), maxHamming: maxHamming}
+	for i, fp := range fps {
+		f.white[i] = st.whitened(fp)
+	}
+	if len(fps) < exhaustiveBelow {
+		var out [][2]int32
+		for i := range fps {
+			for j := i + 1; j < len(fps); j++ {
+				if f.pass(i, j) {
+					out = append(out, [2]int32{int32(i), int32(j)})
+				}
+			}
+		}
+		return out, ctx.Err()
+	}
+	perBand := make([][][2]int32, bandCount)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	for range max(1, workers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bk := newBuckets(len(fps))
+			for b := range next {
+				perBand[b] = bk.pairs(&f, &st, b)
+			}
+		}()
+	}
+	var err error
+	for b := range bandCount {
+		if err = ctx.Err(); err != nil {
+			break
+		}
+		next <- b
+	}
+	close(next)
+	wg.Wait()
+	if err != nil {
+		return nil, err
+	}
+	var out [][2]int32
+	for _, p := range perBand {
+		out = append(out, p...)
+	}
+	slices.SortFunc(out, func(x, y [2]int32) int { return cmp.Or(cmp.Compare(x[0], y[0]), cmp.Compare(x[1], y[1])) })
+	return slices.Compact(out), nil
+}
+
+// buckets holds one band's images by key: start[k]..start[k+1] in items.
+type buckets struct {
+	start []int32
+	items []int32
+	keys  []uint32
+}
+
+func newBuckets(n int) *buckets {
+	return &buckets{start: make([]int32, 1<<bandBits+1), items: make([]int32, n), keys: make([]uint32, n)}
+}
+
+// pairs files every image under its key in band b (a counting sort),
+// then lists the filtered pairs each image finds through its probes.
+func (bk *buckets) pairs(f *filter, st *stats, b int) [][2]int32 {
+	fps := f.fps
+	clear(bk.start)
+	probes := make([][1 << probeBits]uint32, len(fps))
+	for i, fp := range fps {
+		probes[i] = st.probes(fp, b)
+		bk.keys[i] = probes[i][0]
+		bk.start[bk.keys[i]+1]++
+	}
+	for k := 1; k < len(bk.start); k++ {
+		bk.start[k] += bk.start[k-1]
+	}
+	fill := slices.Clone(bk.start[:1<<bandBits])
+	for i, k := range bk.keys {
+		bk.items[fill[k]] = int32(i)
+		fill[k]++
+	}
+	var out [][2]int32
+	for i := range fps {
+		for _, k := range probes[i] {
+			for _, j := range bk.items[bk.start[k]:bk.start[k+1]] {
+				if int(j) == i || !f.pass(i, int(j)) {
+					continue
+				}
+				out = append(out, [2]int32{min(int32(i), j), max(int32(i), j)})
+			}
+		}
+	}
+	return out
+}
+
+// filter decides whether two images are candidates.
+type filter struct {
+	fps        []*Fingerprint
+	sigs       [][2]uint64
+	white      [][coeffCount]float32
+	maxHamming int
+}
+
+func (f *filter) pass(i, j int) bool {
+	return hamming(&f.sigs[i], &f.sigs[j]) <= f.maxHamming &&
+		dot(&f.white[i], &f.white[j]) >= minCoeffCorrelation &&
+		aspectClose(f.fps[i], f.fps[j])
+}
+
+// aspectClose says whether two sizes could be crops of one another (5 %
+// per side changes the aspect ratio by at most ~11 %).
+func aspectClose(a, b *Fingerprint) bool {
+	ra := math.Log(float64(a.Width) / float64(max(a.Height, 1)))
+	rb := math.Log(float64(b.Width) / float64(max(b.Height, 1)))
+	return math.Abs(ra-rb) <= 0.2
+}
