@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/binary"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"runtime"
 	"testing"
 )
@@ -40,11 +42,11 @@ func synthetic(n int) []Fingerprint {
 	return fps
 }
 
-// BenchmarkFind1M groups 1,000,000 synthetic fingerprints (issue 10: in
+// BenchmarkFind1M groups 1,000,000 synthetic fingerprints (NEARDUP_BENCH_N to change) (issue 10: in
 // at most 10 s here). It reports the heap in use after grouping beside
 // the fingerprints' own size.
 func BenchmarkFind1M(b *testing.B) {
-	const n = 1_000_000
+	n := benchN()
 	fps := synthetic(n)
 	opt := DefaultOptions()
 	opt.Workers = runtime.GOMAXPROCS(0)
@@ -76,4 +78,12 @@ func BenchmarkFind1M(b *testing.B) {
 	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/float64(b.N)/(1<<20), "MB-alloc/op")
 	b.ReportMetric(float64(after.HeapSys)/(1<<20), "MB-heap-sys")
 	b.ReportMetric(float64(n*EncodedSize)/(1<<20), "MB-fingerprints")
+}
+
+// benchN is the benchmark's size: NEARDUP_BENCH_N, else 1,000,000.
+func benchN() int {
+	if v, err := strconv.Atoi(os.Getenv("NEARDUP_BENCH_N")); err == nil && v > 0 {
+		return v
+	}
+	return 1_000_000
 }

@@ -32,7 +32,7 @@ const (
 	sigBits   = 64
 	bandCount = 32
 	bandBits  = 20
-	probeBits = 2
+	probeBits = 2 // probes() flips the two least reliable bits
 	meanPrior = 64
 
 	minCoeffCorrelation = 0.5
@@ -120,41 +120,34 @@ func hamming(a, b *[2]uint64) int {
 	return bits.OnesCount64(a[0]^b[0]) + bits.OnesCount64(a[1]^b[1])
 }
 
-// probes are the keys fp looks itself up under in band b: its key, then
-// with its least reliable bits flipped.
-func (s *stats) probes(fp *Fingerprint, b int) [1 << probeBits]uint32 {
+// probes are the keys an image looks itself up under in band b: its key
+// (from sign, its signature's sigBits low bits), then with its two least
+// reliable bits (smallest rel: |whitened coefficient|) flipped.
+func probes(sign uint64, rel *[sigBits]uint8, b int) [1 << probeBits]uint32 {
 	var key uint32
-	var weak [probeBits]int // band bit indices of the smallest |z|
-	var weakZ [probeBits]float64
-	for i := range weakZ {
-		weakZ[i] = math.Inf(1)
-	}
+	w0, w1 := 0, 0 // band bit indices of the smallest and second smallest rel
+	r0, r1 := 256, 256
 	for j, pos := range bandPositions[b] {
-		d := float64(fp.Coeffs[pos]) - s.mean[pos]
-		if d > 0 {
-			key |= 1 << j
-		}
-		z := math.Abs(d) * s.scale[pos]
-		for k := range probeBits {
-			if z < weakZ[k] {
-				copy(weakZ[k+1:], weakZ[k:probeBits-1])
-				copy(weak[k+1:], weak[k:probeBits-1])
-				weakZ[k], weak[k] = z, j
-				break
-			}
+		key |= uint32(sign>>pos&1) << j
+		switch r := int(rel[pos]); {
+		case r < r0:
+			w1, r1 = w0, r0
+			w0, r0 = j, r
+		case r < r1:
+			w1, r1 = j, r
 		}
 	}
-	var out [1 << probeBits]uint32
-	for m := range out {
-		k := key
-		for bit := range probeBits {
-			if m>>bit&1 == 1 {
-				k ^= 1 << weak[bit]
-			}
-		}
-		out[m] = k
+	return [1 << probeBits]uint32{key, key ^ 1<<w0, key ^ 1<<w1, key ^ 1<<w0 ^ 1<<w1}
+}
+
+// reliability quantizes |w| of the sigBits low coefficients to a byte
+// (the whitened vector has unit norm: a coefficient of one σ is ~1/11).
+func reliability(w *[coeffCount]float32) [sigBits]uint8 {
+	var r [sigBits]uint8
+	for i := range r {
+		r[i] = uint8(min(255, max(w[i], -w[i])*2048))
 	}
-	return out
+	return r
 }
 
 // exhaustiveBelow is the collection size under which every pair is
@@ -170,9 +163,10 @@ func candidates(ctx context.Context, fps []*Fingerprint, maxHamming, workers int
 	for i, fp := range fps {
 		sigs[i] = st.signature(fp)
 	}
-	f := filter{fps: fps, sigs: sigs, white: make([][coeffCount]float32, len(fps)), maxHamming: maxHamming}
+	f := filter{fps: fps, sigs: sigs, white: make([][coeffCount]float32, len(fps)), rel: make([][sigBits]uint8, len(fps)), maxHamming: maxHamming}
 	for i, fp := range fps {
 		f.white[i] = st.whitened(fp)
+		f.rel[i] = reliability(&f.white[i])
 	}
 	if len(fps) < exhaustiveBelow {
 		var out [][2]int32
@@ -194,7 +188,7 @@ func candidates(ctx context.Context, fps []*Fingerprint, maxHamming, workers int
 			defer wg.Done()
 			bk := newBuckets(len(fps))
 			for b := range next {
-				perBand[b] = bk.pairs(&f, &st, b)
+				perBand[b] = bk.pairs(&f, b)
 			}
 		}()
 	}
@@ -220,37 +214,36 @@ func candidates(ctx context.Context, fps []*Fingerprint, maxHamming, workers int
 
 // buckets holds one band's images by key: start[k]..start[k+1] in items.
 type buckets struct {
-	start []int32
-	items []int32
-	keys  []uint32
+	start  []int32
+	items  []int32
+	probes [][1 << probeBits]uint32 // per image; [0] is its key
 }
 
 func newBuckets(n int) *buckets {
-	return &buckets{start: make([]int32, 1<<bandBits+1), items: make([]int32, n), keys: make([]uint32, n)}
+	return &buckets{start: make([]int32, 1<<bandBits+1), items: make([]int32, n), probes: make([][1 << probeBits]uint32, n)}
 }
 
 // pairs files every image under its key in band b (a counting sort),
 // then lists the filtered pairs each image finds through its probes.
-func (bk *buckets) pairs(f *filter, st *stats, b int) [][2]int32 {
+func (bk *buckets) pairs(f *filter, b int) [][2]int32 {
 	fps := f.fps
 	clear(bk.start)
-	probes := make([][1 << probeBits]uint32, len(fps))
-	for i, fp := range fps {
-		probes[i] = st.probes(fp, b)
-		bk.keys[i] = probes[i][0]
-		bk.start[bk.keys[i]+1]++
+	for i := range fps {
+		bk.probes[i] = probes(f.sigs[i][0], &f.rel[i], b)
+		bk.start[bk.probes[i][0]+1]++
 	}
 	for k := 1; k < len(bk.start); k++ {
 		bk.start[k] += bk.start[k-1]
 	}
 	fill := slices.Clone(bk.start[:1<<bandBits])
-	for i, k := range bk.keys {
+	for i := range fps {
+		k := bk.probes[i][0]
 		bk.items[fill[k]] = int32(i)
 		fill[k]++
 	}
 	var out [][2]int32
 	for i := range fps {
-		for _, k := range probes[i] {
+		for _, k := range bk.probes[i] {
 			for _, j := range bk.items[bk.start[k]:bk.start[k+1]] {
 				if int(j) == i || !f.pass(i, int(j)) {
 					continue
@@ -267,6 +260,7 @@ type filter struct {
 	fps        []*Fingerprint
 	sigs       [][2]uint64
 	white      [][coeffCount]float32
+	rel        [][sigBits]uint8
 	maxHamming int
 }
 
