@@ -56,7 +56,7 @@
 #   BENCH_QUIET_WAIT    seconds a round may wait for the machine to be quiet
 #                       (default 15), BENCH_QUIET_BUDGET in all (default 90)
 #   BENCH_SKIP          space-separated groups to skip: s3 (with warm) many
-#                       big tables tables10m
+#                       big tables tables10m neardup
 #
 # Needs: Go, and Debian packages rclone, python3-boto3, python3-pandas, time
 # (installed with apt-get if missing; as root or through sudo).
@@ -92,7 +92,7 @@ elapsed() { local t=${EPOCHREALTIME/[.,]/}; echo $(((10#$t - 10#$T_START) / 1000
 install_deps() {
 	command -v dpkg-query >/dev/null || die "not a Debian system: install rclone, python3-boto3, python3-pandas and GNU time by hand"
 	local p missing=()
-	for p in rclone python3-boto3 python3-pandas time; do
+	for p in rclone python3-boto3 python3-pandas time findimagedupes; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 	done
 	((${#missing[@]})) || return 0
@@ -565,7 +565,33 @@ if ! skipped tables10m; then
 	fi
 fi
 
+# ------------------------------------------------------------------ neardup
+# Near-duplicates (internal/neardup): grouping 1,000,000 synthetic
+# fingerprints (time, memory), and with ../shared/knee-dev the planted-copy
+# recall and false pairs beside findimagedupes at 90 and 95 %, and the
+# throughput of both on the 1000 originals (bench/neardup).
+NEARDUP_OUT=()
+if ! skipped neardup; then
+	log "neardup: grouping 1,000,000 synthetic fingerprints"
+	"$GO" test -run '^$' -bench '^BenchmarkFind1M$' -benchtime 1x ./internal/neardup >"$RES/neardup-1m.txt" 2>&1 ||
+		die "neardup benchmark failed: $RES/neardup-1m.txt"
+	NEARDUP_OUT+=("$RES/neardup-1m.txt")
+	if [[ -d ../shared/knee-dev ]]; then
+		log "neardup: knee-dev with planted copies, beside findimagedupes"
+		"$GO" run ./bench/neardup -knee ../shared/knee-dev -work "$BENCH/neardup" -fid >"$RES/neardup-knee.txt" 2>&1 ||
+			die "bench/neardup failed: $RES/neardup-knee.txt"
+		NEARDUP_OUT+=("$RES/neardup-knee.txt")
+	else
+		log "neardup: no ../shared/knee-dev, knee measurements skipped"
+	fi
+fi
+
 meta info "load average at end" "$(cut -d' ' -f1-3 /proc/loadavg)"
 meta info "benchmark wall time" "$(elapsed) s"
 "$BIN/report" "$RES" | tee "$RES/report.md"
+for f in "${NEARDUP_OUT[@]}"; do
+	printf '\n## %s\n\n```\n' "$(basename "$f" .txt)" | tee -a "$RES/report.md"
+	grep -vE '^(goos|goarch|pkg|cpu|PASS|ok) ' "$f" | tee -a "$RES/report.md"
+	printf '```\n' | tee -a "$RES/report.md"
+done
 log "raw data and logs: $RES"

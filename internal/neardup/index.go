@@ -15,8 +15,11 @@ import (
 // the images being grouped (what sets an image apart from the typical
 // image of its collection, so that distinct images differ in about half
 // the bits). Each of bandCount bands is a fixed pseudo-random choice of
-// bandBits of the sigBits lowest-frequency bits, which move least under a
-// crop; an image is
+// maxBandBits of the sigBits lowest-frequency bits, which move least under
+// a crop; a run uses the first bandBits(n) of them, about log2 of the
+// number of images, so that a random image shares a bucket with ~1 other
+// whatever the size of the collection (shorter keys find more heavily
+// cropped copies in small collections, at no cost there); an image is
 // filed under its key in each band and looks itself up under that key and
 // under the keys with its probeBits least reliable bits of the band (the
 // coefficients nearest the mean, which a crop flips most) flipped. Two
@@ -31,7 +34,8 @@ import (
 const (
 	sigBits   = 64
 	bandCount = 32
-	bandBits  = 20
+	maxBandBits = 20
+	minBandBits = 12
 	probeBits = 2 // probes() flips the two least reliable bits
 	meanPrior = 64
 
@@ -40,12 +44,12 @@ const (
 
 // bandPositions are the bit positions of each band, drawn from a fixed
 // seed (so keys, and thus results, never vary).
-var bandPositions = func() [bandCount][bandBits]uint8 {
-	var p [bandCount][bandBits]uint8
+var bandPositions = func() [bandCount][maxBandBits]uint8 {
+	var p [bandCount][maxBandBits]uint8
 	r := rand.New(rand.NewPCG(10, 10))
 	for b := range bandCount {
 		perm := r.Perm(sigBits)
-		for i := range bandBits {
+		for i := range maxBandBits {
 			p[b][i] = uint8(perm[i])
 		}
 	}
@@ -121,13 +125,13 @@ func hamming(a, b *[2]uint64) int {
 }
 
 // probes are the keys an image looks itself up under in band b: its key
-// (from sign, its signature's sigBits low bits), then with its two least
+// (keyBits bits from sign, its signature's sigBits low bits), then with its two least
 // reliable bits (smallest rel: |whitened coefficient|) flipped.
-func probes(sign uint64, rel *[sigBits]uint8, b int) [1 << probeBits]uint32 {
+func probes(sign uint64, rel *[sigBits]uint8, b, keyBits int) [1 << probeBits]uint32 {
 	var key uint32
 	w0, w1 := 0, 0 // band bit indices of the smallest and second smallest rel
 	r0, r1 := 256, 256
-	for j, pos := range bandPositions[b] {
+	for j, pos := range bandPositions[b][:keyBits] {
 		key |= uint32(sign>>pos&1) << j
 		switch r := int(rel[pos]); {
 		case r < r0:
@@ -214,13 +218,20 @@ func candidates(ctx context.Context, fps []*Fingerprint, maxHamming, workers int
 
 // buckets holds one band's images by key: start[k]..start[k+1] in items.
 type buckets struct {
+	bits   int // key length
 	start  []int32
 	items  []int32
 	probes [][1 << probeBits]uint32 // per image; [0] is its key
 }
 
 func newBuckets(n int) *buckets {
-	return &buckets{start: make([]int32, 1<<bandBits+1), items: make([]int32, n), probes: make([][1 << probeBits]uint32, n)}
+	k := bandBits(n)
+	return &buckets{bits: k, start: make([]int32, 1<<k+1), items: make([]int32, n), probes: make([][1 << probeBits]uint32, n)}
+}
+
+// bandBits is the key length for n images: ceil(log2 n), clamped.
+func bandBits(n int) int {
+	return min(maxBandBits, max(minBandBits, bits.Len(uint(n))))
 }
 
 // pairs files every image under its key in band b (a counting sort),
@@ -229,13 +240,13 @@ func (bk *buckets) pairs(f *filter, b int) [][2]int32 {
 	fps := f.fps
 	clear(bk.start)
 	for i := range fps {
-		bk.probes[i] = probes(f.sigs[i][0], &f.rel[i], b)
+		bk.probes[i] = probes(f.sigs[i][0], &f.rel[i], b, bk.bits)
 		bk.start[bk.probes[i][0]+1]++
 	}
 	for k := 1; k < len(bk.start); k++ {
 		bk.start[k] += bk.start[k-1]
 	}
-	fill := slices.Clone(bk.start[:1<<bandBits])
+	fill := slices.Clone(bk.start[:1<<bk.bits])
 	for i := range fps {
 		k := bk.probes[i][0]
 		bk.items[fill[k]] = int32(i)

@@ -29,8 +29,9 @@ func Similarity(a, b *Fingerprint) float64 { return similarity(a, b, -1) }
 // the floor are not refined (refinement gains far less).
 const refineMargin = 0.05
 
-// similarity is Similarity, but a pair whose first estimate falls well
-// below floor is returned unrefined: it cannot reach floor.
+// similarity is Similarity, but with floor > 0 a pair whose first
+// estimate already reaches floor, or falls well below it, is returned
+// unrefined: refinement could not change whether it reaches floor.
 func similarity(a, b *Fingerprint, floor float64) float64 {
 	if a.Pixels == b.Pixels {
 		return 1
@@ -44,8 +45,8 @@ func similarity(a, b *Fingerprint, floor float64) float64 {
 	colB, rowB := profiles(&b.Thumb)
 	p := [2]transform{align1D(&colA, &colB), align1D(&rowA, &rowB)}
 	best := ncc2D(&fa, hb, p)
-	if best < floor-refineMargin {
-		return best
+	if floor > 0 && (best < floor-refineMargin || best >= floor) {
+		return best // refining cannot change the verdict
 	}
 	// A few rounds of coordinate ascent on (sx, tx, sy, ty), halving the steps.
 	for ds, dt := scaleStep/4, shiftStep/4; ds > scaleStep/32; ds, dt = ds/2, dt/2 {
