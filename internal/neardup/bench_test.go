@@ -5,8 +5,8 @@ import (
 	"encoding/binary"
 	"math/rand/v2"
 	"os"
-	"strconv"
 	"runtime"
+	"strconv"
 	"testing"
 )
 

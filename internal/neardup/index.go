@@ -17,8 +17,8 @@ import (
 // the bits). Each of bandCount bands is a fixed pseudo-random choice of
 // maxBandBits of the sigBits lowest-frequency bits, which move least under
 // a crop; a run uses the first bandBits(n) of them, about log2 of the
-// number of images, so that a random image shares a bucket with ~1 other
-// whatever the size of the collection (shorter keys find more heavily
+// number of images, so that a random image shares a bucket with less than
+// one other whatever the size of the collection (shorter keys find more heavily
 // cropped copies in small collections, at no cost there); an image is
 // filed under its key in each band and looks itself up under that key and
 // under the keys with its probeBits least reliable bits of the band (the
@@ -32,12 +32,12 @@ import (
 // directly (a counting sort per band), so the work grows linearly with
 // the number of images.
 const (
-	sigBits   = 64
-	bandCount = 32
-	maxBandBits = 20
+	sigBits     = 64
+	bandCount   = 32
+	maxBandBits = 21
 	minBandBits = 12
-	probeBits = 2 // probes() flips the two least reliable bits
-	meanPrior = 64
+	probeBits   = 2 // probes() flips the two least reliable bits
+	meanPrior   = 64
 
 	minCoeffCorrelation = 0.5
 )
@@ -176,7 +176,7 @@ func candidates(ctx context.Context, fps []*Fingerprint, maxHamming, workers int
 		var out [][2]int32
 		for i := range fps {
 			for j := i + 1; j < len(fps); j++ {
-				if f.pass(i, j) {
+				if hamming(&sigs[i], &sigs[j]) <= maxHamming && f.pass(i, j) {
 					out = append(out, [2]int32{int32(i), int32(j)})
 				}
 			}
@@ -220,18 +220,20 @@ func candidates(ctx context.Context, fps []*Fingerprint, maxHamming, workers int
 type buckets struct {
 	bits   int // key length
 	start  []int32
+	sigs   [][2]uint64 // signatures in bucket order, next to each other
 	items  []int32
 	probes [][1 << probeBits]uint32 // per image; [0] is its key
 }
 
 func newBuckets(n int) *buckets {
 	k := bandBits(n)
-	return &buckets{bits: k, start: make([]int32, 1<<k+1), items: make([]int32, n), probes: make([][1 << probeBits]uint32, n)}
+	return &buckets{bits: k, start: make([]int32, 1<<k+1), items: make([]int32, n), sigs: make([][2]uint64, n), probes: make([][1 << probeBits]uint32, n)}
 }
 
-// bandBits is the key length for n images: ceil(log2 n), clamped.
+// bandBits is the key length for n images: ceil(log2 n) + 1, clamped, so
+// a random probe meets about half an image.
 func bandBits(n int) int {
-	return min(maxBandBits, max(minBandBits, bits.Len(uint(n))))
+	return min(maxBandBits, max(minBandBits, bits.Len(uint(n))+1))
 }
 
 // pairs files every image under its key in band b (a counting sort),
@@ -250,13 +252,16 @@ func (bk *buckets) pairs(f *filter, b int) [][2]int32 {
 	for i := range fps {
 		k := bk.probes[i][0]
 		bk.items[fill[k]] = int32(i)
+		bk.sigs[fill[k]] = f.sigs[i]
 		fill[k]++
 	}
 	var out [][2]int32
 	for i := range fps {
+		sig := &f.sigs[i]
 		for _, k := range bk.probes[i] {
-			for _, j := range bk.items[bk.start[k]:bk.start[k+1]] {
-				if int(j) == i || !f.pass(i, int(j)) {
+			for x := bk.start[k]; x < bk.start[k+1]; x++ {
+				j := bk.items[x]
+				if int(j) == i || hamming(sig, &bk.sigs[x]) > f.maxHamming || !f.pass(i, int(j)) {
 					continue
 				}
 				out = append(out, [2]int32{min(int32(i), j), max(int32(i), j)})
@@ -275,10 +280,10 @@ type filter struct {
 	maxHamming int
 }
 
+// pass checks all but the Hamming distance, which callers check first
+// (cheaply, on signatures they hold).
 func (f *filter) pass(i, j int) bool {
-	return hamming(&f.sigs[i], &f.sigs[j]) <= f.maxHamming &&
-		dot(&f.white[i], &f.white[j]) >= minCoeffCorrelation &&
-		aspectClose(f.fps[i], f.fps[j])
+	return dot(&f.white[i], &f.white[j]) >= minCoeffCorrelation && aspectClose(f.fps[i], f.fps[j])
 }
 
 // aspectClose says whether two sizes could be crops of one another (5 %
