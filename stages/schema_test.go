@@ -85,6 +85,12 @@ func TestDeclaredSchemas(t *testing.T) {
 		"excluded": excluded.Outputs["excluded"],
 	})
 
+	// fetch-hash does not fingerprint yet: near-duplicates runs on rows made here.
+	fpRows := fingerprintRows(env.Mem, []string{"a", "b"}, []string{"a.png", "b.png"},
+		[][]byte{fingerprintOf(t, blobs(1, 64, 64), false), fingerprintOf(t, blobs(1, 64, 64), true)})
+	defer fpRows.Release()
+	step("near-duplicates", "", map[string]arrow.RecordBatch{"rows": fpRows})
+
 	dir := t.TempDir()
 	csvPath, pqPath := filepath.Join(dir, "rows.csv"), filepath.Join(dir, "rows.parquet")
 	writeTable(t, csvPath, graded.Outputs["rows"], table.WriteCSV)

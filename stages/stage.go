@@ -142,6 +142,7 @@ func Builtin() Registry {
 		fetchHashKind(),
 		mapSeverityKind(),
 		dedupeKind(),
+		nearDuplicatesKind(),
 		crossCheckKind(),
 		filterKind(),
 		readKind(),

@@ -103,6 +103,9 @@ func run(knee, work string, sample int, seed uint64, fid, diag, diagAll bool, op
 		pairs = append(pairs, [2]int{p.A, p.B})
 	}
 	report("kneepipe", items, sets, pairs)
+	if err := mirrored(items, opt.Threshold); err != nil {
+		return err
+	}
 	if diag {
 		diagnose(items, fps, diagAll)
 	}
