@@ -190,3 +190,21 @@ func TestReadAllBounded(t *testing.T) {
 		t.Errorf("4 bytes, cap 4: %q %v", b, err)
 	}
 }
+
+// FuzzDecode: no input panics, and nothing over the cap is decoded.
+func FuzzDecode(f *testing.F) {
+	f.Add(hugePNG(20000, 20000))
+	f.Add(hugePNG(3, 2))
+	prog, _ := os.ReadFile("testdata/progressive.jpg")
+	f.Add(prog)
+	f.Add([]byte("GIF89a\x10\x00\x10\x00"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		img, h, err := Decode(data, 1<<16)
+		if err == nil {
+			if h.Pixels() > 1<<16 || img.Bounds().Dx() != h.Width {
+				t.Fatalf("decoded %+v over the cap or unlike its header", h)
+			}
+			ToGray(img)
+		}
+	})
+}
