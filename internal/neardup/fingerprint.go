@@ -144,47 +144,50 @@ func hashRows(kind string, w, h int, row func(y int) []byte) [32]byte {
 // times gain on the 16-bit scale) to ThumbSize×ThumbSize: each target
 // pixel is the mean of the source area it covers (fractional at the
 // edges), so an image and its resized copy give nearly the same result.
-// Rows collapse first (whole source samples summed as integers), then
-// columns.
+// Columns collapse first (whole source rows summed as integers, one
+// pass over the pixels), then each of the ThumbSize rows.
 func resample[T uint8 | uint16](pix []T, stride, w, h int, gain float32) [thumbPixels]float32 {
 	var out [thumbPixels]float32
 	if w == 0 || h == 0 {
 		return out
 	}
 	wx, wy := axisSpans(w), axisSpans(h)
-	rows := make([][ThumbSize]float32, h)
-	for y := range h {
-		src := pix[y*stride : y*stride+w]
-		for d, sp := range wx {
-			var s uint32
-			for _, v := range src[sp.lo:sp.hi] {
-				s += uint32(v)
-			}
-			sum := float32(s)
-			if sp.wLo > 0 {
-				sum += sp.wLo * float32(src[sp.lo-1])
-			}
-			if sp.wHi > 0 {
-				sum += sp.wHi * float32(src[sp.hi])
-			}
-			rows[y][d] = sum * sp.norm * gain
-		}
-	}
+	whole := make([]uint32, w)
+	acc := make([]float32, w)
+	row := func(y int) []T { return pix[y*stride : y*stride+w] }
 	for d, sp := range wy {
-		o := out[d*ThumbSize : (d+1)*ThumbSize]
+		clear(whole)
 		for y := sp.lo; y < sp.hi; y++ {
-			for x, v := range rows[y] {
-				o[x] += v
+			for x, v := range row(y) {
+				whole[x] += uint32(v)
 			}
 		}
-		for x := range o {
-			if sp.wLo > 0 {
-				o[x] += sp.wLo * rows[sp.lo-1][x]
+		for x, v := range whole {
+			acc[x] = float32(v)
+		}
+		if sp.wLo > 0 {
+			for x, v := range row(sp.lo - 1) {
+				acc[x] += sp.wLo * float32(v)
 			}
-			if sp.wHi > 0 {
-				o[x] += sp.wHi * rows[sp.hi][x]
+		}
+		if sp.wHi > 0 {
+			for x, v := range row(sp.hi) {
+				acc[x] += sp.wHi * float32(v)
 			}
-			o[x] *= sp.norm
+		}
+		o := out[d*ThumbSize : (d+1)*ThumbSize]
+		for e, sx := range wx {
+			var sum float32
+			for _, v := range acc[sx.lo:sx.hi] {
+				sum += v
+			}
+			if sx.wLo > 0 {
+				sum += sx.wLo * acc[sx.lo-1]
+			}
+			if sx.wHi > 0 {
+				sum += sx.wHi * acc[sx.hi]
+			}
+			o[e] = sum * sx.norm * sp.norm * gain
 		}
 	}
 	return out

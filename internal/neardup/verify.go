@@ -107,11 +107,17 @@ func align1D(a, b *[ThumbSize]float64) transform {
 func ncc1D(a, b []float64, p transform) float64 {
 	var n, sa, sb, saa, sbb, sab float64
 	size := len(a)
-	for i := range size {
-		x := p.s*(float64(i)+0.5) + p.t*float64(size) - 0.5
-		if x < 0 || x > float64(size-1) {
-			continue
-		}
+	off, last := p.t*float64(size)-0.5, float64(size-1)
+	// x grows with i (s > 0): the samples inside a are one run lo..hi.
+	lo, hi := 0, size-1
+	for lo < size && p.s*(float64(lo)+0.5)+off < 0 {
+		lo++
+	}
+	for hi >= lo && p.s*(float64(hi)+0.5)+off > last {
+		hi--
+	}
+	for i := lo; i <= hi; i++ {
+		x := p.s*(float64(i)+0.5) + off
 		x0 := min(int(x), size-2)
 		f := x - float64(x0)
 		va := a[x0]*(1-f) + a[x0+1]*f
