@@ -225,7 +225,7 @@ func TestValidateGraphStages(t *testing.T) {
 			kinds = append(kinds, l)
 		}
 	}
-	want := []string{"cross-check", "dedupe", "exclusions", "export", "fetch-hash", "filter", "list", "map-severity", "read", "report", "split"}
+	want := []string{"cross-check", "dedupe", "exclusions", "export", "fetch-hash", "filter", "list", "map-severity", "near-duplicates", "read", "report", "split"}
 	if !reflect.DeepEqual(kinds, want) {
 		t.Errorf("stages lists %q, want %q", kinds, want)
 	}
