@@ -319,7 +319,8 @@ func (l *loader) cachePolicy(n *yaml.Node, stage string) (storepolicy.Policy, er
 }
 
 // inputs reads a stage's `inputs:` mapping of port to "stage" or
-// "stage.output"; every declared port must be given, and no other.
+// "stage.output"; every required port must be given, an optional one may
+// be, and no other.
 func (l *loader) inputs(n, stageNode *yaml.Node, st *Stage) error {
 	given := map[string]bool{}
 	if n != nil {
@@ -328,8 +329,8 @@ func (l *loader) inputs(n, stageNode *yaml.Node, st *Stage) error {
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
-			if !hasPort(st.Kind.Inputs, k.Value) {
-				return l.errAt(k, "stage %q: kind %s has no input %q%s (inputs: %s)", st.Name, st.Kind.Name, k.Value, stages.Suggest(k.Value, portList(st.Kind.Inputs)), portNames(st.Kind.Inputs))
+			if all := st.Kind.AllInputs(); !hasPort(all, k.Value) {
+				return l.errAt(k, "stage %q: kind %s has no input %q%s (inputs: %s)", st.Name, st.Kind.Name, k.Value, stages.Suggest(k.Value, portList(all)), inputNames(st.Kind))
 			}
 			if given[k.Value] {
 				return l.errAt(k, "stage %q: input %q given twice", st.Name, k.Value)
@@ -347,7 +348,7 @@ func (l *loader) inputs(n, stageNode *yaml.Node, st *Stage) error {
 			if n != nil {
 				at = n
 			}
-			return l.errAt(at, "stage %q: input %q is missing (kind %s reads %s)", st.Name, p.Name, st.Kind.Name, portNames(st.Kind.Inputs))
+			return l.errAt(at, "stage %q: input %q is missing (kind %s reads %s)", st.Name, p.Name, st.Kind.Name, inputNames(st.Kind))
 		}
 	}
 	return nil
@@ -372,6 +373,18 @@ func portNames(ports []stages.Port) string {
 		return "none"
 	}
 	return strings.Join(portList(ports), ", ")
+}
+
+// inputNames lists a kind's inputs, the optional ones marked.
+func inputNames(k stages.Kind) string {
+	names := portList(k.Inputs)
+	for _, p := range k.OptionalInputs {
+		names = append(names, p.Name+" (optional)")
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
 }
 
 func portList(ports []stages.Port) []string {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -29,7 +30,7 @@ func reportKind() Kind {
 	return Kind{
 		Name: "report",
 		Doc: "Writes the EDA report: one self-contained report.html (inline CSS and SVG charts, thumbnails as data: URIs, no network) and summary.json. " +
-			"Counts per rater and grade, in-rater duplicates side by side, agreement heatmaps and kappas, every disagreement, image sizes per grade with a warning when a property nearly determines the grade, and optionally the mean image per grade. " +
+			"Counts per rater and grade, in-rater duplicates side by side, agreement heatmaps and kappas, every disagreement, image sizes per grade with a warning when a property nearly determines the grade, optionally the mean image per grade, and with the splits input a leakage audit. " +
 			"Fetches only the images it shows (all of them with mean_images), checked against size and sha256, and keeps what it derives from each (by SHA-256, in the stage's state under --cache) so that a rerun fetches only new images.",
 		Source: true,
 		Inputs: []Port{
@@ -37,7 +38,10 @@ func reportKind() Kind {
 			{"matrix", "cross-check's matrix"},
 			{"kappa", "cross-check's kappa"},
 			{"disagreements", "cross-check's disagreements (item column plus one grade column per rater)"},
+		},
+		OptionalInputs: []Port{
 			{"excluded", "an exclusions stage's output (key, reason, detail; relative_path when present): counts per reason, and the objects no other section shows (rejected, failed)"},
+			{"splits", "a split stage's rows (split, split_group, grade; the split_keys columns when present): the leakage audit, recomputed from these rows: counts and per-grade shares per split, and every group value in one split"},
 		},
 		Outputs: []Port{{"files", "name, content: report.html and summary.json (write with an artifact of format files)"}},
 		Params: []Param{
@@ -58,6 +62,8 @@ func reportKind() Kind {
 			{Name: "disagreements", Type: Int, Default: int64(80), Min: 1, Max: 10000, Doc: "disagreements shown with thumbnails (only their images are fetched)"},
 			{Name: "table_rows", Type: Int, Default: int64(500), Min: 1, Max: 100000, Doc: "further duplicate groups, disagreements and excluded objects listed without thumbnails, each; the rest are counted (+N more)"},
 			{Name: "max_pixels", Type: Int, Default: int64(maxPixelsDefault), Min: 1, Max: 1 << 40, Doc: "images whose header declares more pixels are not decoded (no thumbnail, a problem line instead)"},
+			{Name: "split_keys", Type: Strings, Default: []string{"file_id", "patient", "near_group"}, Doc: "group columns of the splits input the audit checks, when present, besides split_group: each value must lie in one split"},
+			{Name: "split_order", Type: Strings, Default: []string{"train", "val", "test"}, Doc: "splits shown first, in this order (even when empty); others follow by name"},
 			{Name: "concurrency", Type: Int, Default: int64(16), Min: 1, Max: 256, Tuning: true, Doc: "parallel image downloads"},
 			{Name: "attempts", Type: Int, Default: int64(4), Min: 1, Max: 20, Tuning: true, Doc: "tries per image, backing off exponentially between them"},
 			{Name: "stall_timeout", Type: Duration, Default: 30 * time.Second, Tuning: true, Doc: "give up an attempt when no byte arrives for this long"},
@@ -136,21 +142,47 @@ func reportSchema(p Params, in map[string]Schema) (map[string]Schema, error) {
 	if dis.Open && !sameType(Int64Type, dis.Rest) {
 		return nil, &InputError{Input: "disagreements", Msg: fmt.Sprintf("further columns are %s, want int64 grades (the item column, then one per rater)", typeName(dis.Rest))}
 	}
-	// excluded: an exclusions stage's output.
-	if err := need(in, "excluded", "key", 0, p.Str("key"), StringType); err != nil {
+	if err := excludedSchema(p, in); err != nil {
 		return nil, err
+	}
+	if err := splitsSchema(p, in); err != nil {
+		return nil, err
+	}
+	return map[string]Schema{"files": FilesSchema()}, nil
+}
+
+// excludedSchema checks the optional excluded input: an exclusions
+// stage's output.
+func excludedSchema(p Params, in map[string]Schema) error {
+	ex, ok := in["excluded"]
+	if !ok {
+		return nil
+	}
+	if err := need(in, "excluded", "key", 0, p.Str("key"), StringType); err != nil {
+		return err
 	}
 	for _, name := range []string{"reason", "detail"} {
 		if err := need(in, "excluded", "", 0, name, StringType); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	if _, ok, _ := in["excluded"].Lookup(p.Str("path")); ok {
-		if err := need(in, "excluded", "path", 0, p.Str("path"), StringType); err != nil {
-			return nil, err
+	if _, ok, _ := ex.Lookup(p.Str("path")); ok {
+		return need(in, "excluded", "path", 0, p.Str("path"), StringType)
+	}
+	return nil
+}
+
+// splitsSchema checks the optional splits input: a split stage's rows.
+func splitsSchema(p Params, in map[string]Schema) error {
+	if _, ok := in["splits"]; !ok {
+		return nil
+	}
+	for _, name := range []string{"split", "split_group"} {
+		if err := need(in, "splits", "", 0, name, StringType); err != nil {
+			return err
 		}
 	}
-	return map[string]Schema{"files": FilesSchema()}, nil
+	return need(in, "splits", "grade", 0, p.Str("grade"), Int64Type)
 }
 
 // FilesSchema is a table of files, as an artifact of format files writes
@@ -183,6 +215,26 @@ func logProblems(env *Env, problems []string) []string {
 	return []string{fmt.Sprintf("report: %d problems, such as images without a thumbnail (the page shows them; the log names the first %d)", len(problems), problemsLogged)}
 }
 
+// auditWarnings logs the leakage audit's findings and gives run.json one
+// warning for leaks (a split lacking a grade is the split stage's warning
+// already).
+func auditWarnings(env *Env, a *report.SplitAudit) []string {
+	if a == nil {
+		return nil
+	}
+	for i, p := range a.Problems() {
+		if i == problemsLogged {
+			env.Log.Warn("report: more audit findings, not logged", "more", len(a.Problems())-i)
+			break
+		}
+		env.Log.Warn("report", "audit", p)
+	}
+	if a.Leaks == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("report: leakage audit failed: %d group values are in more than one split (report.html lists them)", a.Leaks)}
+}
+
 func (s *reportStage) Run(ctx context.Context, env *Env, in map[string]arrow.RecordBatch) (*Result, error) {
 	input, err := s.input(in)
 	if err != nil {
@@ -200,6 +252,7 @@ func (s *reportStage) Run(ctx context.Context, env *Env, in map[string]arrow.Rec
 		return nil, err
 	}
 	warnings := logProblems(env, rep.Problems)
+	warnings = append(warnings, auditWarnings(env, rep.Summary.Splits)...)
 	page, err := rep.HTML()
 	if err != nil {
 		return nil, err
@@ -358,16 +411,63 @@ func (s *reportStage) input(in map[string]arrow.RecordBatch) (report.Input, erro
 		}
 		out.Disagreements = append(out.Disagreements, d)
 	}
-	out.Excluded, err = excludedRows(in, s.p.Str("key"), s.p.Str("path"))
+	if out.Excluded, err = excludedRows(in, s.p.Str("key"), s.p.Str("path")); err != nil {
+		return out, err
+	}
+	out.Splits, err = s.splitRows(in)
 	return out, err
 }
 
-// excludedRows reads an exclusions stage's output.
-func excludedRows(in map[string]arrow.RecordBatch, keyCol, pathCol string) ([]report.Excluded, error) {
-	ex, err := input(in, "excluded")
-	if err != nil {
-		return nil, err
+// splitRows reads a split stage's rows for the leakage audit; nil when
+// the input is not wired.
+func (s *reportStage) splitRows(in map[string]arrow.RecordBatch) (*report.SplitRows, error) {
+	rec, ok := in["splits"]
+	if !ok || rec == nil {
+		return nil, nil
 	}
+	splits, err := table.StringCol(rec, "split")
+	if err != nil {
+		return nil, fmt.Errorf("splits: %w", err)
+	}
+	grades, err := table.Int64Col(rec, s.p.Str("grade"))
+	if err != nil {
+		return nil, fmt.Errorf("splits: %w", err)
+	}
+	out := &report.SplitRows{Order: s.p.Strings("split_order")}
+	var cols []arrow.Array
+	for i, name := range append([]string{"split_group"}, s.p.Strings("split_keys")...) {
+		idx, err := table.Index(rec, name)
+		if err != nil && i == 0 {
+			return nil, fmt.Errorf("splits: %w", err)
+		}
+		if err == nil && !slices.Contains(out.Keys, name) {
+			out.Keys, cols = append(out.Keys, name), append(cols, rec.Column(idx))
+		}
+	}
+	out.Rows = make([]report.SplitRow, rec.NumRows())
+	for i := range out.Rows {
+		if splits.IsNull(i) || grades.IsNull(i) {
+			return nil, fmt.Errorf("splits: row %d: split or %s is empty", i+1, s.p.Str("grade"))
+		}
+		r := report.SplitRow{Split: splits.Value(i), Grade: grades.Value(i), Keys: make([]string, len(cols))}
+		for k, c := range cols {
+			if c.IsValid(i) {
+				r.Keys[k] = c.ValueStr(i)
+			}
+		}
+		out.Rows[i] = r
+	}
+	return out, nil
+}
+
+// excludedRows reads an exclusions stage's output; nil (not known) when
+// the input is not wired.
+func excludedRows(in map[string]arrow.RecordBatch, keyCol, pathCol string) ([]report.Excluded, error) {
+	ex, ok := in["excluded"]
+	if !ok || ex == nil {
+		return nil, nil
+	}
+	var err error
 	var cols [3]*array.String
 	for i, name := range []string{keyCol, "reason", "detail"} {
 		if cols[i], err = table.StringCol(ex, name); err != nil {

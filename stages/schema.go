@@ -257,7 +257,7 @@ func (k Kind) DefaultSchemas() (map[string]Schema, error) {
 		return nil, err
 	}
 	in := map[string]Schema{}
-	for _, port := range k.Inputs {
+	for _, port := range k.AllInputs() {
 		in[port.Name] = Unknown("the " + port.Name + " input's columns")
 	}
 	return k.OutputSchemas(p, in)

@@ -18,11 +18,14 @@ import (
 
 // Kind declares a stage kind.
 type Kind struct {
-	Name    string
-	Doc     string
-	Inputs  []Port  // named inputs, all required
-	Outputs []Port  // named outputs; the first is the stage's default output
-	Params  []Param // declared parameters
+	Name   string
+	Doc    string
+	Inputs []Port // named inputs, all required
+	// OptionalInputs may be left unwired: the stage then runs without
+	// them, Run's map and Schema's map lack them (a section is "not known").
+	OptionalInputs []Port
+	Outputs        []Port  // named outputs; the first is the stage's default output
+	Params         []Param // declared parameters
 	// Source marks kinds that read the pipeline's source (bucket or directory).
 	Source bool
 	// Volatile marks kinds that read the outside world (a listing, a file):
@@ -174,6 +177,11 @@ func (k Kind) Output(name string) bool {
 		}
 	}
 	return false
+}
+
+// AllInputs lists the required inputs, then the optional ones.
+func (k Kind) AllInputs() []Port {
+	return append(append([]Port{}, k.Inputs...), k.OptionalInputs...)
 }
 
 // input returns the named input or an error; kinds call it in Run.

@@ -46,7 +46,7 @@ func edgeLabel(st *runner.Stage, port string, ref runner.Ref, cfg *runner.Config
 			return ref.Output + " → " + port
 		}
 	}
-	if len(st.Kind.Inputs) > 1 {
+	if len(st.Kind.AllInputs()) > 1 {
 		return port
 	}
 	return ""
@@ -94,10 +94,14 @@ func writeDOT(w io.Writer, cfg *runner.Config) {
 	fmt.Fprintln(w, "}")
 }
 
+// sortedPorts lists the stage's wired inputs in declaration order (an
+// optional input left unwired has no edge).
 func sortedPorts(st *runner.Stage) []string {
 	var out []string
-	for _, p := range st.Kind.Inputs {
-		out = append(out, p.Name)
+	for _, p := range st.Kind.AllInputs() {
+		if _, ok := st.Inputs[p.Name]; ok {
+			out = append(out, p.Name)
+		}
 	}
 	return out
 }

@@ -49,6 +49,7 @@ func describeKind(w io.Writer, k stages.Kind) {
 		}
 	}
 	ports("inputs", k.Inputs)
+	ports("optional inputs (may be left unwired)", k.OptionalInputs)
 	ports("outputs (the first is the default)", k.Outputs)
 	// The columns the loader checks pipelines against, here with default
 	// parameters; read's depend on its required path.

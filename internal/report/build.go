@@ -23,6 +23,7 @@ type Summary struct {
 	Agreement     Agreement      `json:"agreement"`
 	Disagreements []Disagreed    `json:"disagreements"` // the first Totals.Disagreements the report lists
 	Excluded      *Exclusions    `json:"excluded"`      // null: not known
+	Splits        *SplitAudit    `json:"splits"`        // the leakage audit; null: not known
 	Properties    []Property     `json:"properties"`
 	Warnings      []Warning      `json:"warnings"`
 	MeanImages    *MeanImages    `json:"mean_images"`
@@ -312,6 +313,10 @@ func Build(ctx context.Context, in Input, opt Options) (*Report, error) {
 	s.Totals.Disagreements = len(s.Disagreements)
 	s.Disagreements = capped(s.Disagreements, opt.Disagreements+opt.TableRows)
 	s.Excluded = exclusions(in.Excluded, opt.TableRows)
+	var err error
+	if s.Splits, err = auditSplits(in.Splits, r.gradeName); err != nil {
+		return nil, err
+	}
 
 	// Properties per grade and the warnings they draw.
 	obs := make([]Row, len(obsOrder))

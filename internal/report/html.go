@@ -20,11 +20,12 @@ var page = sync.OnceValue(func() *template.Template {
 	return template.Must(template.New("report").Funcs(template.FuncMap{
 		"pct": pct,
 		"f2":  f2,
+		"sub": func(a, b int) int { return a - b },
 	}).Parse(pageTemplate))
 })
 
 // SectionIDs are the ids of the report's sections, in page order.
-var SectionIDs = []string{"overview", "counts", "duplicates", "agreement", "disagreements", "excluded", "sizes", "mean-images", "method"}
+var SectionIDs = []string{"overview", "counts", "duplicates", "agreement", "disagreements", "excluded", "splits", "sizes", "mean-images", "method"}
 
 type view struct {
 	S             *Summary
@@ -43,6 +44,7 @@ type view struct {
 	DisRows       []disView // listed without
 	DisMore       int       // neither
 	Excluded      *excludedView
+	Splits        *splitsView
 	RaterHeads    []string
 	Props         []propView
 	Warnings      []Warning
@@ -55,7 +57,7 @@ type view struct {
 
 type tile struct {
 	Value, Label, Note string
-	Warn               bool
+	Warn, Fail         bool
 }
 
 type gradeHead struct {
@@ -157,6 +159,13 @@ func (r *Report) HTML() ([]byte, error) {
 	if e := s.Excluded; e != nil {
 		v.Tiles = append(v.Tiles, tile{Value: strconv.Itoa(e.Total), Label: "excluded", Note: "listed objects not in clean"})
 	}
+	if a := s.Splits; a != nil {
+		t := tile{Value: strconv.Itoa(a.Groups), Label: "split groups", Note: "no group crosses splits"}
+		if a.Leaks > 0 {
+			t.Note, t.Fail = fmt.Sprintf("%d group values cross splits", a.Leaks), true
+		}
+		v.Tiles = append(v.Tiles, t)
+	}
 	for _, p := range s.Agreement.Pairs {
 		if len(s.Agreement.Pairs) > 1 {
 			break
@@ -244,6 +253,7 @@ func (r *Report) HTML() ([]byte, error) {
 	}
 	v.DisMore = s.Totals.Disagreements - len(s.Disagreements)
 	v.Excluded = excludedOf(s.Excluded)
+	v.Splits = r.splitsOf(s.Splits)
 
 	// Properties.
 	for _, p := range s.Properties {

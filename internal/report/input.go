@@ -75,6 +75,7 @@ type Input struct {
 	Kappas        []Kappa
 	Disagreements []Disagreement
 	Excluded      []Excluded // in listing order; nil: not known (no such section)
+	Splits        *SplitRows // nil: not known (no leakage audit)
 }
 
 // Object names an image to fetch and what its bytes must be.
