@@ -55,6 +55,8 @@ type pageFacts struct {
 	// Clipped lists the SVG texts that reach outside their chart (an
 	// inline SVG cuts them off).
 	Clipped []string `json:"clipped"`
+	// Audit is the leakage audit's verdict as displayed.
+	Audit string `json:"audit"`
 }
 
 const shotWidth, shotHeight = 1280, 2400
@@ -114,6 +116,7 @@ func inspect(t *testing.T, bin, page string) (pageFacts, []string, []byte) {
 		external: Array.from(document.querySelectorAll("[src],[href]"), e => e.getAttribute("src") || e.getAttribute("href"))
 			.filter(u => !u.startsWith("#") && !u.startsWith("data:")),
 		dom: document.documentElement.outerHTML.length,
+		audit: Array.from(document.querySelectorAll("#splits .ok, #splits .fail"), e => e.offsetHeight > 0 ? e.textContent : "").join(" | "),
 		clipped: Array.from(document.querySelectorAll("svg")).flatMap(svg => {
 			const b = svg.getBoundingClientRect();
 			return Array.from(svg.querySelectorAll("text")).filter(t => {
@@ -165,6 +168,10 @@ func TestReportInBrowser(t *testing.T) {
 	}
 	if got.SVGs != 4 { // counts, one heatmap, kappas, sizes (one pixel format: no chart)
 		t.Errorf("%d SVG charts, want 4", got.SVGs)
+	}
+	// The sample split by file_id: 41 images, none in two splits.
+	if got.Audit != "✓ No group crosses splits: 41 split_group values, 41 file_id values, each in one split." {
+		t.Errorf("leakage audit shows %q", got.Audit)
 	}
 	if got.Title != "Knee X-rays: EDA report" {
 		t.Errorf("title %q", got.Title)
@@ -226,6 +233,34 @@ func TestOneGradeHeatmapInBrowser(t *testing.T) {
 	}
 	if len(got.Clipped) > 0 {
 		t.Errorf("chart texts cut off: %q", got.Clipped)
+	}
+}
+
+// A leaking split shows as a red failure, in the overview and the audit.
+func TestLeakInBrowser(t *testing.T) {
+	bin := chromiumBinary(t)
+	in := report.Input{Title: "leak", Splits: &report.SplitRows{Order: []string{"train", "test"}, Keys: []string{"split_group", "patient"}, Rows: []report.SplitRow{
+		{Split: "train", Grade: 0, Keys: []string{"file_id=a", "9000001"}},
+		{Split: "test", Grade: 1, Keys: []string{"file_id=b", "9000001"}},
+	}}}
+	rep, err := report.Build(context.Background(), in, report.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	html, err := rep.HTML()
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := filepath.Join(t.TempDir(), "report.html")
+	if err := os.WriteFile(page, html, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, problems, _ := inspect(t, bin, page)
+	for _, p := range problems {
+		t.Errorf("browser: %s", p)
+	}
+	if !strings.HasPrefix(got.Audit, "✗ Leak: 1 group values are in more than one split.") {
+		t.Errorf("leakage audit shows %q", got.Audit)
 	}
 }
 

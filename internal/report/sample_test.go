@@ -84,9 +84,10 @@ func sampleFiles(t *testing.T, reportParams string) map[string][]byte {
 		"objects": list["objects"], "list_rejected": list["rejected"], "failed": fetch["failed"], "fetch_rejected": fetch["rejected"], "rejected": graded["rejected"],
 		"rows": unique["rows"], "removed": unique["removed"], "disagreements": cross["disagreements"], "clean": clean["rows"],
 	})
+	splits := step("split", "{groups: [file_id]}", map[string]arrow.RecordBatch{"rows": clean["rows"]})
 	out := step("report", reportParams, map[string]arrow.RecordBatch{
 		"rows": graded["rows"], "matrix": cross["matrix"], "kappa": cross["kappa"], "disagreements": cross["disagreements"],
-		"excluded": excluded["excluded"],
+		"excluded": excluded["excluded"], "splits": splits["rows"],
 	})
 	files := out["files"]
 	names := files.Column(0).(*array.String)
