@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -177,5 +178,68 @@ func TestReportExcludedInput(t *testing.T) {
 	}
 	if s.Excluded == nil || !reflect.DeepEqual(*s.Excluded, want) {
 		t.Errorf("excluded %+v, want %+v", s.Excluded, want)
+	}
+}
+
+// The optional inputs: without excluded or splits the report runs and
+// says they are not known; a split table that leaks a patient (whatever
+// split_group claims) fails the audit, on the page and in run.json.
+func TestReportOptionalInputsAndLeakageAudit(t *testing.T) {
+	env := testEnv(t)
+	in := rows(t, env.Mem, "file_id,expert,severity", []string{"severity"}, "a|I|0", "a|II|0", "b|I|1", "b|II|1")
+	defer in.Release()
+	inputs := reportInputs(t, env, in)
+	delete(inputs, "excluded")
+	res := run(t, env, "report", build(t, "report", ""), inputs)
+	if s := summaryOf(t, res); s.Excluded != nil || s.Splits != nil {
+		t.Errorf("not wired, yet excluded %+v, splits %+v", s.Excluded, s.Splits)
+	}
+
+	leaky := rows(t, env.Mem, "file_id,patient,severity,split,split_group", []string{"severity"},
+		"a|9000001|0|train|file_id=a", "b|9000001|1|test|file_id=b", "c|9000002|1|train|file_id=c")
+	defer leaky.Release()
+	inputs["splits"] = leaky
+	res = run(t, env, "report", build(t, "report", ""), inputs)
+	s := summaryOf(t, res)
+	if s.Splits == nil || s.Splits.Leaks != 1 || s.Splits.Groups != 3 || len(s.Splits.Keys) != 3 || s.Splits.Keys[2].Column != "patient" || s.Splits.Keys[2].Crossing != 1 {
+		t.Fatalf("audit %+v", s.Splits)
+	}
+	if len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "leakage audit failed: 1 group values") {
+		t.Errorf("warnings %q", res.Warnings)
+	}
+	if page := res.Outputs["files"].Column(1).(*array.Binary).Value(0); !bytes.Contains(page, []byte(`class="fail"`)) {
+		t.Error("the leak is not a failure on the page")
+	}
+
+	pure := rows(t, env.Mem, "file_id,patient,severity,split,split_group", []string{"severity"},
+		"a|9000001|0|train|patient=9000001", "b|9000001|1|train|patient=9000001", "c|9000002|1|test|patient=9000002")
+	defer pure.Release()
+	inputs["splits"] = pure
+	res = run(t, env, "report", build(t, "report", ""), inputs)
+	if s := summaryOf(t, res); s.Splits.Leaks != 0 || len(res.Warnings) != 0 {
+		t.Errorf("a pure split: audit %+v, warnings %q", s.Splits, res.Warnings)
+	}
+}
+
+// The splits input's declared columns: split, split_group and the grade.
+func TestReportSplitsSchema(t *testing.T) {
+	p, err := decode(t, "report", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := map[string]Schema{
+		"rows":          Closed(Col{"file_id", StringType}, Col{"expert", StringType}, Col{"severity", Int64Type}),
+		"matrix":        matrixSchema(),
+		"kappa":         kappaSchema(),
+		"disagreements": Closed(Col{"file_id", StringType}),
+	}
+	if _, err := reportSchema(p, base); err != nil {
+		t.Fatalf("without optional inputs: %v", err)
+	}
+	base["splits"] = Closed(Col{"file_id", StringType}, Col{"severity", Int64Type}, Col{"split", StringType})
+	_, err = reportSchema(p, base)
+	var ie *InputError
+	if !errors.As(err, &ie) || ie.Input != "splits" || !strings.Contains(ie.Msg, `"split_group"`) {
+		t.Errorf("splits without split_group: %v", err)
 	}
 }

@@ -89,3 +89,31 @@ func TestStagesPrintsColumns(t *testing.T) {
 		t.Errorf("stages dedup: exit %d, stderr %q", code, stderr.String())
 	}
 }
+
+// Optional inputs: `stages` marks them, and `graph` draws an edge for an
+// optional input only when it is wired.
+func TestOptionalInputsInStagesAndGraph(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"stages", "report"}, &stdout, &stderr); code != exitOK {
+		t.Fatalf("exit %d, stderr: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "  optional inputs (may be left unwired):\n    excluded ") || !strings.Contains(stdout.String(), "\n    splits         a split stage's rows") {
+		t.Errorf("stages report:\n%s", stdout.String())
+	}
+	pipeline := filepath.Join(t.TempDir(), "p.yaml")
+	src := "version: 1\nsource: {uri: .}\nstages:\n  - {name: list, kind: list}\n  - {name: fetch, kind: fetch-hash, inputs: {objects: list}}\n" +
+		"  - {name: graded, kind: map-severity, inputs: {rows: fetch}}\n  - {name: c, kind: cross-check, inputs: {rows: graded}}\n" +
+		"  - {name: s, kind: split, inputs: {rows: graded}}\n" +
+		"  - {name: r, kind: report, inputs: {rows: graded, matrix: c.matrix, kappa: c.kappa, disagreements: c.disagreements, splits: s}}\n"
+	if err := os.WriteFile(pipeline, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout.Reset()
+	if code := run(context.Background(), []string{"graph", "-f", pipeline, "--format", "dot"}, &stdout, &stderr); code != exitOK {
+		t.Fatalf("graph: exit %d, stderr: %s", code, stderr.String())
+	}
+	dot := stdout.String()
+	if !strings.Contains(dot, `"s" -> "r" [label="splits"]`) || strings.Contains(dot, `"" -> "r"`) || strings.Count(dot, `-> "r"`) != 5 {
+		t.Errorf("graph:\n%s", dot)
+	}
+}
