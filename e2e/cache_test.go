@@ -1061,7 +1061,7 @@ func TestPlanAndCacheGC(t *testing.T) {
 	}
 	res := kneepipe(t, nil, "cache", "gc", "--cache", cache)
 	wantCode(t, res, 0, "cache gc")
-	if want := "removed 4 cache entries and 5 stored artifacts\n"; res.stdout != want {
+	if want := "removed 4 cache entries, 5 stored artifacts and 0 stored export files\n"; res.stdout != want {
 		t.Errorf("cache gc printed %q, want %q", res.stdout, want)
 	}
 	var latest []string

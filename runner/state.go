@@ -12,8 +12,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kneepipe/kneepipe/internal/table"
 	"github.com/kneepipe/kneepipe/runner/cache"
 	"github.com/kneepipe/kneepipe/runner/uptodate"
+	"github.com/kneepipe/kneepipe/stages"
 )
 
 // runRecord is what the latest run of one pipeline file computed, for the
@@ -123,8 +127,8 @@ func (x *execution) remember() error {
 // make.
 var ErrNotCache = errors.New("not a kneepipe cache")
 
-// GC removes the cache entries and stored artifacts that the latest run of
-// no pipeline sharing the cache references. It touches nothing, and makes
+// GC removes the cache entries, stored artifacts and export shards that
+// the latest run of no pipeline sharing the cache references. It touches nothing, and makes
 // no lock file, in a directory that is not a cache.
 func GC(ctx context.Context, cacheDir string, wait time.Duration, log *slog.Logger) (cache.Removed, error) {
 	if err := checkIsCache(cacheDir); err != nil {
@@ -152,7 +156,81 @@ func GC(ctx context.Context, cacheDir string, wait time.Duration, log *slog.Logg
 			artifacts[k] = true
 		}
 	}
-	return cache.Store{Root: cacheDir}.GC(entries, artifacts)
+	store := cache.Store{Root: cacheDir}
+	removed, err := store.GC(entries, artifacts)
+	if err != nil {
+		return removed, err
+	}
+	removed.StoredFiles, err = gcExportFiles(ctx, store, records, log)
+	return removed, err
+}
+
+// exportKind is the kind whose state holds stored files: its shards, in
+// state/export-<hash>/<stages.ExportFilesDir>/<sha256>, listed by SHA-256
+// in its cached output.
+const exportKind = "export"
+
+// gcExportFiles removes the export shards that no recorded export
+// stage's cached output lists, and leftovers of interrupted writes. An
+// entry that cannot be read keeps every shard: gc never removes what it
+// cannot prove unused.
+func gcExportFiles(ctx context.Context, store cache.Store, records []*runRecord, log *slog.Logger) (int, error) {
+	dirs, err := filepath.Glob(filepath.Join(store.Root, "state", exportKind+"-*", stages.ExportFilesDir))
+	if err != nil || len(dirs) == 0 {
+		return 0, err
+	}
+	keep := map[string]bool{}
+	for _, r := range records {
+		for name, s := range r.Stages {
+			if s.Kind != exportKind {
+				continue
+			}
+			if err := exportedSums(ctx, store, s.Key, keep); err != nil {
+				log.Warn("cache gc: export files kept", "stage", name, "err", err)
+				return 0, nil
+			}
+		}
+	}
+	removed := 0
+	for _, dir := range dirs {
+		des, err := os.ReadDir(dir)
+		if err != nil {
+			return removed, err
+		}
+		for _, d := range des {
+			if keep[d.Name()] {
+				continue
+			}
+			if err := os.Remove(filepath.Join(dir, d.Name())); err != nil {
+				return removed, err
+			}
+			removed++
+		}
+	}
+	return removed, nil
+}
+
+// exportedSums adds the SHA-256 of every file an export entry lists.
+func exportedSums(ctx context.Context, store cache.Store, k cache.Key, keep map[string]bool) error {
+	e, err := store.Lookup(k)
+	if err != nil {
+		return err
+	}
+	outs, err := loadEntry(ctx, memory.NewGoAllocator(), e)
+	if err != nil {
+		return err
+	}
+	defer releaseAll(outs)
+	for _, rec := range outs {
+		sums, err := table.StringCol(rec, "sha256")
+		if err != nil {
+			return fmt.Errorf("cache entry %s: %w", k, err)
+		}
+		for i := range sums.Len() {
+			keep[sums.Value(i)] = true
+		}
+	}
+	return nil
 }
 
 // checkIsCache accepts a directory holding what a run leaves in a cache:

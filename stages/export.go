@@ -77,6 +77,11 @@ func exportKind() Kind {
 	}
 }
 
+// ExportFilesDir is where, in its state, the export stage stores its
+// shards, each named by its SHA-256 (the sha256 column of its output):
+// `cache gc` removes those no recorded run's output lists.
+const ExportFilesDir = "files"
+
 // StoredFilesSchema is a table of files kept under --cache, as an
 // artifact of format files copies them (export's shards: too large to
 // carry in a column).
@@ -214,7 +219,7 @@ func (s *exportStage) write(ctx context.Context, env *Env, r *exportRows, imgs *
 		MaxShardBytes:   s.p.Int("max_shard_bytes"),
 		MaxShardSamples: int(s.p.Int("max_shard_samples")),
 	}
-	sink := &export.DirSink{Dir: filepath.Join(env.StateDir, "files")}
+	sink := &export.DirSink{Dir: filepath.Join(env.StateDir, ExportFilesDir)}
 	for _, format := range s.p.Strings("formats") {
 		for _, n := range names {
 			idx := r.bySplit[n]

@@ -56,9 +56,10 @@ func (a *app) cacheCommand() *cobra.Command {
 		Use:   "gc",
 		Short: "Remove cache entries and stored artifacts no pipeline's latest run references",
 		Args:  cobra.NoArgs,
-		Long: `Remove the cache entries and stored artifacts that the latest run of no
-pipeline sharing the cache references: every pipeline file that ran on the
-cache keeps what its latest run used. A directory that is not a kneepipe
+		Long: `Remove the cache entries, stored artifacts and export shards (kept in
+the export stage's state) that the latest run of no pipeline sharing the
+cache references: every pipeline file that ran on the cache keeps what its
+latest run used. A directory that is not a kneepipe
 cache is left untouched (exit 2).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := a.logger()
@@ -72,7 +73,7 @@ cache is left untouched (exit 2).`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(a.stdout, "removed %d cache entries and %d stored artifacts\n", r.Entries, r.ArtifactSets)
+			fmt.Fprintf(a.stdout, "removed %d cache entries, %d stored artifacts and %d stored export files\n", r.Entries, r.ArtifactSets, r.StoredFiles)
 			return nil
 		},
 	}

@@ -122,6 +122,7 @@ func (s Store) Lookup(k Key) (*Entry, error) {
 type Removed struct {
 	Entries      int // stage output entries
 	ArtifactSets int // stored artifact sets (their files go with them)
+	StoredFiles  int // files stages stored in their state (export's shards)
 }
 
 // GC removes every entry not in entries and every artifact set not in
