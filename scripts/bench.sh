@@ -19,6 +19,13 @@
 #           the rerun's artifacts against the cold run's, byte for byte.
 #   big     peak RSS (and time) hashing ONE 1 GiB object: list + fetch-hash
 #           (bench/pipelines/fetch-hash.yaml) vs bareloop.
+#   export  the training set: `kneepipe run -f bench/pipelines/export.yaml`
+#           (list .. split, export Hugging Face Parquet + WebDataset shards)
+#           over the s3 group's bucket, cold cache, vs the cold notebook.yaml
+#           run of the same round; then a rerun on that cache into a new --out
+#           (every stage cached, shards copied from the cache) and one with
+#           --force=export (shards written again from the image cache), each
+#           checked to download nothing and to write the same shards.
 #   tables  `kneepipe run -f examples/notebook-from-csv.yaml` on a
 #           1,000,000-row raw_data.csv (fresh cache each time) vs pandas
 #           (bench/peers/notebook_tables.py) vs DuckDB SQL
@@ -55,8 +62,11 @@
 #   BENCH_TIMEOUT       seconds before one command is killed (default 600)
 #   BENCH_QUIET_WAIT    seconds a round may wait for the machine to be quiet
 #                       (default 15), BENCH_QUIET_BUDGET in all (default 90)
+#   BENCH_EXPORT_ROUNDS rounds for export (default 3)
 #   BENCH_SKIP          space-separated groups to skip: s3 (with warm) many
-#                       big tables tables10m neardup
+#                       big export tables tables10m neardup
+#   BENCH_GROUPS        space-separated groups to run, the others skipped
+#                       (default all), e.g. BENCH_GROUPS=export
 #
 # Needs: Go, and Debian packages rclone, python3-boto3, python3-pandas, time
 # (installed with apt-get if missing; as root or through sudo).
@@ -71,6 +81,7 @@ NOTEBOOK_ROUNDS=${BENCH_NOTEBOOK_ROUNDS:-3}
 TABLE_ROUNDS=${BENCH_TABLE_ROUNDS:-5}
 BIG_ROUNDS=${BENCH_BIG_ROUNDS:-3}
 MANY_ROUNDS=${BENCH_MANY_ROUNDS:-2}
+EXPORT_ROUNDS=${BENCH_EXPORT_ROUNDS:-3}
 MANY_OBJECTS=${BENCH_MANY_OBJECTS:-100000}
 CSV_ROWS=${BENCH_CSV_ROWS:-1000000}
 CSV_BIG_ROWS=${BENCH_CSV_BIG_ROWS:-10000000}
@@ -79,11 +90,12 @@ TABLE_BIG_MIN_GB=${BENCH_TABLE_BIG_MIN_GB:-18}
 BIG_SIZE=${BENCH_BIG_SIZE:-1073741824}
 TIMEOUT=${BENCH_TIMEOUT:-600}
 SKIP=" ${BENCH_SKIP:-} "
+ONLY=" ${BENCH_GROUPS:-} "
 GO=${GO:-go}
 
 log() { printf 'bench: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
-skipped() { [[ $SKIP == *" $1 "* ]]; }
+skipped() { [[ $SKIP == *" $1 "* ]] || [[ -n ${ONLY// /} && $ONLY != *" $1 "* ]]; }
 
 T_START=${EPOCHREALTIME/[.,]/}
 elapsed() { local t=${EPOCHREALTIME/[.,]/}; echo $(((10#$t - 10#$T_START) / 1000000)); }
@@ -122,8 +134,12 @@ CSV=$BENCH/csv/raw_data.csv
 CSV_BIG=$BENCH/csv-big/raw_data.csv
 log "generating data (reused when stamped)"
 "$BIN/gen" bucket -out "$DATA/kneebench/datasets" -stamp "$BENCH/stamps/bucket"
-"$BIN/gen" big -out "$DATA/kneebig/big/blob.png" -size "$BIG_SIZE" -stamp "$BENCH/stamps/big"
-"$BIN/gen" csv -out "$CSV" -rows "$CSV_ROWS" -stamp "$BENCH/stamps/csv"
+if ! skipped big; then
+	"$BIN/gen" big -out "$DATA/kneebig/big/blob.png" -size "$BIG_SIZE" -stamp "$BENCH/stamps/big"
+fi
+if ! skipped tables; then
+	"$BIN/gen" csv -out "$CSV" -rows "$CSV_ROWS" -stamp "$BENCH/stamps/csv"
+fi
 if ! skipped tables10m; then
 	"$BIN/gen" csv -out "$CSV_BIG" -rows "$CSV_BIG_ROWS" -stamp "$BENCH/stamps/csv-big"
 fi
@@ -176,8 +192,8 @@ meta info "S3 server" "versitygw $(ls .tools/stamps 2>/dev/null | sed -n 's/^ver
 meta info "rclone" "$(rclone version 2>/dev/null | head -1)"
 meta info "Python" "$(/usr/bin/python3 -c 'import sys, boto3, pandas; print(sys.version.split()[0], "boto3", boto3.__version__, "pandas", pandas.__version__)')"
 meta info "bucket" "s3://kneebench/datasets/: $(find "$DATA/kneebench/datasets" -type f -name '*.png' | wc -l) objects, $(find "$DATA/kneebench/datasets" -type f -name '*.png' -printf '%s\n' | awk '{s+=$1} END {printf "%.1f MB", s/1e6}') (bench/gen bucket)"
-meta info "big object" "s3://kneebig/big/blob.png: $BIG_SIZE bytes"
-meta info "table CSV" "$CSV_ROWS rows, $(($(stat -c %s "$CSV") / 1000000)) MB (bench/gen csv)"
+skipped big || meta info "big object" "s3://kneebig/big/blob.png: $BIG_SIZE bytes"
+skipped tables || meta info "table CSV" "$CSV_ROWS rows, $(($(stat -c %s "$CSV") / 1000000)) MB (bench/gen csv)"
 [[ -f $CSV_BIG ]] && meta info "big table CSV" "$CSV_BIG_ROWS rows, $(($(stat -c %s "$CSV_BIG") / 1000000)) MB (bench/gen csv)"
 meta info "page cache" "all inputs are in the page cache (24 GiB RAM, files read before the timed rounds); 'cold' means kneepipe's --cache is a fresh empty directory"
 
@@ -284,7 +300,7 @@ print(group, peer, rnd, "(process wall time minus run.json total)", float(wall) 
 # run_counts GROUP PEER ROUND RUN_JSON: objects listed, GET requests and
 # stages taken from the cache, from kneepipe's run.json, into counts.tsv
 # (the report prints them under the group's table); prints the GETs. GETs
-# are fetch-hash's counts.downloaded when the stage ran. A cached stage
+# are fetch-hash's and export's counts.downloaded when the stage ran. A cached stage
 # replays the counts of the run that computed it, but sends no request, so
 # it counts as 0 GETs. (The server's access log, which would count them at
 # the other end, is off for speed.)
@@ -294,9 +310,9 @@ import json, sys
 group, peer, rnd, path, tsv = sys.argv[1:6]
 rep = json.load(open(path))
 st = rep["stages"]
-gets = sum(s.get("counts", {}).get("downloaded", 0) for s in st if s["kind"] == "fetch-hash" and s["status"] != "cached")
+gets = sum(s.get("counts", {}).get("downloaded", 0) for s in st if s["kind"] in ("fetch-hash", "export") and s["status"] != "cached")
 rows = [("objects listed", rep["objects"]["listed"]),
-        ("GET requests (fetch-hash downloads; 0 when the stage is cached)", gets),
+        ("GET requests (fetch-hash and export downloads; 0 when the stage is cached)", gets),
         ("stages taken from the cache (of %d)" % len(st), sum(s["status"] == "cached" for s in st))]
 if int(rnd) > 0:
     with open(tsv, "a") as f:
@@ -478,6 +494,62 @@ if ! skipped big; then
 		same "$WORK/big/kneepipe.tsv" "$WORK/big/bareloop.tsv" "1 GiB object: kneepipe and bareloop hashes"
 	done
 	meta check "1 GiB object: kneepipe's key, size, sha256 and md5 equal bareloop's, every round"
+fi
+
+# ------------------------------------------------------------------ export
+if ! skipped export; then
+	KP_EXPORT=(bin/kneepipe run -f bench/pipelines/export.yaml --source s3://kneebench/datasets/ --endpoint "$EP" --region us-east-1)
+	meta group export "Training-set export of the 3300-object bucket (split + Hugging Face Parquet and WebDataset shards) vs the cold notebook.yaml run" cold
+	meta gnote export "export.yaml is the default pipeline without its report: list, fetch-hash, grade, de-duplicate, drop disagreements, split, export; its export stage downloads the clean images again (into its image cache under --cache, by SHA-256). rerun and reexport reuse the cold export's --cache, each into a new --out."
+	meta peer export cold "kneepipe notebook.yaml, cold cache" "${KP_S3[*]} --out OUT --cache FRESH_EMPTY_DIR"
+	meta peer export export "kneepipe export.yaml, cold cache" "bin/kneepipe run -f bench/pipelines/export.yaml --source s3://kneebench/datasets/ --endpoint \$EP --region us-east-1 --out OUT --cache FRESH_EMPTY_DIR"
+	meta peer export rerun "kneepipe export.yaml, rerun on that cache, new --out" "the same command with the export run's --cache and a new --out"
+	meta peer export reexport "kneepipe export.yaml --force=export, new --out" "the same, with --force=export: the shards written again from the image cache"
+	# shards OUT: the training set's files with their SHA-256, sorted.
+	shards() { (cd "$1/training_set" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum); }
+	export_cold() {
+		local r=$1 out=$WORK/export/cold.$1 cache=$WORK/export/ccache.$1
+		rm -rf "$out" "$cache"
+		mkdir -p "$cache"
+		measure export cold "$r" "export-cold.$r" "${KP_S3[@]}" --out "$out" --cache "$cache"
+		stages export cold "$r" "$out/run.json"
+		rm -rf "$out" "$cache"
+	}
+	export_export() {
+		local r=$1 out=$WORK/export/export.$1 cache=$WORK/export/cache.$1 gets
+		rm -rf "$out" "$out.rerun" "$out.reexport" "$cache"
+		mkdir -p "$cache"
+		measure export export "$r" "export-export.$r" "${KP_EXPORT[@]}" --out "$out" --cache "$cache"
+		stages export export "$r" "$out/run.json"
+		gets=$(run_counts export export "$r" "$out/run.json")
+		shards "$out" >"$WORK/export/shards.$r"
+		[[ -s $WORK/export/shards.$r ]] || die "export: no shards written ($out)"
+		if [[ -s $WORK/export/shards ]]; then
+			same "$WORK/export/shards.$r" "$WORK/export/shards" "export: round $r's shards vs round 1's"
+		else
+			cp "$WORK/export/shards.$r" "$WORK/export/shards"
+		fi
+		local peer args
+		for peer in rerun reexport; do
+			args=()
+			[[ $peer == reexport ]] && args=(--force=export)
+			measure export "$peer" "$r" "export-$peer.$r" "${KP_EXPORT[@]}" "${args[@]}" --out "$out.$peer" --cache "$cache"
+			stages export "$peer" "$r" "$out.$peer/run.json"
+			gets=$(run_counts export "$peer" "$r" "$out.$peer/run.json")
+			((gets == 0)) || die "export: the $peer downloaded $gets images ($out.$peer/run.json)"
+			shards "$out.$peer" >"$WORK/export/shards.$peer"
+			same "$WORK/export/shards.$peer" "$WORK/export/shards.$r" "export: the $peer's shards vs the cold export's"
+		done
+		rm -rf "$out" "$out.rerun" "$out.reexport" "$cache"
+	}
+	mkdir -p "$WORK/export"
+	rm -f "$WORK/export/shards"
+	log "export: $EXPORT_ROUNDS rounds"
+	for ((r = 1; r <= EXPORT_ROUNDS; r++)); do
+		quiet_gate
+		for p in $(rotate "$r" cold export); do "export_$p" "$r"; done
+	done
+	meta check "export: the cold export, the rerun into a new --out and the --force=export rerun wrote byte-identical shards ($(wc -l <"$WORK/export/shards") files: $(awk '{print $2}' "$WORK/export/shards" | sed 's|^\./||' | paste -sd' ')), every round; the reruns downloaded nothing (run.json: fetch-hash's and export's downloaded)"
 fi
 
 # ------------------------------------------------------------------ tables
