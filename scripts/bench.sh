@@ -501,7 +501,7 @@ if ! skipped export; then
 	KP_EXPORT=(bin/kneepipe run -f bench/pipelines/export.yaml --source s3://kneebench/datasets/ --endpoint "$EP" --region us-east-1)
 	meta group export "Training-set export of the 3300-object bucket (split + Hugging Face Parquet and WebDataset shards) vs the cold notebook.yaml run" cold
 	meta gnote export "export.yaml is the default pipeline without its report: list, fetch-hash, grade, de-duplicate, drop disagreements, split, export; its export stage downloads the clean images again (into its image cache under --cache, by SHA-256). rerun and reexport reuse the cold export's --cache, each into a new --out."
-	meta peer export cold "kneepipe notebook.yaml, cold cache" "${KP_S3[*]} --out OUT --cache FRESH_EMPTY_DIR"
+	meta peer export cold "kneepipe notebook.yaml, cold cache" "bin/kneepipe run -f examples/notebook.yaml --source s3://kneebench/datasets/ --endpoint \$EP --region us-east-1 --out OUT --cache FRESH_EMPTY_DIR"
 	meta peer export export "kneepipe export.yaml, cold cache" "bin/kneepipe run -f bench/pipelines/export.yaml --source s3://kneebench/datasets/ --endpoint \$EP --region us-east-1 --out OUT --cache FRESH_EMPTY_DIR"
 	meta peer export rerun "kneepipe export.yaml, rerun on that cache, new --out" "the same command with the export run's --cache and a new --out"
 	meta peer export reexport "kneepipe export.yaml --force=export, new --out" "the same, with --force=export: the shards written again from the image cache"

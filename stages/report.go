@@ -9,6 +9,7 @@ import (
 	"io"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -35,11 +36,11 @@ func reportKind() Kind {
 		Source: true,
 		Inputs: []Port{
 			{"rows", "graded rows before de-duplication (map-severity's rows): item, rater, grade; key, path, label, size, sha256 and the PNG header columns width, height, bit_depth, color_type are used when present"},
-			{"matrix", "cross-check's matrix"},
-			{"kappa", "cross-check's kappa"},
-			{"disagreements", "cross-check's disagreements (item column plus one grade column per rater)"},
 		},
 		OptionalInputs: []Port{
+			{"matrix", "cross-check's matrix (with kappa and disagreements: the agreement sections; leave all three out for a set with one rater)"},
+			{"kappa", "cross-check's kappa"},
+			{"disagreements", "cross-check's disagreements (item column plus one grade column per rater)"},
 			{"excluded", "an exclusions stage's output (key, reason, detail; relative_path when present): counts per reason, and the objects no other section shows (rejected, failed)"},
 			{"splits", "a split stage's rows (split, split_group, grade; the split_keys columns when present): the leakage audit, recomputed from these rows: counts and per-grade shares per split, and every group value in one split"},
 		},
@@ -47,7 +48,7 @@ func reportKind() Kind {
 		Params: []Param{
 			{Name: "title", Type: String, Default: "Dataset report", Doc: "the report's title"},
 			{Name: "item", Type: String, Default: "file_id", Doc: "column identifying an image across raters"},
-			{Name: "rater", Type: String, Default: "expert", Doc: "column naming the rater"},
+			{Name: "rater", Type: String, Default: "expert", Doc: "column naming the rater (required with the cross-check inputs; without them and without the column, every row is one rater's)"},
 			{Name: "grade", Type: String, Default: "severity", Doc: "int64 grade column"},
 			{Name: "label", Type: String, Default: "severity_label", Doc: "grade label column (used when present)"},
 			{Name: "key", Type: String, Default: "key", Doc: "object key column to fetch thumbnails by (used when present)"},
@@ -93,14 +94,21 @@ func reportKind() Kind {
 }
 
 // reportSchema checks the columns the report reads: the graded rows'
-// item, rater and grade, cross-check's matrix and kappa as cross-check
-// declares them, and disagreements as the item column then int64 grade
-// columns, one per rater.
+// item, rater (unless there is no cross-check and no such column: one
+// rater) and grade, and each optional input wired.
 func reportSchema(p Params, in map[string]Schema) (map[string]Schema, error) {
+	cross, err := crossCheckWired(in)
+	if err != nil {
+		return nil, err
+	}
+	_, hasRater, _ := in["rows"].Lookup(p.Str("rater"))
 	for _, c := range []struct {
 		param string
 		want  arrow.DataType
 	}{{"item", StringType}, {"rater", StringType}, {"grade", Int64Type}} {
+		if c.param == "rater" && !cross && !hasRater {
+			continue
+		}
 		if err := need(in, "rows", c.param, 0, p.Str(c.param), c.want); err != nil {
 			return nil, err
 		}
@@ -120,27 +128,10 @@ func reportSchema(p Params, in map[string]Schema) (map[string]Schema, error) {
 			}
 		}
 	}
-	for _, up := range []struct {
-		port string
-		s    Schema
-	}{{"matrix", matrixSchema()}, {"kappa", kappaSchema()}} {
-		for _, c := range up.s.Cols {
-			if err := need(in, up.port, "", 0, c.Name, c.Type); err != nil {
-				return nil, err
-			}
+	if cross {
+		if err := reportCrossCheckSchema(p, in); err != nil {
+			return nil, err
 		}
-	}
-	if err := need(in, "disagreements", "item", 0, p.Str("item"), StringType); err != nil {
-		return nil, err
-	}
-	dis := in["disagreements"]
-	for _, c := range dis.Cols {
-		if c.Name != p.Str("item") && !sameType(Int64Type, c.Type) {
-			return nil, &InputError{Input: "disagreements", Msg: fmt.Sprintf("column %q is %s, want int64 grades (the item column, then one per rater)", c.Name, typeName(c.Type))}
-		}
-	}
-	if dis.Open && !sameType(Int64Type, dis.Rest) {
-		return nil, &InputError{Input: "disagreements", Msg: fmt.Sprintf("further columns are %s, want int64 grades (the item column, then one per rater)", typeName(dis.Rest))}
 	}
 	if err := excludedSchema(p, in); err != nil {
 		return nil, err
@@ -149,6 +140,54 @@ func reportSchema(p Params, in map[string]Schema) (map[string]Schema, error) {
 		return nil, err
 	}
 	return map[string]Schema{"files": FilesSchema()}, nil
+}
+
+// crossCheckInputs are the report's inputs from a cross-check: all three
+// or none (a set with one rater).
+var crossCheckInputs = []string{"matrix", "kappa", "disagreements"}
+
+// crossCheckWired says whether the cross-check's inputs are wired, and
+// refuses some without the others.
+func crossCheckWired(in map[string]Schema) (bool, error) {
+	var given []string
+	for _, port := range crossCheckInputs {
+		if _, ok := in[port]; ok {
+			given = append(given, port)
+		}
+	}
+	if len(given) > 0 && len(given) < len(crossCheckInputs) {
+		return false, fmt.Errorf("inputs matrix, kappa and disagreements come from one cross-check: wire all three or none (given: %s)", strings.Join(given, ", "))
+	}
+	return len(given) > 0, nil
+}
+
+// reportCrossCheckSchema checks matrix and kappa as cross-check declares them,
+// and disagreements as the item column then int64 grade columns, one per
+// rater.
+func reportCrossCheckSchema(p Params, in map[string]Schema) error {
+	for _, up := range []struct {
+		port string
+		s    Schema
+	}{{"matrix", matrixSchema()}, {"kappa", kappaSchema()}} {
+		for _, c := range up.s.Cols {
+			if err := need(in, up.port, "", 0, c.Name, c.Type); err != nil {
+				return err
+			}
+		}
+	}
+	if err := need(in, "disagreements", "item", 0, p.Str("item"), StringType); err != nil {
+		return err
+	}
+	dis := in["disagreements"]
+	for _, c := range dis.Cols {
+		if c.Name != p.Str("item") && !sameType(Int64Type, c.Type) {
+			return &InputError{Input: "disagreements", Msg: fmt.Sprintf("column %q is %s, want int64 grades (the item column, then one per rater)", c.Name, typeName(c.Type))}
+		}
+	}
+	if dis.Open && !sameType(Int64Type, dis.Rest) {
+		return &InputError{Input: "disagreements", Msg: fmt.Sprintf("further columns are %s, want int64 grades (the item column, then one per rater)", typeName(dis.Rest))}
+	}
+	return nil
 }
 
 // excludedSchema checks the optional excluded input: an exclusions
@@ -309,8 +348,10 @@ func (s *reportStage) input(in map[string]arrow.RecordBatch) (report.Input, erro
 	if err != nil {
 		return out, err
 	}
+	_, cross := in["disagreements"]
+	out.NoCrossCheck = !cross
 	raters, err := table.StringCol(rows, s.p.Str("rater"))
-	if err != nil {
+	if _, idxErr := table.Index(rows, s.p.Str("rater")); err != nil && (cross || idxErr == nil) {
 		return out, err
 	}
 	grades, err := table.Int64Col(rows, s.p.Str("grade"))
@@ -332,7 +373,10 @@ func (s *reportStage) input(in map[string]arrow.RecordBatch) (report.Input, erro
 		if grades.IsNull(i) {
 			return out, fmt.Errorf("rows: row %d: %s is empty", i+1, s.p.Str("grade"))
 		}
-		r := report.Row{Rater: raters.Value(i), Item: items.Value(i), Grade: grades.Value(i)}
+		r := report.Row{Rater: oneRater, Item: items.Value(i), Grade: grades.Value(i)}
+		if raters != nil {
+			r.Rater = raters.Value(i)
+		}
 		if labels != nil {
 			r.Label = labels.Value(i)
 		}
@@ -360,13 +404,30 @@ func (s *reportStage) input(in map[string]arrow.RecordBatch) (report.Input, erro
 		out.Rows = append(out.Rows, r)
 	}
 
+	if cross {
+		if err := crossCheckRows(in, s.p.Str("item"), &out); err != nil {
+			return out, err
+		}
+	}
+	if out.Excluded, err = excludedRows(in, s.p.Str("key"), s.p.Str("path")); err != nil {
+		return out, err
+	}
+	out.Splits, err = s.splitRows(in)
+	return out, err
+}
+
+// oneRater names the rater of a set without a rater column.
+const oneRater = "all"
+
+// crossCheckRows reads cross-check's matrix, kappa and disagreements.
+func crossCheckRows(in map[string]arrow.RecordBatch, itemCol string, out *report.Input) error {
 	matrix, err := input(in, "matrix")
 	if err != nil {
-		return out, err
+		return err
 	}
 	mc, err := columns(matrix, matrixSchema())
 	if err != nil {
-		return out, fmt.Errorf("matrix: %w", err)
+		return fmt.Errorf("matrix: %w", err)
 	}
 	ma, mb := mc[0].(*array.String), mc[1].(*array.String)
 	ga, gb, cnt := mc[2].(*array.Int64), mc[3].(*array.Int64), mc[4].(*array.Int64)
@@ -378,25 +439,25 @@ func (s *reportStage) input(in map[string]arrow.RecordBatch) (report.Input, erro
 	}
 
 	if out.Kappas, err = kappaRows(in); err != nil {
-		return out, err
+		return err
 	}
 
 	dis, err := input(in, "disagreements")
 	if err != nil {
-		return out, err
+		return err
 	}
-	disItems, err := table.StringCol(dis, s.p.Str("item"))
+	disItems, err := table.StringCol(dis, itemCol)
 	if err != nil {
-		return out, fmt.Errorf("disagreements: %w", err)
+		return fmt.Errorf("disagreements: %w", err)
 	}
 	var cols []*array.Int64
 	for i, name := range table.Names(dis) {
-		if name == s.p.Str("item") {
+		if name == itemCol {
 			continue
 		}
 		c, ok := dis.Column(i).(*array.Int64)
 		if !ok {
-			return out, fmt.Errorf("disagreements: column %q is %s, want int64 grades", name, dis.Column(i).DataType())
+			return fmt.Errorf("disagreements: column %q is %s, want int64 grades", name, dis.Column(i).DataType())
 		}
 		out.Raters = append(out.Raters, name)
 		cols = append(cols, c)
@@ -411,11 +472,7 @@ func (s *reportStage) input(in map[string]arrow.RecordBatch) (report.Input, erro
 		}
 		out.Disagreements = append(out.Disagreements, d)
 	}
-	if out.Excluded, err = excludedRows(in, s.p.Str("key"), s.p.Str("path")); err != nil {
-		return out, err
-	}
-	out.Splits, err = s.splitRows(in)
-	return out, err
+	return nil
 }
 
 // splitRows reads a split stage's rows for the leakage audit; nil when

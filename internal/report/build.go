@@ -21,6 +21,7 @@ type Summary struct {
 	Counts        []Count        `json:"counts"`
 	Duplicates    Duplicates     `json:"duplicates"`
 	Agreement     Agreement      `json:"agreement"`
+	CrossCheck    bool           `json:"cross_check"` // false: the raters were not compared (no agreement, no disagreements)
 	Disagreements []Disagreed    `json:"disagreements"` // the first Totals.Disagreements the report lists
 	Excluded      *Exclusions    `json:"excluded"`      // null: not known
 	Splits        *SplitAudit    `json:"splits"`        // the leakage audit; null: not known
@@ -179,6 +180,7 @@ func Build(ctx context.Context, in Input, opt Options) (*Report, error) {
 	r := &Report{opt: opt, noSource: opt.Fetch == nil}
 	s := &r.Summary
 	s.Title = in.Title
+	s.CrossCheck = !in.NoCrossCheck
 	s.Settings = Settings{
 		WarnShare: opt.WarnShare, WarnMinImages: opt.WarnMinImages, ThumbWidth: opt.ThumbWidth,
 		MeanImages: opt.MeanImages, MeanSize: fmt.Sprintf("%dx%d", opt.MeanWidth, opt.MeanHeight),

@@ -52,6 +52,7 @@ type view struct {
 	MeanOn        bool
 	MeanSkipped   int
 	NoSource      bool
+	NoCrossCheck  bool
 	ThumbWidth    int
 }
 
@@ -146,7 +147,7 @@ type meanView struct {
 // HTML renders report.html.
 func (r *Report) HTML() ([]byte, error) {
 	s := &r.Summary
-	v := view{S: s, NoSource: r.noSource, ThumbWidth: r.opt.ThumbWidth, Warnings: s.Warnings}
+	v := view{S: s, NoSource: r.noSource, NoCrossCheck: !s.CrossCheck, ThumbWidth: r.opt.ThumbWidth, Warnings: s.Warnings}
 
 	// Overview tiles.
 	dis := strconv.Itoa(s.Totals.Disagreements)
@@ -154,7 +155,9 @@ func (r *Report) HTML() ([]byte, error) {
 		{Value: strconv.Itoa(s.Totals.Files), Label: "files", Note: fmt.Sprintf("%d raters", len(s.Raters))},
 		{Value: strconv.Itoa(s.Totals.Images), Label: "distinct images", Note: "by content hash"},
 		{Value: strconv.Itoa(s.Duplicates.Groups), Label: "duplicate groups", Note: fmt.Sprintf("%d surplus files", s.Duplicates.Surplus), Warn: s.Duplicates.Conflicting > 0},
-		{Value: dis, Label: "disagreements", Note: "items graded differently"},
+	}
+	if s.CrossCheck {
+		v.Tiles = append(v.Tiles, tile{Value: dis, Label: "disagreements", Note: "items graded differently"})
 	}
 	if e := s.Excluded; e != nil {
 		v.Tiles = append(v.Tiles, tile{Value: strconv.Itoa(e.Total), Label: "excluded", Note: "listed objects not in clean"})

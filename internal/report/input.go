@@ -76,6 +76,9 @@ type Input struct {
 	Disagreements []Disagreement
 	Excluded      []Excluded // in listing order; nil: not known (no such section)
 	Splits        *SplitRows // nil: not known (no leakage audit)
+	// NoCrossCheck: the raters were not compared (one rater): the
+	// agreement and disagreement sections say so.
+	NoCrossCheck bool
 }
 
 // Object names an image to fetch and what its bytes must be.
