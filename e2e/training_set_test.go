@@ -106,6 +106,33 @@ func TestTrainingSetExports(t *testing.T) {
 		t.Errorf("patients per split %v", perSplit)
 	}
 
+	// The report's leakage audit, recomputed from the split rows: no
+	// leak, the patient column checked, as many groups as splits.csv has.
+	var audit struct {
+		Splits struct {
+			Rows, Groups, Leaks int
+			Keys                []struct {
+				Column   string
+				Values   int
+				Crossing int
+			}
+		}
+	}
+	data, err := os.ReadFile(filepath.Join(out, "report", "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &audit); err != nil {
+		t.Fatal(err)
+	}
+	groups := map[string]bool{}
+	for _, r := range rows {
+		groups[r["split_group"]] = true
+	}
+	if a := audit.Splits; a.Rows != 120 || a.Groups != len(groups) || a.Leaks != 0 || len(a.Keys) != 3 || a.Keys[2].Column != "patient" || a.Keys[2].Values != len(splitOf) {
+		t.Errorf("leakage audit %+v, want 120 rows, %d groups, %d patients, no leak", a, len(groups), len(splitOf))
+	}
+
 	// What each export must hold: one sample per image (the copy once).
 	expected := map[string]wantSample{}
 	for _, r := range rows {

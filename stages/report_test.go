@@ -243,3 +243,37 @@ func TestReportSplitsSchema(t *testing.T) {
 		t.Errorf("splits without split_group: %v", err)
 	}
 }
+
+// One rater (an OAI-style set): no rater column and no cross-check inputs;
+// the cross-check's three inputs come together or not at all.
+func TestReportOneRater(t *testing.T) {
+	env := testEnv(t)
+	in := rows(t, env.Mem, "file_id,patient,severity,split,split_group", []string{"severity"},
+		"a|9000001|0|train|patient=9000001", "b|9000001|1|train|patient=9000001", "c|9000002|2|test|patient=9000002")
+	defer in.Release()
+	res := run(t, env, "report", build(t, "report", ""), map[string]arrow.RecordBatch{"rows": in, "splits": in})
+	s := summaryOf(t, res)
+	if s.CrossCheck || len(s.Raters) != 1 || s.Totals.Files != 3 || s.Splits == nil || s.Splits.Leaks != 0 {
+		t.Errorf("one rater: cross_check %v, raters %v, totals %+v, audit %+v", s.CrossCheck, s.Raters, s.Totals, s.Splits)
+	}
+	if page := res.Outputs["files"].Column(1).(*array.Binary).Value(0); !bytes.Contains(page, []byte("Not compared: the report was given no cross-check (one rater).")) {
+		t.Error("the agreement section does not say the raters were not compared")
+	}
+
+	p, err := decode(t, "report", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rowsSchema := Closed(Col{"file_id", StringType}, Col{"severity", Int64Type})
+	if _, err := reportSchema(p, map[string]Schema{"rows": rowsSchema}); err != nil {
+		t.Errorf("no rater column, no cross-check: %v", err)
+	}
+	_, err = reportSchema(p, map[string]Schema{"rows": rowsSchema, "matrix": matrixSchema()})
+	if err == nil || !strings.Contains(err.Error(), "wire all three or none (given: matrix)") {
+		t.Errorf("matrix alone: %v", err)
+	}
+	_, err = reportSchema(p, map[string]Schema{"rows": rowsSchema, "matrix": matrixSchema(), "kappa": kappaSchema(), "disagreements": Closed(Col{"file_id", StringType})})
+	if err == nil || !strings.Contains(err.Error(), `"expert"`) {
+		t.Errorf("cross-check inputs without a rater column: %v", err)
+	}
+}

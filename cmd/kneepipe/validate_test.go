@@ -97,7 +97,7 @@ func TestOptionalInputsInStagesAndGraph(t *testing.T) {
 	if code := run(context.Background(), []string{"stages", "report"}, &stdout, &stderr); code != exitOK {
 		t.Fatalf("exit %d, stderr: %s", code, stderr.String())
 	}
-	if !strings.Contains(stdout.String(), "  optional inputs (may be left unwired):\n    excluded ") || !strings.Contains(stdout.String(), "\n    splits         a split stage's rows") {
+	if !strings.Contains(stdout.String(), "  optional inputs (may be left unwired):\n    matrix ") || !strings.Contains(stdout.String(), "\n    splits         a split stage's rows") {
 		t.Errorf("stages report:\n%s", stdout.String())
 	}
 	pipeline := filepath.Join(t.TempDir(), "p.yaml")
