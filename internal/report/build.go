@@ -21,7 +21,7 @@ type Summary struct {
 	Counts        []Count        `json:"counts"`
 	Duplicates    Duplicates     `json:"duplicates"`
 	Agreement     Agreement      `json:"agreement"`
-	CrossCheck    bool           `json:"cross_check"` // false: the raters were not compared (no agreement, no disagreements)
+	CrossCheck    bool           `json:"cross_check"`   // false: the raters were not compared (no agreement, no disagreements)
 	Disagreements []Disagreed    `json:"disagreements"` // the first Totals.Disagreements the report lists
 	Excluded      *Exclusions    `json:"excluded"`      // null: not known
 	Splits        *SplitAudit    `json:"splits"`        // the leakage audit; null: not known
