@@ -54,7 +54,7 @@ func (a *app) cacheCommand() *cobra.Command {
 	var wait time.Duration
 	gc := &cobra.Command{
 		Use:   "gc",
-		Short: "Remove cache entries and stored artifacts no pipeline's latest run references",
+		Short: "Remove cache entries, stored artifacts and export shards no pipeline's latest run references",
 		Args:  cobra.NoArgs,
 		Long: `Remove the cache entries, stored artifacts and export shards (kept in
 the export stage's state) that the latest run of no pipeline sharing the
