@@ -53,7 +53,7 @@ func TestGCRemovesUnlistedExportFiles(t *testing.T) {
 	run := func(n int) {
 		t.Helper()
 		path := filepath.Join(dir, "p.yaml")
-		src := fmt.Sprintf("version: 1\nstages:\n  - {name: e, kind: export, params: {n: %d}}\n", n)
+		src := fmt.Sprintf("version: 1\nstages:\n  - {name: e, kind: export, cache: always, params: {n: %d}}\n", n)
 		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -94,5 +94,31 @@ func TestGCRemovesUnlistedExportFiles(t *testing.T) {
 	// A second gc finds nothing more to remove.
 	if removed, err := GC(context.Background(), opts.CacheDir, 0, slog.New(slog.DiscardHandler)); err != nil || removed.StoredFiles != 0 {
 		t.Errorf("second gc: %+v, %v", removed, err)
+	}
+}
+
+// An export whose outputs are only recorded (`cache: never`) does not say
+// which shards it wrote: gc keeps them all.
+func TestGCKeepsShardsOfARecordedOnlyExport(t *testing.T) {
+	dir := t.TempDir()
+	opts := testOptions(dir)
+	path := filepath.Join(dir, "p.yaml")
+	for _, n := range []int{1, 2} {
+		src := fmt.Sprintf("version: 1\nstages:\n  - {name: e, kind: export, cache: never, params: {n: %d}}\n", n)
+		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := Load(path, exportLike(), noEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Run(context.Background(), cfg, opts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	removed, err := GC(context.Background(), opts.CacheDir, 0, slog.New(slog.DiscardHandler))
+	got, _ := filepath.Glob(filepath.Join(opts.CacheDir, "state", "export-*", stages.ExportFilesDir, "*"))
+	if err != nil || removed.StoredFiles != 0 || len(got) != 2 {
+		t.Errorf("gc: %+v, %v; left %v, want both shards", removed, err, got)
 	}
 }

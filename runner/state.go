@@ -216,6 +216,9 @@ func exportedSums(ctx context.Context, store cache.Store, k cache.Key, keep map[
 	if err != nil {
 		return err
 	}
+	if recordedOnly(e) { // `cache: never`: which shards it wrote is not stored
+		return fmt.Errorf("cache entry %s records its outputs without storing them", k)
+	}
 	outs, err := loadEntry(ctx, memory.NewGoAllocator(), e)
 	if err != nil {
 		return err
