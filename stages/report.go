@@ -254,19 +254,24 @@ func logProblems(env *Env, problems []string) []string {
 	return []string{fmt.Sprintf("report: %d problems, such as images without a thumbnail (the page shows them; the log names the first %d)", len(problems), problemsLogged)}
 }
 
-// auditWarnings logs the leakage audit's findings and gives run.json one
-// warning for leaks (a split lacking a grade is the split stage's warning
-// already).
+// auditWarnings logs the leakage audit's findings (a leak as a warning; a
+// split lacking a grade, which the split stage warns of already, as
+// information) and gives run.json one warning for leaks.
 func auditWarnings(env *Env, a *report.SplitAudit) []string {
 	if a == nil {
 		return nil
 	}
-	for i, p := range a.Problems() {
-		if i == problemsLogged {
-			env.Log.Warn("report: more audit findings, not logged", "more", len(a.Problems())-i)
-			break
+	logged := 0
+	for _, k := range a.Keys {
+		for _, c := range k.Examples {
+			if logged++; logged > problemsLogged {
+				break
+			}
+			env.Log.Warn("leakage audit: a group value is in more than one split", "column", k.Column, "value", c.Value, "splits", len(c.Splits))
 		}
-		env.Log.Warn("report", "audit", p)
+	}
+	for _, w := range a.Warnings {
+		env.Log.Info("leakage audit", "warning", w)
 	}
 	if a.Leaks == 0 {
 		return nil

@@ -182,21 +182,6 @@ func splitOrder(order []string, rows map[string]int) []string {
 	return append(out, rest...)
 }
 
-// Problems lists the audit's findings for the caller's log and run.json:
-// leaks first, then splits lacking a grade.
-func (a *SplitAudit) Problems() []string {
-	if a == nil {
-		return nil
-	}
-	var out []string
-	for _, k := range a.Keys {
-		for _, c := range k.Examples {
-			out = append(out, fmt.Sprintf("leak: %s %q is in splits %s", k.Column, c.Value, strings.Join(slices.Sorted(maps.Keys(c.Splits)), ", ")))
-		}
-	}
-	return append(out, a.Warnings...)
-}
-
 type splitsView struct {
 	A      *SplitAudit
 	Heads  []gradeHead
