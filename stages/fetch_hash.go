@@ -280,12 +280,19 @@ func objectIdentities(objects arrow.RecordBatch, keys *array.String, sizes *arra
 }
 
 // fetchOne downloads and hashes one object through the retrying reader.
+// An answer that brings another version than the listing's (the object
+// was overwritten since) is refused before its bytes are read: its hash
+// would be attributed to the listed version.
 func (s *fetchHash) fetchOne(ctx context.Context, env *Env, h *dualHash, obj hashed) fetched {
-	var r fetched
-	attempts, err := s.retry.Read(ctx, env.Store, obj.Key, func(body io.Reader) error {
-		var err error
-		r, err = h.object(body, obj)
-		return err
+	listed := source.Object{Key: obj.Key, Size: obj.Size, ETag: obj.ETag}
+	if obj.Modified != 0 {
+		listed.LastModified = time.UnixMicro(obj.Modified).UTC()
+	}
+	r, attempts, err := source.Fetch(ctx, s.retry, env.Store, obj.Key, func(body io.Reader, v source.Version) (fetched, error) {
+		if err := source.Changed(listed, v); err != nil {
+			return fetched{}, err
+		}
+		return h.object(body, obj)
 	})
 	if err != nil {
 		return fetched{err: err, attempts: attempts}
@@ -378,7 +385,7 @@ func parsePNGHeader(b []byte) pngHeader {
 
 func (s *fetchHash) result(ctx context.Context, env *Env, objects arrow.RecordBatch, keys *array.String, results []fetched) (*Result, error) {
 	var ok []int
-	var downloaded int64
+	var downloaded, changed int64
 	var shas, mds, ids, failedKeys, failedErrs, rejKeys, rejReasons []string
 	var failedAttempts []int64
 	var failures []Failure
@@ -390,6 +397,9 @@ func (s *fetchHash) result(ctx context.Context, env *Env, objects arrow.RecordBa
 	}
 	for i, r := range results {
 		if r.err != nil {
+			if errors.Is(r.err, source.ErrChanged) {
+				changed++
+			}
 			failedKeys = append(failedKeys, keys.Value(i))
 			failedErrs = append(failedErrs, r.err.Error())
 			failedAttempts = append(failedAttempts, int64(r.attempts))
@@ -446,7 +456,7 @@ func (s *fetchHash) result(ctx context.Context, env *Env, objects arrow.RecordBa
 	return &Result{
 		Outputs:  map[string]arrow.RecordBatch{"rows": table.New(cols...), "failed": failed, "rejected": rejected},
 		Objects:  Objects{Failed: int64(len(failedKeys)), Rejected: int64(len(rejKeys))},
-		Stats:    map[string]int64{"downloaded": downloaded},
+		Stats:    map[string]int64{"downloaded": downloaded, "changed": changed},
 		Partial:  len(failures) > 0,
 		Failures: failures,
 	}, nil

@@ -36,7 +36,7 @@ type flakyStore struct {
 func (s *flakyStore) List(context.Context, func(source.Object) error) error { return nil }
 func (s *flakyStore) URI(key string) string                                 { return "test://" + key }
 
-func (s *flakyStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+func (s *flakyStore) Get(ctx context.Context, key string) (io.ReadCloser, source.Version, error) {
 	s.mu.Lock()
 	n := s.gets[key]
 	s.gets[key]++
@@ -48,17 +48,17 @@ func (s *flakyStore) Get(ctx context.Context, key string) (io.ReadCloser, error)
 	s.mu.Unlock()
 	switch fault {
 	case "error":
-		return nil, errors.New("503 slow down")
+		return nil, source.Version{}, errors.New("503 slow down")
 	case "gone":
-		return nil, fmt.Errorf("%w: no such key", fs.ErrNotExist)
+		return nil, source.Version{}, fmt.Errorf("%w: no such key", fs.ErrNotExist)
 	case "cut":
-		return io.NopCloser(bytes.NewReader(data[:len(data)/2])), nil
+		return io.NopCloser(bytes.NewReader(data[:len(data)/2])), source.Version{Size: -1}, nil
 	case "flip":
 		data[len(data)/2] ^= 0x10
 	case "stall":
-		return io.NopCloser(stallBody{ctx}), nil
+		return io.NopCloser(stallBody{ctx}), source.Version{Size: -1}, nil
 	}
-	return io.NopCloser(bytes.NewReader(data)), nil
+	return io.NopCloser(bytes.NewReader(data)), source.Version{Size: -1}, nil
 }
 
 type stallBody struct{ ctx context.Context }

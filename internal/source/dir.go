@@ -126,24 +126,25 @@ func (d *dirStore) path(key string) (string, error) {
 	return filepath.Join(d.root, local), nil
 }
 
-func (d *dirStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+func (d *dirStore) Get(ctx context.Context, key string) (io.ReadCloser, Version, error) {
 	p, err := d.path(key)
 	if err != nil {
-		return nil, err
+		return nil, Version{}, err
 	}
 	if target, err := filepath.EvalSymlinks(p); err != nil || !d.inside(target) {
-		return nil, fmt.Errorf("open %s: outside the source root or missing", key)
+		return nil, Version{}, fmt.Errorf("open %s: outside the source root or missing", key)
 	}
 	f, err := os.Open(p)
 	if err != nil {
-		return nil, err
+		return nil, Version{}, err
 	}
 	// A directory is not an object (List never returns one).
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
 		f.Close()
-		return nil, fmt.Errorf("open %s: not a regular file", key)
+		return nil, Version{}, fmt.Errorf("open %s: not a regular file", key)
 	}
-	return f, nil
+	return f, Version{Size: st.Size(), LastModified: st.ModTime().UTC()}, nil
 }
 
 func (d *dirStore) URI(key string) string {

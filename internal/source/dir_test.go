@@ -204,12 +204,12 @@ func TestDirSymlinks(t *testing.T) {
 		t.Errorf("skipped = %q, want %q", skipped, wantSkipped)
 	}
 	for _, key := range []string{"in/escape.png", "in/relative.png", "in/dir/secret.png", "in/broken.png"} {
-		if rc, err := s.Get(context.Background(), key); err == nil {
+		if rc, _, err := s.Get(context.Background(), key); err == nil {
 			rc.Close()
 			t.Errorf("Get(%q) opened a file outside the root", key)
 		}
 	}
-	rc, err := s.Get(context.Background(), "in/alias.png")
+	rc, _, err := s.Get(context.Background(), "in/alias.png")
 	if err != nil {
 		t.Fatalf("Get(in/alias.png): %v", err)
 	}
@@ -230,7 +230,7 @@ func TestDirRootThroughSymlink(t *testing.T) {
 	if got := listKeys(t, s); !reflect.DeepEqual(got, []string{"x/y.png"}) {
 		t.Errorf("List = %q", got)
 	}
-	rc, err := s.Get(context.Background(), "x/y.png")
+	rc, _, err := s.Get(context.Background(), "x/y.png")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,13 +254,13 @@ func TestDirGetRejectsBadKeys(t *testing.T) {
 		"a//ok.png",
 		"sub", // a directory
 	} {
-		rc, err := s.Get(context.Background(), key)
+		rc, _, err := s.Get(context.Background(), key)
 		if err == nil {
 			rc.Close()
 			t.Errorf("Get(%q) succeeded, want an error", key)
 		}
 	}
-	rc, err := s.Get(context.Background(), "ok.png")
+	rc, _, err := s.Get(context.Background(), "ok.png")
 	if err != nil {
 		t.Fatalf("Get(ok.png): %v", err)
 	}
@@ -268,7 +268,7 @@ func TestDirGetRejectsBadKeys(t *testing.T) {
 	if b, _ := io.ReadAll(rc); string(b) != "ok" {
 		t.Errorf("Get(ok.png) = %q", b)
 	}
-	if _, err := s.Get(context.Background(), "missing.png"); err == nil {
+	if _, _, err := s.Get(context.Background(), "missing.png"); err == nil {
 		t.Error("Get(missing.png) succeeded")
 	}
 }

@@ -21,40 +21,50 @@ type Retry struct {
 // (missing object, refused credentials) is not. It returns the attempts
 // made and the last error.
 func (r Retry) Read(ctx context.Context, s Store, key string, read func(io.Reader) error) (int, error) {
+	_, n, err := Fetch(ctx, r, s, key, func(body io.Reader, _ Version) (struct{}, error) { return struct{}{}, read(body) })
+	return n, err
+}
+
+// Fetch is Read for a reader that makes something of the bytes: read gets
+// each attempt's body with the version the answer describes, and the value
+// of the attempt that succeeds is returned.
+func Fetch[T any](ctx context.Context, r Retry, s Store, key string, read func(io.Reader, Version) (T, error)) (T, int, error) {
 	for attempt := 1; ; attempt++ {
-		err := r.once(ctx, s, key, read)
+		v, err := once(ctx, r.Stall, s, key, read)
 		if err == nil {
-			return attempt, nil
+			return v, attempt, nil
 		}
 		if attempt >= r.Attempts || ctx.Err() != nil || Permanent(err) {
-			return attempt, err
+			return v, attempt, err
 		}
 		backoff := min(100*time.Millisecond<<(attempt-1), 5*time.Second)
 		select {
 		case <-time.After(backoff/2 + rand.N(backoff/2+1)):
 		case <-ctx.Done():
-			return attempt, err
+			return v, attempt, err
 		}
 	}
 }
 
-func (r Retry) once(ctx context.Context, s Store, key string, read func(io.Reader) error) error {
+func once[T any](ctx context.Context, stall time.Duration, s Store, key string, read func(io.Reader, Version) (T, error)) (T, error) {
+	var zero T
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	watchdog := time.AfterFunc(r.Stall, func() { cancel(fmt.Errorf("no data for %s", r.Stall)) })
+	watchdog := time.AfterFunc(stall, func() { cancel(fmt.Errorf("no data for %s", stall)) })
 	defer watchdog.Stop()
 	// A store that retries a request itself (the S3 SDK after a 503) restarts
 	// the watchdog with each attempt: its backoff is not a stall.
-	ctx = WithAttemptHook(ctx, func() { watchdog.Reset(r.Stall) })
-	body, err := s.Get(ctx, key)
+	ctx = WithAttemptHook(ctx, func() { watchdog.Reset(stall) })
+	body, ver, err := s.Get(ctx, key)
 	if err != nil {
-		return withCause(ctx, err)
+		return zero, withCause(ctx, err)
 	}
 	defer body.Close()
-	if err := read(stallReader{body, watchdog, r.Stall}); err != nil {
-		return withCause(ctx, err)
+	v, err := read(stallReader{body, watchdog, stall}, ver)
+	if err != nil {
+		return zero, withCause(ctx, err)
 	}
-	return nil
+	return v, nil
 }
 
 // withCause prefers the reason a context was cancelled (a stall) to the

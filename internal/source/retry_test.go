@@ -23,15 +23,15 @@ type flakyStore struct {
 func (f *flakyStore) List(context.Context, func(Object) error) error { return nil }
 func (f *flakyStore) URI(key string) string                          { return key }
 
-func (f *flakyStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+func (f *flakyStore) Get(ctx context.Context, key string) (io.ReadCloser, Version, error) {
 	f.gets++
 	if f.gets <= f.fail {
-		return nil, f.err
+		return nil, Version{}, f.err
 	}
 	if f.stall {
-		return io.NopCloser(blockingReader{ctx}), nil
+		return io.NopCloser(blockingReader{ctx}), Version{Size: -1}, nil
 	}
-	return io.NopCloser(strings.NewReader(f.body)), nil
+	return io.NopCloser(strings.NewReader(f.body)), Version{Size: int64(len(f.body))}, nil
 }
 
 type blockingReader struct{ ctx context.Context }
@@ -108,13 +108,13 @@ type retryingStore struct {
 	backoff time.Duration
 }
 
-func (s *retryingStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+func (s *retryingStore) Get(ctx context.Context, key string) (io.ReadCloser, Version, error) {
 	for range s.inner {
 		attemptStarted(ctx)
 		select {
 		case <-time.After(s.backoff):
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, Version{}, ctx.Err()
 		}
 	}
 	return s.flakyStore.Get(ctx, key)

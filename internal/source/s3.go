@@ -211,13 +211,17 @@ func parallel(ctx context.Context, items []string, n int, fn func(context.Contex
 	return ctx.Err()
 }
 
-func (s *s3Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+func (s *s3Store) Get(ctx context.Context, key string) (io.ReadCloser, Version, error) {
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)},
 		func(o *s3.Options) { o.APIOptions = append(o.APIOptions, announceAttempts) })
 	if err != nil {
-		return nil, explain(err)
+		return nil, Version{}, explain(err)
 	}
-	return out.Body, nil
+	v := Version{Size: -1, ETag: strings.Trim(aws.ToString(out.ETag), `"`), LastModified: aws.ToTime(out.LastModified).UTC()}
+	if out.ContentLength != nil {
+		v.Size = *out.ContentLength
+	}
+	return out.Body, v, nil
 }
 
 func (s *s3Store) URI(key string) string { return "s3://" + s.bucket + "/" + key }

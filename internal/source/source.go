@@ -36,13 +36,53 @@ type Object struct {
 	Skip string
 }
 
+// Version is what a Get's answer says of the bytes it brings: compared
+// with the listing, it tells an object overwritten since it was listed.
+type Version struct {
+	Size         int64  // -1: not known
+	ETag         string // without quotes; empty: not known
+	LastModified time.Time
+}
+
+// ErrChanged marks an object whose GET brought another version than the
+// listing describes (overwritten or replaced since): retrying within the
+// run brings the same other version, so it is not retried. It is
+// permanent for this run only; the next run lists the new version.
+var ErrChanged = fmt.Errorf("%w: object changed since it was listed", ErrPermanent)
+
+// Changed returns an ErrChanged error when v is not the version o
+// describes: another size, another ETag (when both have one), or, without
+// ETags, another modification time at the coarser of the two precisions
+// (tables keep microseconds, an HTTP Last-Modified header whole seconds).
+func Changed(o Object, v Version) error {
+	switch {
+	case v.Size >= 0 && v.Size != o.Size:
+		return fmt.Errorf("%w (listed %d bytes, now %d); fetched again on the next run", ErrChanged, o.Size, v.Size)
+	case o.ETag != "" && v.ETag != "":
+		if o.ETag != v.ETag {
+			return fmt.Errorf("%w (listed ETag %s, now %s); fetched again on the next run", ErrChanged, o.ETag, v.ETag)
+		}
+	case !o.LastModified.IsZero() && !v.LastModified.IsZero():
+		a, b := o.LastModified.Truncate(time.Microsecond), v.LastModified.Truncate(time.Microsecond)
+		if a.Nanosecond() == 0 || b.Nanosecond() == 0 {
+			a, b = a.Truncate(time.Second), b.Truncate(time.Second)
+		}
+		if !a.Equal(b) {
+			return fmt.Errorf("%w (listed as modified %s, now %s); fetched again on the next run", ErrChanged,
+				o.LastModified.UTC().Format(time.RFC3339Nano), v.LastModified.UTC().Format(time.RFC3339Nano))
+		}
+	}
+	return nil
+}
+
 // Store is a listed, readable set of objects under one prefix.
 type Store interface {
 	// List calls fn for every object under the prefix in byte order of Key,
 	// and for every entry it leaves out with the reason in Object.Skip.
 	List(ctx context.Context, fn func(Object) error) error
-	// Get opens the object's bytes.
-	Get(ctx context.Context, key string) (io.ReadCloser, error)
+	// Get opens the object's bytes and says which version of the object
+	// they are, as the answer described it.
+	Get(ctx context.Context, key string) (io.ReadCloser, Version, error)
 	// URI names an object so that another program can open it.
 	URI(key string) string
 }
