@@ -67,8 +67,9 @@ type faultProxy struct {
 	// until the limit is raised (-1: no limit). Waiters watch gate, which
 	// is closed and replaced when the limit changes; the test watches
 	// changed, closed and replaced when anything it may wait for changes.
-	limit   int
-	waiting int // requests waiting at the gate
+	limit       int
+	waiting     int            // requests waiting at the gate
+	waitingKeys map[string]int // their keys (a hedge waits with its request)
 	gate    chan struct{}
 	changed chan struct{}
 }
@@ -80,7 +81,7 @@ func newFaultProxy(t *testing.T, upstream, bkt string) *faultProxy {
 		t.Fatal(err)
 	}
 	p := &faultProxy{bucket: bkt, seed: "kneepipe-e2e", always: map[string]fault{}, seen: map[string]int{}, injected: map[fault]int{},
-		served: map[string]bool{}, limit: -1, gate: make(chan struct{}), changed: make(chan struct{})}
+		served: map[string]bool{}, waitingKeys: map[string]int{}, limit: -1, gate: make(chan struct{}), changed: make(chan struct{})}
 	quiet := log.New(io.Discard, "", 0)
 	p.rp = &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
@@ -211,10 +212,12 @@ func (p *faultProxy) idle(t *testing.T) {
 // awaitHeld waits until a client with this many workers is held: every
 // request the gate let through has been answered and each worker has sent
 // its next one, which waits. All the client did with the answers is done.
+// Workers are counted by the keys waiting: a request the client hedged
+// waits with its hedge.
 func (p *faultProxy) awaitHeld(t *testing.T, bg *background, workers int) {
 	t.Helper()
-	p.await(t, bg, fmt.Sprintf("%d GetObject requests waiting at the gate", workers), func() bool {
-		return p.limit >= 0 && p.waiting == workers && p.gets == p.limit+workers && p.inflight == workers
+	p.await(t, bg, fmt.Sprintf("GetObject requests for %d keys waiting at the gate", workers), func() bool {
+		return p.limit >= 0 && len(p.waitingKeys) == workers && p.inflight == p.waiting
 	})
 }
 
@@ -304,7 +307,7 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	p.served[key] = p.served[key] || f == faultNone
-	if !p.pass(r.Context(), p.gets) {
+	if !p.pass(r.Context(), key, p.gets) {
 		p.mu.Unlock()
 		return
 	}
@@ -348,14 +351,18 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // pass waits at the gate (with p.mu held, released while waiting) until
 // the n-th GetObject request may go on; false if the client went away.
-func (p *faultProxy) pass(ctx context.Context, n int) bool {
+func (p *faultProxy) pass(ctx context.Context, key string, n int) bool {
 	if !p.heldLocked(n) {
 		return true
 	}
 	p.waiting++
+	p.waitingKeys[key]++
 	p.changedLocked()
 	defer func() {
 		p.waiting--
+		if p.waitingKeys[key]--; p.waitingKeys[key] == 0 {
+			delete(p.waitingKeys, key)
+		}
 		p.changedLocked()
 	}()
 	for p.heldLocked(n) {

@@ -201,15 +201,20 @@ func (s *fetchHash) Run(ctx context.Context, env *Env, in map[string]arrow.Recor
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	// The workers share one Tail: slow GETs are hedged, throttling lowers
+	// their concurrency. A hedge reads alongside its request, each into a
+	// hash of its own.
+	retry := s.retry
+	retry.Tail = source.NewTail(s.concurrency)
+	hashes := sync.Pool{New: func() any { return newDualHash() }}
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range min(s.concurrency, max(len(todo), 1)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			h := newDualHash()
 			for i := range next {
-				r := s.fetchOne(ctx, env, h, ident[i])
+				r := fetchOne(ctx, env, retry, &hashes, ident[i])
 				results[i] = r
 				switch {
 				case r.err != nil && s.failFast:
@@ -255,7 +260,7 @@ feed:
 			return nil, fmt.Errorf("record of hashed objects: %w", err)
 		}
 	}
-	return s.result(ctx, env, objects, keys, results)
+	return s.result(ctx, env, objects, keys, results, retry.Tail.Stats())
 }
 
 // objectIdentities reads what identifies each listed object's content
@@ -283,15 +288,17 @@ func objectIdentities(objects arrow.RecordBatch, keys *array.String, sizes *arra
 // An answer that brings another version than the listing's (the object
 // was overwritten since) is refused before its bytes are read: its hash
 // would be attributed to the listed version.
-func (s *fetchHash) fetchOne(ctx context.Context, env *Env, h *dualHash, obj hashed) fetched {
+func fetchOne(ctx context.Context, env *Env, retry source.Retry, hashes *sync.Pool, obj hashed) fetched {
 	listed := source.Object{Key: obj.Key, Size: obj.Size, ETag: obj.ETag}
 	if obj.Modified != 0 {
 		listed.LastModified = time.UnixMicro(obj.Modified).UTC()
 	}
-	r, attempts, err := source.Fetch(ctx, s.retry, env.Store, obj.Key, func(body io.Reader, v source.Version) (fetched, error) {
+	r, attempts, err := source.Fetch(ctx, retry, env.Store, obj.Key, func(body io.Reader, v source.Version) (fetched, error) {
 		if err := source.Changed(listed, v); err != nil {
 			return fetched{}, err
 		}
+		h := hashes.Get().(*dualHash)
+		defer hashes.Put(h)
 		return h.object(body, obj)
 	})
 	if err != nil {
@@ -383,7 +390,7 @@ func parsePNGHeader(b []byte) pngHeader {
 	return pngHeader{OK: true, Width: be(b[16:20]), Height: be(b[20:24]), BitDepth: int64(b[24]), ColorType: int64(b[25])}
 }
 
-func (s *fetchHash) result(ctx context.Context, env *Env, objects arrow.RecordBatch, keys *array.String, results []fetched) (*Result, error) {
+func (s *fetchHash) result(ctx context.Context, env *Env, objects arrow.RecordBatch, keys *array.String, results []fetched, tail source.TailStats) (*Result, error) {
 	var ok []int
 	var downloaded, changed int64
 	var shas, mds, ids, failedKeys, failedErrs, rejKeys, rejReasons []string
@@ -454,9 +461,11 @@ func (s *fetchHash) result(ctx context.Context, env *Env, objects arrow.RecordBa
 	)
 	rejected := table.New(table.Strings(m, "key", rejKeys), table.Strings(m, "reason", rejReasons))
 	return &Result{
-		Outputs:  map[string]arrow.RecordBatch{"rows": table.New(cols...), "failed": failed, "rejected": rejected},
-		Objects:  Objects{Failed: int64(len(failedKeys)), Rejected: int64(len(rejKeys))},
-		Stats:    map[string]int64{"downloaded": downloaded, "changed": changed},
+		Outputs: map[string]arrow.RecordBatch{"rows": table.New(cols...), "failed": failed, "rejected": rejected},
+		Objects: Objects{Failed: int64(len(failedKeys)), Rejected: int64(len(rejKeys))},
+		Stats: map[string]int64{"downloaded": downloaded, "changed": changed,
+			"hedged": tail.Hedged, "hedges_won": tail.HedgeWon, "retried": tail.Retried, "throttled": tail.Throttled,
+			"lowest_concurrency": tail.LowestLimit},
 		Partial:  len(failures) > 0,
 		Failures: failures,
 	}, nil

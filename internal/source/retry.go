@@ -1,6 +1,7 @@
 package source
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,59 +12,85 @@ import (
 
 // Retry reads objects the way object stores need: a transient failure
 // costs a retry (capped exponential backoff with jitter), not the object.
+// A throttled answer (503 SlowDown) costs no attempt: it is a request to
+// slow down, retried up to maxThrottled times more.
 type Retry struct {
 	Attempts int           // tries per object, at least 1
-	Stall    time.Duration // an attempt whose body stops arriving this long is cut off
+	Stall    time.Duration // an attempt whose body stops arriving this long is cut off (the backstop: see Tail)
+	Backoff  time.Duration // the first wait before a retry, doubled each time up to 5 s; 0: 100 ms
+	// Tail, when set, is shared by the requests of one fetch: a slow
+	// request is hedged and throttling lowers the fetch's concurrency.
+	// Without it each request is on its own.
+	Tail *Tail
 }
+
+// maxThrottled bounds the throttled answers one object may get.
+const maxThrottled = 10
 
 // Read opens key and hands its body to read. A failure of the request or
 // of read (a short or damaged body, say) is retried; a permanent one
-// (missing object, refused credentials) is not. It returns the attempts
-// made and the last error.
+// (missing object, refused credentials) is not. It returns the requests
+// made (throttled ones included) and the last error. read is never called
+// concurrently: Read does not hedge.
 func (r Retry) Read(ctx context.Context, s Store, key string, read func(io.Reader) error) (int, error) {
+	r.Tail = nil
 	_, n, err := Fetch(ctx, r, s, key, func(body io.Reader, _ Version) (struct{}, error) { return struct{}{}, read(body) })
 	return n, err
 }
 
 // Fetch is Read for a reader that makes something of the bytes: read gets
-// each attempt's body with the version the answer describes, and the value
-// of the attempt that succeeds is returned.
+// each request's body with the version the answer describes, and the value
+// of the request that succeeds is returned. With r.Tail set, read may be
+// called for two requests at once (a hedge): the first to succeed wins and
+// the other's context is cancelled.
 func Fetch[T any](ctx context.Context, r Retry, s Store, key string, read func(io.Reader, Version) (T, error)) (T, int, error) {
-	for attempt := 1; ; attempt++ {
-		v, err := once(ctx, r.Stall, s, key, read)
+	throttled := 0
+	for n := 1; ; n++ {
+		v, err := attempt(ctx, r.Tail, r.Stall, s, key, read)
 		if err == nil {
-			return v, attempt, nil
+			return v, n, nil
 		}
-		if attempt >= r.Attempts || ctx.Err() != nil || Permanent(err) {
-			return v, attempt, err
+		if ctx.Err() != nil || Permanent(err) {
+			return v, n, err
 		}
-		backoff := min(100*time.Millisecond<<(attempt-1), 5*time.Second)
+		if Throttled(err) && throttled < maxThrottled {
+			throttled++
+			r.Tail.count(func(st *tailCounts) { st.throttled.Add(1) })
+		} else if n-throttled >= r.Attempts {
+			return v, n, err
+		}
+		r.Tail.count(func(st *tailCounts) { st.retried.Add(1) })
+		backoff := min(cmp.Or(r.Backoff, 100*time.Millisecond)<<min(n-1, 6), 5*time.Second)
 		select {
 		case <-time.After(backoff/2 + rand.N(backoff/2+1)):
 		case <-ctx.Done():
-			return v, attempt, err
+			return v, n, err
 		}
 	}
 }
 
-func once[T any](ctx context.Context, stall time.Duration, s Store, key string, read func(io.Reader, Version) (T, error)) (T, error) {
+// once makes one request for key and hands its body to read, under the
+// stall watchdog. When probe is set it learns when the headers came and
+// how long the request took.
+func once[T any](ctx context.Context, stall time.Duration, s Store, key string, read func(io.Reader, Version) (T, error), probe *probe) (T, error) {
 	var zero T
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	watchdog := time.AfterFunc(stall, func() { cancel(fmt.Errorf("no data for %s", stall)) })
 	defer watchdog.Stop()
-	// A store that retries a request itself (the S3 SDK after a 503) restarts
-	// the watchdog with each attempt: its backoff is not a stall.
-	ctx = WithAttemptHook(ctx, func() { watchdog.Reset(stall) })
+	start := time.Now()
 	body, ver, err := s.Get(ctx, key)
 	if err != nil {
 		return zero, withCause(ctx, err)
 	}
 	defer body.Close()
+	headers := time.Now()
+	probe.headers(ver.Size)
 	v, err := read(stallReader{body, watchdog, stall}, ver)
 	if err != nil {
 		return zero, withCause(ctx, err)
 	}
+	probe.done(headers.Sub(start), time.Since(headers), ver.Size)
 	return v, nil
 }
 
@@ -89,19 +116,4 @@ func (s stallReader) Read(p []byte) (int, error) {
 		s.timer.Reset(s.stall)
 	}
 	return n, err
-}
-
-type attemptHookKey struct{}
-
-// WithAttemptHook returns a context whose store calls hook at the start of
-// every attempt of a request it retries internally.
-func WithAttemptHook(ctx context.Context, hook func()) context.Context {
-	return context.WithValue(ctx, attemptHookKey{}, hook)
-}
-
-// attemptStarted calls the context's attempt hook, if any.
-func attemptStarted(ctx context.Context) {
-	if hook, ok := ctx.Value(attemptHookKey{}).(func()); ok {
-		hook()
-	}
 }

@@ -100,33 +100,18 @@ func TestRetryCutsOffAStalledBody(t *testing.T) {
 	}
 }
 
-// retryingStore retries each Get itself, as the S3 SDK does after a 503:
-// it announces each inner attempt and waits `backoff` before the next.
-type retryingStore struct {
-	flakyStore
-	inner   int
-	backoff time.Duration
-}
-
-func (s *retryingStore) Get(ctx context.Context, key string) (io.ReadCloser, Version, error) {
-	for range s.inner {
-		attemptStarted(ctx)
-		select {
-		case <-time.After(s.backoff):
-		case <-ctx.Done():
-			return nil, Version{}, ctx.Err()
-		}
-	}
-	return s.flakyStore.Get(ctx, key)
-}
-
-// The stall watchdog restarts with each attempt the store makes inside one
-// Get: a client's own backoff between attempts is not a stall.
-func TestRetryStallRestartsWithInnerAttempts(t *testing.T) {
-	s := &retryingStore{flakyStore: flakyStore{body: "png bytes"}, inner: 3, backoff: 600 * time.Millisecond}
+// A throttled answer costs no attempt: it asks for a slower pace, not
+// for giving up on the object (up to maxThrottled of them).
+func TestRetryThrottledCostsNoAttempt(t *testing.T) {
+	s := &flakyStore{fail: 5, err: fmt.Errorf("%w: 503 SlowDown", ErrThrottled), body: "png bytes"}
 	var got string
-	n, err := Retry{Attempts: 1, Stall: time.Second}.Read(context.Background(), s, "k", readAll(&got))
-	if err != nil || n != 1 || got != "png bytes" {
-		t.Fatalf("attempts %d, err %v, body %q; want 1, nil, the body (1.8 s of inner backoff, no stall over 1 s)", n, err, got)
+	n, err := Retry{Attempts: 2, Stall: time.Second, Backoff: time.Millisecond}.Read(context.Background(), s, "k", readAll(&got))
+	if err != nil || n != 6 || got != "png bytes" {
+		t.Fatalf("requests %d, err %v, body %q; want 6 (5 throttled), nil, the body", n, err, got)
+	}
+	s = &flakyStore{fail: 100, err: fmt.Errorf("%w: 503 SlowDown", ErrThrottled)}
+	n, err = Retry{Attempts: 2, Stall: time.Second, Backoff: time.Millisecond}.Read(context.Background(), s, "k", readAll(&got))
+	if !Throttled(err) || n != maxThrottled+2 {
+		t.Fatalf("requests %d, err %v; want %d (the throttled allowance, then the attempts) and the throttled error", n, err, maxThrottled+2)
 	}
 }

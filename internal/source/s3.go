@@ -20,7 +20,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
-	"github.com/aws/smithy-go/middleware"
 )
 
 type s3Store struct {
@@ -213,7 +212,11 @@ func parallel(ctx context.Context, items []string, n int, fn func(context.Contex
 
 func (s *s3Store) Get(ctx context.Context, key string) (io.ReadCloser, Version, error) {
 	out, err := s.client.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(key)},
-		func(o *s3.Options) { o.APIOptions = append(o.APIOptions, announceAttempts) })
+		// Retry (with its Tail) retries GETs itself: it must see each 503
+		// SlowDown to lower the fetch's concurrency, and a retry the SDK
+		// makes inside one request would hide it and run past the stall
+		// watchdog. Listings keep the SDK's retries.
+		func(o *s3.Options) { o.Retryer = aws.NopRetryer{} })
 	if err != nil {
 		return nil, Version{}, explain(err)
 	}
@@ -241,7 +244,13 @@ func explain(err error) error {
 			return fmt.Errorf("%w: bucket does not exist: %w", ErrPermanent, err)
 		case "NoSuchKey", "NotFound":
 			return fmt.Errorf("%w: object does not exist: %w", ErrPermanent, err)
+		case "SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests", "TooManyRequestsException", "RequestThrottled":
+			return fmt.Errorf("%w: %w", ErrThrottled, err)
 		}
+	}
+	var httpErr *awshttp.ResponseError
+	if errors.As(err, &httpErr) && httpErr.HTTPStatusCode() == http.StatusTooManyRequests {
+		return fmt.Errorf("%w: %w", ErrThrottled, err)
 	}
 	return err
 }
@@ -269,14 +278,3 @@ func (errNoCredentials) Error() string {
 }
 
 func (e errNoCredentials) Unwrap() []error { return []error{ErrPermanent, e.sdk} }
-
-// announceAttempts is an s3 API option that tells the context's attempt
-// hook (WithAttemptHook) when each attempt of the SDK's retry loop starts:
-// it sits in the finalize step after the retry middleware.
-func announceAttempts(stack *middleware.Stack) error {
-	return stack.Finalize.Add(middleware.FinalizeMiddlewareFunc("kneepipeAttemptHook",
-		func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
-			attemptStarted(ctx)
-			return next.HandleFinalize(ctx, in)
-		}), middleware.After)
-}

@@ -81,3 +81,40 @@ func TestNoCredentials(t *testing.T) {
 		t.Errorf("with keys: no request reached the server (error %v)", err)
 	}
 }
+
+// A GET answered 503 SlowDown is one request (the SDK does not retry it:
+// Retry does, and tells the fetch) and its error is Throttled; a 500 is
+// not throttling.
+func TestGetThrottledIsOneRequest(t *testing.T) {
+	var requests atomic.Int32
+	status := atomic.Int32{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		requests.Add(1)
+		code, name := http.StatusServiceUnavailable, "SlowDown"
+		if status.Load() == 500 {
+			code, name = http.StatusInternalServerError, "InternalError"
+		}
+		w.Header().Set("Content-Type", "application/xml")
+		w.WriteHeader(code)
+		w.Write([]byte("<Error><Code>" + name + "</Code><Message>m</Message></Error>"))
+	}))
+	defer srv.Close()
+	lookup := func(k string) (string, bool) {
+		v, ok := map[string]string{"AWS_ACCESS_KEY_ID": "id", "AWS_SECRET_ACCESS_KEY": "secret"}[k]
+		return v, ok
+	}
+	st, err := Open(context.Background(), Config{URI: "s3://bucket/prefix/", Endpoint: srv.URL, Region: "us-east-1"}, lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = st.Get(context.Background(), "prefix/k.png")
+	if !Throttled(err) || Permanent(err) || requests.Load() != 1 {
+		t.Errorf("503 SlowDown: err %v after %d requests; want one request, throttled, not permanent", err, requests.Load())
+	}
+	status.Store(500)
+	requests.Store(0)
+	_, _, err = st.Get(context.Background(), "prefix/k.png")
+	if err == nil || Throttled(err) || requests.Load() != 1 {
+		t.Errorf("500: err %v after %d requests; want one request, not throttled", err, requests.Load())
+	}
+}

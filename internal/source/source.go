@@ -23,6 +23,14 @@ func Permanent(err error) bool {
 	return errors.Is(err, ErrPermanent) || errors.Is(err, fs.ErrNotExist)
 }
 
+// ErrThrottled marks an answer asking the client to slow down (503
+// SlowDown and its kin): a transient failure that is also a signal to the
+// whole fetch (see Tail).
+var ErrThrottled = errors.New("throttled")
+
+// Throttled reports whether err is a throttled answer.
+func Throttled(err error) bool { return errors.Is(err, ErrThrottled) }
+
 // Object is one listed object.
 type Object struct {
 	Key          string // full key in the bucket (or path under the root)
