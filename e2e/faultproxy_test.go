@@ -70,8 +70,8 @@ type faultProxy struct {
 	limit       int
 	waiting     int            // requests waiting at the gate
 	waitingKeys map[string]int // their keys (a hedge waits with its request)
-	gate    chan struct{}
-	changed chan struct{}
+	gate        chan struct{}
+	changed     chan struct{}
 }
 
 func newFaultProxy(t *testing.T, upstream, bkt string) *faultProxy {
