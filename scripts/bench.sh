@@ -26,6 +26,10 @@
 #           (every stage cached, shards copied from the cache) and one with
 #           --force=export (shards written again from the image cache), each
 #           checked to download nothing and to write the same shards.
+#   tail    the s3 group's kneepipe run through bench/faultproxy answering
+#           10 % of GETs 503 SlowDown, cutting 4 % of bodies at half and
+#           stalling 1 % for 120 s, vs the same run through the same proxy
+#           without faults, in alternating rounds (issue 14: <= 3x).
 #   tables  `kneepipe run -f examples/notebook-from-csv.yaml` on a
 #           1,000,000-row raw_data.csv (fresh cache each time) vs pandas
 #           (bench/peers/notebook_tables.py) vs DuckDB SQL
@@ -53,6 +57,7 @@
 #                       ~95 s a run)
 #   BENCH_TABLE_BIG_MIN_GB  tables10m is skipped when less memory is
 #                       available (default 18)
+#   BENCH_TAIL_ROUNDS   rounds for tail (default 3)
 #   BENCH_MANY_ROUNDS   rounds for many (default 2; a cold run takes ~20-27 s on a
 #                       quiet 2-CPU machine, the rerun ~4 s)
 #   BENCH_MANY_OBJECTS  objects in the many bucket (default 100000)
@@ -64,7 +69,7 @@
 #                       (default 15), BENCH_QUIET_BUDGET in all (default 90)
 #   BENCH_EXPORT_ROUNDS rounds for export (default 3)
 #   BENCH_SKIP          space-separated groups to skip: s3 (with warm) many
-#                       big export tables tables10m neardup
+#                       big export tables tables10m neardup tail
 #   BENCH_GROUPS        space-separated groups to run, the others skipped
 #                       (default all), e.g. BENCH_GROUPS=export
 #
@@ -79,6 +84,7 @@ BENCH=${BENCH_DIR:-$REPO/.tools/bench}
 ROUNDS=${BENCH_ROUNDS:-9}
 NOTEBOOK_ROUNDS=${BENCH_NOTEBOOK_ROUNDS:-3}
 TABLE_ROUNDS=${BENCH_TABLE_ROUNDS:-5}
+TAIL_ROUNDS=${BENCH_TAIL_ROUNDS:-3}
 BIG_ROUNDS=${BENCH_BIG_ROUNDS:-3}
 MANY_ROUNDS=${BENCH_MANY_ROUNDS:-2}
 EXPORT_ROUNDS=${BENCH_EXPORT_ROUNDS:-3}
@@ -125,7 +131,7 @@ BIN=$BENCH/bin
 mkdir -p "$BIN"
 log "building bin/kneepipe and the bench tools"
 "$GO" build -o bin/kneepipe ./cmd/kneepipe
-"$GO" build -o "$BIN/" ./bench/gen ./bench/peers/bareloop ./bench/peers/duckdbsql ./bench/report
+"$GO" build -o "$BIN/" ./bench/gen ./bench/peers/bareloop ./bench/peers/duckdbsql ./bench/report ./bench/faultproxy
 [[ -x .tools/bin/versitygw ]] || make -s -f scripts/tools.mk tools >&2
 
 # ------------------------------------------------------------------ data
@@ -163,8 +169,10 @@ meta() { local IFS=$'\t'; printf '%s\n' "$*" >>"$META"; }
 
 # ------------------------------------------------------------------ server
 STATE=$BENCH/state
+TAIL_PIDS=() # fault proxies of the tail group
 cleanup() {
 	local rc=$?
+	((${#TAIL_PIDS[@]} == 0)) || kill -TERM "${TAIL_PIDS[@]}" 2>/dev/null || true
 	scripts/s3server.sh stop "$STATE" || true
 	rm -rf "$WORK"
 	exit $rc
@@ -331,6 +339,15 @@ same() { # same FILE_A FILE_B WHAT
 	cmp -s "$1" "$2" || die "output check failed: $3 ($1 differs from $2)"
 }
 
+# bench_reference: the notebook's CSVs over the bench bucket's directory,
+# which every kneepipe run over it must write byte for byte.
+bench_reference() {
+	[[ -s $WORK/ref/raw_data.csv ]] && return 0
+	log "reference outputs: testdata/reference/notebook.py over the bucket's directory"
+	/usr/bin/python3 testdata/reference/notebook.py "$DATA/kneebench/datasets" "$WORK/ref" >"$LOGS/reference.out" 2>&1 ||
+		die "reference notebook failed: $(tail -5 "$LOGS/reference.out")"
+}
+
 KP_S3=(bin/kneepipe run -f examples/notebook.yaml --source s3://kneebench/datasets/ --endpoint "$EP" --region us-east-1)
 NB_CSVS=(raw_data deleted_paths different_severity normalized_data)
 TABLE_CSVS=(deleted_paths different_severity normalized_data)
@@ -349,9 +366,7 @@ if ! skipped s3; then
 	meta target s3 kneepipe rss_mb "<=" 100 "kneepipe cold run peak RSS <= 100 MB"
 	meta target warm warm ratio "<=" 0.10 "kneepipe no-op rerun <= 10% of the cold run (issue 3)"
 
-	log "reference outputs: testdata/reference/notebook.py over the bucket's directory"
-	/usr/bin/python3 testdata/reference/notebook.py "$DATA/kneebench/datasets" "$WORK/ref" >"$LOGS/reference.out" 2>&1 ||
-		die "reference notebook failed: $(tail -5 "$LOGS/reference.out")"
+	bench_reference
 	# Expected `sha256  relative_path` lines, as rclone prints them.
 	awk -F, 'NR > 1 { split($2, h, ":"); print h[1] "  " $4 }' "$WORK/ref/raw_data.csv" | LC_ALL=C sort >"$WORK/ref/sha256.txt"
 	# Expected bareloop manifest: key, size, sha256, md5.
@@ -415,6 +430,64 @@ if ! skipped s3; then
 	meta check "kneepipe's no-op rerun took every stage but the listing from the cache and copied raw_data from the cache's stored artifacts (run.json), every round"
 	meta check "bareloop's manifest (key, size, sha256, md5) and rclone's SHA-256 list equal the reference's, every round"
 	meta check "reference figures of the generated bucket (testdata/reference/notebook.py): $(grep -E '^(rows:|in-expert|disagreements)' "$LOGS/reference.out" | paste -sd'/' | sed 's|/| / |g')"
+fi
+
+# ------------------------------------------------------------------ tail
+if ! skipped tail; then
+	TAIL_MIX=(-slowdown 0.10 -cut 0.04 -stall 0.01 -stall-for 120s)
+	meta group tail "Cold run through a fault proxy (bench/faultproxy): 10 % of GETs 503 SlowDown, 4 % of bodies cut at half, 1 % stalled 120 s; vs the same proxy without faults" clean
+	meta gnote tail "Both peers are the s3 group's kneepipe command (examples/notebook.yaml, shipped parameters: stall_timeout 30 s, 4 attempts) with --endpoint at a bench/faultproxy in front of the same versitygw; rounds alternate which goes first. The fault of a request depends on a seed, its key and how often the key was requested before, so a round's faults differ from the last round's but the mix is the same. Without hedging each stall waits out stall_timeout."
+	meta peer tail clean "kneepipe through the proxy, no faults" "bench/faultproxy -upstream \$EP -bucket kneebench; bin/kneepipe run -f examples/notebook.yaml ... --endpoint PROXY --out OUT --cache FRESH_EMPTY_DIR"
+	meta peer tail faults "kneepipe through the proxy with the fault mix" "bench/faultproxy -upstream \$EP -bucket kneebench ${TAIL_MIX[*]}; the same kneepipe command"
+	meta target tail faults ratio "<=" 3 "the same bytes through the fault mix in <= 3x the time without faults (issue 14)"
+	bench_reference
+	mkdir -p "$WORK/tail"
+	# tail_proxy NAME ARGS...: starts a proxy, sets TAIL_URL to its address.
+	tail_proxy() {
+		local name=$1 deadline=$((SECONDS + 10))
+		shift
+		"$BIN/faultproxy" -upstream "$EP" -bucket kneebench "$@" >"$WORK/tail/$name.url" 2>"$LOGS/faultproxy-$name.err" &
+		TAIL_PIDS+=($!)
+		until [[ -s $WORK/tail/$name.url ]]; do
+			((SECONDS < deadline)) || die "faultproxy $name did not start: $(cat "$LOGS/faultproxy-$name.err")"
+			sleep 0.05
+		done
+		TAIL_URL=$(head -1 "$WORK/tail/$name.url")
+	}
+	tail_proxy clean
+	TAIL_CLEAN=$TAIL_URL
+	tail_proxy faults "${TAIL_MIX[@]}"
+	TAIL_FAULTS=$TAIL_URL
+	tail_run() {
+		local peer=$1 r=$2 ep out=$WORK/tail/$1.$2 cache=$WORK/tail/cache.$1.$2 f
+		[[ $peer == clean ]] && ep=$TAIL_CLEAN || ep=$TAIL_FAULTS
+		rm -rf "$out" "$cache"
+		mkdir -p "$cache"
+		measure tail "$peer" "$r" "tail-$peer.$r" bin/kneepipe run -f examples/notebook.yaml --source s3://kneebench/datasets/ \
+			--endpoint "$ep" --region us-east-1 --out "$out" --cache "$cache"
+		stages tail "$peer" "$r" "$out/run.json"
+		run_counts tail "$peer" "$r" "$out/run.json" >/dev/null
+		/usr/bin/python3 -c '
+import json, sys
+group, peer, rnd, path, tsv = sys.argv[1:6]
+fetch = [s for s in json.load(open(path))["stages"] if s["kind"] == "fetch-hash"][0].get("counts", {})
+if int(rnd) > 0:
+    with open(tsv, "a") as f:
+        for k in ("throttled", "retried", "hedged", "hedges_won", "lowest_concurrency"):
+            print(group, peer, rnd, "fetch " + k, fetch.get(k, 0), sep="\t", file=f)
+' tail "$peer" "$r" "$out/run.json" "$RES/counts.tsv"
+		for f in "${NB_CSVS[@]}"; do same "$out/$f.csv" "$WORK/ref/$f.csv" "tail: kneepipe $peer $f.csv"; done
+		rm -rf "$out" "$cache"
+	}
+	log "tail: warm-up round (not recorded) + $TAIL_ROUNDS rounds"
+	for ((r = 0; r <= TAIL_ROUNDS; r++)); do
+		quiet_gate
+		for p in $(rotate "$r" faults clean); do tail_run "$p" "$r"; done
+	done
+	kill -TERM "${TAIL_PIDS[@]}"
+	wait "${TAIL_PIDS[@]}" || true
+	TAIL_PIDS=()
+	meta check "tail: kneepipe wrote raw_data.csv, deleted_paths.csv, different_severity.csv and normalized_data.csv byte-identical to testdata/reference/notebook.py through both proxies, every round (warm-up included); $(cat "$LOGS/faultproxy-faults.err") through the faulty proxy, $(cat "$LOGS/faultproxy-clean.err") through the clean one, over all rounds"
 fi
 
 # ------------------------------------------------------------------ many
