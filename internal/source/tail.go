@@ -27,10 +27,14 @@ type tailCounts struct {
 	lowest                               atomic.Int64 // lowest concurrency limit reached
 }
 
-// NewTail serves a fetch of at most concurrency requests at once; hedges
-// are at most 5 % of its requests.
+// NewTail serves a fetch of at most concurrency requests at once, never
+// throttled below a quarter of that: a store that throttles a share of
+// requests whatever the rate (a proxy's fault mix, a noisy neighbour)
+// throttles some request of nearly every round, and AIMD would otherwise
+// settle at one or two requests in flight, where one stalled body holds
+// the whole fetch. Hedges are at most 5 % of its requests.
 func NewTail(concurrency int) *Tail {
-	t := &Tail{hedge: fetchpolicy.DefaultHedge(), budget: fetchpolicy.NewBudget(0.05, 2), limit: fetchpolicy.NewAIMD(1, concurrency)}
+	t := &Tail{hedge: fetchpolicy.DefaultHedge(), budget: fetchpolicy.NewBudget(0.05, 2), limit: fetchpolicy.NewAIMD(concurrency/4, concurrency)}
 	t.counts.lowest.Store(int64(concurrency))
 	return t
 }
@@ -85,32 +89,26 @@ type outcome[T any] struct {
 // hedged sends the request and, once it is slower than the recent ones
 // (its headers late, or its body late for its size) and the budget allows,
 // the same request again: the first to bring a body read accepts wins,
-// the others are cancelled. A hedge that fails while the request is still
-// out is followed by another, up to maxHedges. Hedges are outside the
+// the others are cancelled. When one fails while another is still out,
+// that one is watched in turn, up to maxHedges hedges. Hedges are outside the
 // concurrency limit (the budget bounds them) so that a throttled fetch
 // still cuts its stalls short.
 func hedged[T any](ctx context.Context, t *Tail, stall time.Duration, s Store, key string, read func(io.Reader, Version) (T, error)) (T, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // the losers
 	results := make(chan outcome[T], 1+maxHedges)
-	headers := make(chan int64, 1)
-	send := func(hedge bool, p *probe) {
+	headers := make(chan sized, 1+maxHedges)
+	send := func(id int) {
 		go func() {
-			v, err := once(ctx, stall, s, key, read, p)
-			results <- outcome[T]{v, err, hedge}
+			v, err := once(ctx, stall, s, key, read, &probe{hedge: t.hedge, id: id, sized: headers})
+			results <- outcome[T]{v, err, id > 0}
 		}()
 	}
 	t.budget.Request()
-	send(false, &probe{hedge: t.hedge, sized: headers})
-	timer := time.NewTimer(time.Hour)
+	send(0)
+	w := hedgeWatch{h: t.hedge, since: time.Now(), size: -1}
+	timer := time.NewTimer(w.wait(time.Now()))
 	defer timer.Stop()
-	arm := func(d time.Duration, ok bool) {
-		timer.Stop()
-		if ok {
-			timer.Reset(d)
-		}
-	}
-	arm(t.hedge.FirstByteAfter())
 	pending, hedges := 1, 0
 	var first error
 	for {
@@ -130,37 +128,84 @@ func hedged[T any](ctx context.Context, t *Tail, stall time.Duration, s Store, k
 				var zero T
 				return zero, first
 			}
-			if o.hedge && hedges < maxHedges {
-				arm(t.hedge.FirstByteAfter())
+			// A failed hedge leaves a request already found slow: hedge
+			// again at once. A failed request leaves its hedge, which may
+			// be slow too: watch it from now.
+			w = hedgeWatch{h: t.hedge, id: -1, since: time.Now(), size: -1}
+			if o.hedge {
+				w.since = time.Time{}
 			}
-		case size := <-headers:
-			if hedges == 0 {
-				arm(t.hedge.BodyAfter(size))
+			timer.Reset(w.wait(time.Now()))
+		case hd := <-headers:
+			if hd.id == w.id {
+				w.since, w.size = time.Now(), hd.size
+				timer.Reset(w.wait(time.Now()))
 			}
-		case <-timer.C:
-			if hedges < maxHedges && t.budget.Take() {
-				hedges++
-				pending++
-				t.counts.hedged.Add(1)
-				send(true, &probe{hedge: t.hedge})
+		case now := <-timer.C:
+			if hedges == maxHedges {
+				continue
 			}
+			if d := w.wait(now); d > 0 {
+				timer.Reset(d)
+				continue
+			}
+			if !t.budget.Take() {
+				timer.Reset(t.hedge.Floor) // the budget grows with requests
+				continue
+			}
+			hedges++
+			pending++
+			t.counts.hedged.Add(1)
+			send(hedges)
+			// The hedge may be slow as well: it is watched in turn.
+			w = hedgeWatch{h: t.hedge, id: hedges, since: now, size: -1}
+			timer.Reset(w.wait(now))
 		}
 	}
 }
 
 // maxHedges bounds the hedges of one request.
-const maxHedges = 2
+const maxHedges = 3
+
+// hedgeWatch says how long until the request it watches (id: 0 the
+// request, then its hedges) is due for a hedge: since it was sent (size <
+// 0) its headers are measured, since its headers its body. Before enough
+// requests were measured it looks again after the hedge's floor.
+type hedgeWatch struct {
+	h     fetchpolicy.Hedge
+	id    int
+	since time.Time
+	size  int64
+}
+
+func (w hedgeWatch) wait(now time.Time) time.Duration {
+	after, ok := w.h.FirstByteAfter()
+	if w.size >= 0 {
+		after, ok = w.h.BodyAfter(w.size)
+	}
+	if !ok {
+		return w.h.Floor
+	}
+	return max(w.since.Add(after).Sub(now), 0)
+}
+
+// sized says request id's headers came, announcing size bytes.
+type sized struct {
+	id   int
+	size int64
+}
 
 // probe records a request's latencies into the hedge's windows and tells
-// hedged when its headers came (with the body's size).
+// hedged when its headers came.
 type probe struct {
 	hedge fetchpolicy.Hedge
-	sized chan<- int64
+	id    int
+	sized chan<- sized
 }
 
 func (p *probe) headers(size int64) {
-	if p != nil && p.sized != nil {
-		p.sized <- size
+	if p != nil {
+		p.sized <- sized{p.id, size}
 	}
 }
 

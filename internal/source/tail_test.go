@@ -199,10 +199,10 @@ func TestThrottlingLowersTheLimit(t *testing.T) {
 		t.Fatalf("body %q, requests %d, err %v; want the body after 3 throttled answers", got, n, err)
 	}
 	st := tail.Stats()
-	if st.Throttled != 3 || st.Retried != 3 || st.LowestLimit != 2 {
-		t.Errorf("stats %+v, want 3 throttled, 3 retried, the limit halved three times to 2", st)
+	if st.Throttled != 3 || st.Retried != 3 || st.LowestLimit != 4 {
+		t.Errorf("stats %+v, want 3 throttled, 3 retried, the limit halved to its floor, a quarter: 4", st)
 	}
-	if l := tail.limit.Limit(); l != 2 {
-		t.Errorf("limit %d after one success, want 2 (1/limit more per success)", l)
+	if l := tail.limit.Limit(); l != 4 {
+		t.Errorf("limit %d after one success, want 4 (1/limit more per success)", l)
 	}
 }
