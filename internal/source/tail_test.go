@@ -206,3 +206,61 @@ func TestThrottlingLowersTheLimit(t *testing.T) {
 		t.Errorf("limit %d after one success, want 4 (1/limit more per success)", l)
 	}
 }
+
+// A hedge that stalls as well is watched and hedged in turn.
+func TestStalledHedgeIsHedgedAgain(t *testing.T) {
+	s := &scriptStore{script: func(ctx context.Context, n int) (io.ReadCloser, Version, error) {
+		if n <= 2 {
+			return io.NopCloser(&stalled{ctx: ctx, cancelled: make(chan struct{})}), Version{Size: int64(len(body))}, nil
+		}
+		return served()
+	}}
+	tail := primedTail(4)
+	got, _, err := fetchBody(t, Retry{Attempts: 1, Stall: time.Hour, Tail: tail}, s)
+	if err != nil || got != body {
+		t.Fatalf("body %q, err %v; want the second hedge's body", got, err)
+	}
+	if st := tail.Stats(); st.Hedged != 2 || st.HedgeWon != 1 || s.gets != 3 {
+		t.Errorf("stats %+v, %d GETs; want 2 hedges, one won, 3 GETs", st, s.gets)
+	}
+}
+
+// A request sent before the fetch had measured enough requests is hedged
+// once it has: the first requests of a fetch are not left to the stall
+// timeout.
+func TestEarlyRequestHedgedOnceMeasured(t *testing.T) {
+	started := make(chan struct{})
+	s := &scriptStore{script: func(ctx context.Context, n int) (io.ReadCloser, Version, error) {
+		if n == 1 {
+			close(started)
+			return io.NopCloser(&stalled{ctx: ctx, cancelled: make(chan struct{})}), Version{Size: int64(len(body))}, nil
+		}
+		return served()
+	}}
+	tail := NewTail(4)
+	tail.hedge.Floor = 10 * time.Millisecond
+	type res struct {
+		body string
+		err  error
+	}
+	done := make(chan res, 1)
+	go func() {
+		got, _, err := fetchBody(t, Retry{Attempts: 1, Stall: time.Hour, Tail: tail}, s)
+		done <- res{got, err}
+	}()
+	<-started
+	for range 64 { // the other workers' requests, measured meanwhile
+		tail.hedge.Observe(time.Millisecond, time.Millisecond, 1000)
+	}
+	select {
+	case r := <-done:
+		if r.err != nil || r.body != body {
+			t.Fatalf("body %q, err %v; want the hedge's body", r.body, r.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the early request was not hedged within 10 s")
+	}
+	if st := tail.Stats(); st.Hedged != 1 || st.HedgeWon != 1 {
+		t.Errorf("stats %+v, want one hedge, won", st)
+	}
+}
