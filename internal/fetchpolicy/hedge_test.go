@@ -31,6 +31,7 @@ func TestHedgeWaitsForSamples(t *testing.T) {
 // Past Factor times the p99: one slow sample in a hundred sets the p99.
 func TestHedgeThresholds(t *testing.T) {
 	h := primed(0.010, 1e-8, 99) // 10 ms to the headers, 10 ns a byte (100 MB/s)
+	h.Floor = 20 * time.Millisecond
 	h.Observe(40*time.Millisecond, 0, 0)
 	h.FirstByte.Add(0.040) // two slow ones of 101: the p99 is 40 ms
 	if d, _ := h.FirstByteAfter(); d != 120*time.Millisecond {
