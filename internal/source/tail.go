@@ -90,7 +90,9 @@ type outcome[T any] struct {
 // (its headers late, or its body late for its size) and the budget allows,
 // the same request again: the first to bring a body read accepts wins,
 // the others are cancelled. When one fails while another is still out,
-// that one is watched in turn, up to maxHedges hedges. Hedges are outside the
+// that one is watched in turn, up to maxHedges hedges; when the last
+// hedge fails, the requests still out (all found slow) are given up and
+// the round fails with its error. Hedges are outside the
 // concurrency limit (the budget bounds them) so that a throttled fetch
 // still cuts its stalls short.
 func hedged[T any](ctx context.Context, t *Tail, stall time.Duration, s Store, key string, read func(io.Reader, Version) (T, error)) (T, error) {
@@ -110,7 +112,6 @@ func hedged[T any](ctx context.Context, t *Tail, stall time.Duration, s Store, k
 	timer := time.NewTimer(w.wait(time.Now()))
 	defer timer.Stop()
 	pending, hedges := 1, 0
-	var first error
 	for {
 		select {
 		case o := <-results:
@@ -121,12 +122,11 @@ func hedged[T any](ctx context.Context, t *Tail, stall time.Duration, s Store, k
 				}
 				return o.v, nil
 			}
-			if first == nil {
-				first = o.err
-			}
-			if pending == 0 {
+			if pending == 0 || (o.hedge && hedges == maxHedges) {
+				// The last hedge failed: what is still out was found slow,
+				// so the round ends and Fetch retries (after a backoff).
 				var zero T
-				return zero, first
+				return zero, o.err
 			}
 			// A failed hedge leaves a request already found slow: hedge
 			// again at once. A failed request leaves its hedge, which may

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/kneepipe/kneepipe/internal/fetchpolicy"
 )
 
 // scriptStore answers the n-th Get (from 1, over all keys) as script says.
@@ -262,5 +264,30 @@ func TestEarlyRequestHedgedOnceMeasured(t *testing.T) {
 	}
 	if st := tail.Stats(); st.Hedged != 1 || st.HedgeWon != 1 {
 		t.Errorf("stats %+v, want one hedge, won", st)
+	}
+}
+
+// When the last hedge fails too, the stalled request is given up: the
+// round fails and is retried, rather than waiting for the stall timeout.
+func TestLastHedgeFailedGivesUpTheRound(t *testing.T) {
+	cancelled := make(chan struct{})
+	s := &scriptStore{script: func(ctx context.Context, n int) (io.ReadCloser, Version, error) {
+		switch {
+		case n == 1:
+			return io.NopCloser(&stalled{ctx: ctx, cancelled: cancelled}), Version{Size: int64(len(body))}, nil
+		case n <= 1+maxHedges:
+			return nil, Version{}, fmt.Errorf("%w: 503 SlowDown", ErrThrottled)
+		}
+		return served()
+	}}
+	tail := primedTail(4)
+	tail.budget = fetchpolicy.NewBudget(0, maxHedges)
+	got, n, err := fetchBody(t, Retry{Attempts: 1, Stall: time.Hour, Backoff: time.Millisecond, Tail: tail}, s)
+	if err != nil || got != body || n != 2 {
+		t.Fatalf("body %q, requests %d, err %v; want the body from a second round (the first ended throttled)", got, n, err)
+	}
+	awaitClosed(t, cancelled, "the stalled request given up")
+	if st := tail.Stats(); st.Hedged != maxHedges || st.Throttled != 1 || s.gets != 2+maxHedges {
+		t.Errorf("stats %+v, %d GETs; want %d hedges, the round throttled once, %d GETs", st, s.gets, maxHedges, 2+maxHedges)
 	}
 }
