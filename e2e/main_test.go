@@ -89,6 +89,7 @@ func mainWithServer(m *testing.M) int {
 		return 1
 	}
 	defer stopScratchServer()
+	defer stopMinio()
 	return m.Run()
 }
 

@@ -12,10 +12,16 @@ _tools_mk_default_goal := $(.DEFAULT_GOAL)
 
 VERSITYGW_VERSION ?= v1.8.0
 VERSITYGW_PKG     := github.com/versity/versitygw/cmd/versitygw
+# MinIO, the e2e tests' second S3 implementation (real MD5 and multipart
+# ETags, its own pagination and error bodies). MinIO tags no Go module
+# versions: this pseudo-version is its commit of 2026-02-12.
+MINIO_VERSION     ?= v0.0.0-20260212201848-7aac2a2c5b7c
+MINIO_PKG         := github.com/minio/minio
 
 TOOLS_DIR := $(CURDIR)/.tools
 TOOLS_BIN := $(TOOLS_DIR)/bin
 VERSITYGW := $(TOOLS_BIN)/versitygw
+MINIO     := $(TOOLS_BIN)/minio
 
 GO ?= go
 
@@ -31,8 +37,19 @@ $(TOOLS_DIR)/stamps/versitygw-$(VERSITYGW_VERSION):
 	@mkdir -p $(@D)
 	@touch $@
 
+# MinIO builds in a few minutes; like versitygw it is built once per
+# version and kept in .tools.
+$(MINIO): $(TOOLS_DIR)/stamps/minio-$(MINIO_VERSION)
+	@mkdir -p $(TOOLS_BIN)
+	GOBIN=$(TOOLS_BIN) $(GO) install $(MINIO_PKG)@$(MINIO_VERSION)
+	@touch $@
+
+$(TOOLS_DIR)/stamps/minio-$(MINIO_VERSION):
+	@mkdir -p $(@D)
+	@touch $@
+
 .PHONY: tools clean-tools
-tools: $(VERSITYGW)
+tools: $(VERSITYGW) $(MINIO)
 
 clean-tools:
 	rm -rf $(TOOLS_DIR)
