@@ -55,11 +55,11 @@ func startMinio() (*s3Server, error) {
 	if _, err := os.Stat(bin); err != nil {
 		return nil, fmt.Errorf("%s missing: run `make tools` (builds the pinned MinIO)", bin)
 	}
-	port, err := freePort()
+	port, err := loopbackAddr()
 	if err != nil {
 		return nil, err
 	}
-	console, err := freePort()
+	console, err := loopbackAddr()
 	if err != nil {
 		return nil, err
 	}
@@ -117,7 +117,7 @@ func stopMinio() {
 	}
 }
 
-func freePort() (string, error) {
+func loopbackAddr() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", err

@@ -60,7 +60,7 @@ func fetchHashKind() Kind {
 			}, nil
 		},
 		Schema:   fetchHashSchema,
-		RunStats: []string{"downloaded"},
+		RunStats: []string{"downloaded", "changed", "hedged", "hedges_won", "retried", "throttled", "lowest_concurrency"},
 
 		PerObject: true, // a sharded run fetches each shard's objects apart
 	}

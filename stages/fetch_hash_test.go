@@ -87,7 +87,7 @@ func (s *memStore) List(ctx context.Context, fn func(source.Object) error) error
 	return nil
 }
 
-func (s *memStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+func (s *memStore) Get(ctx context.Context, key string) (io.ReadCloser, source.Version, error) {
 	s.mu.Lock()
 	o, ok := s.objs[key]
 	s.gets[key]++
@@ -99,17 +99,21 @@ func (s *memStore) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	serve := s.serve
 	s.mu.Unlock()
 	if !ok {
-		return nil, fmt.Errorf("get %s: %w", key, fs.ErrNotExist)
+		return nil, source.Version{}, fmt.Errorf("get %s: %w", key, fs.ErrNotExist)
 	}
 	if serve == nil {
-		return io.NopCloser(bytes.NewReader(data)), nil
+		return io.NopCloser(bytes.NewReader(data)), unknownVersion, nil
 	}
 	r, err := serve(ctx, key, attempt, data)
 	if err != nil {
-		return nil, err
+		return nil, source.Version{}, err
 	}
-	return io.NopCloser(r), nil
+	return io.NopCloser(r), unknownVersion, nil
 }
+
+// unknownVersion: memStore's answers say nothing of the version (the
+// version check has its own tests in fetch_hash_changed_test.go).
+var unknownVersion = source.Version{Size: -1}
 
 func (s *memStore) URI(key string) string { return "mem://" + key }
 

@@ -356,7 +356,7 @@ func TestDirKeyNotUTF8(t *testing.T) {
 	if got := listKeys(t, s); !reflect.DeepEqual(got, []string{"bad\xff.png", "ok.png"}) {
 		t.Errorf("List = %q", got)
 	}
-	_, err := s.Get(context.Background(), "bad\xff.png")
+	_, _, err := s.Get(context.Background(), "bad\xff.png")
 	if err == nil || !Permanent(err) || !strings.Contains(err.Error(), "not a path under the source root") {
 		t.Errorf("Get(bad\\xff.png) = %v, want a permanent 'not a path' error", err)
 	}

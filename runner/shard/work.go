@@ -83,7 +83,7 @@ func (w *s3Work) Put(ctx context.Context, name string, data []byte) error {
 }
 
 func (w *s3Work) Get(ctx context.Context, name string) ([]byte, error) {
-	body, err := w.store.Get(ctx, w.store.Key(name))
+	body, _, err := w.store.Get(ctx, w.store.Key(name))
 	if source.NotFound(err) {
 		return nil, fmt.Errorf("%s%s: %w", w.uri, name, fs.ErrNotExist)
 	}
