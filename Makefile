@@ -12,7 +12,7 @@ COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null)
 
 include scripts/tools.mk
 
-.PHONY: all build run test bench bench-shard fuzz vet clean chromium torch slurm
+.PHONY: all build run test bench bench-shard fuzz vet clean chromium torch slurm soak
 
 all: build
 
@@ -56,6 +56,14 @@ torch:
 # systemd needed.
 slurm:
 	@command -v slurmctld >/dev/null 2>&1 && command -v munged >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge; }
+
+# The soak test (issue 14; not part of `make test`): SOAK_CYCLES cycles
+# over SOAK_OBJECTS objects on a local versitygw, with random faults,
+# kill -9 and objects added, deleted and overwritten between cycles.
+SOAK_CYCLES  ?= 20
+SOAK_OBJECTS ?= 100000
+soak: tools
+	SOAK_CYCLES=$(SOAK_CYCLES) SOAK_OBJECTS=$(SOAK_OBJECTS) $(GO) test -count=1 -tags soak -run '^TestSoak$$' -timeout 3h -v ./e2e
 
 bench: tools build
 	./scripts/bench.sh
