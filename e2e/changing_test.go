@@ -21,10 +21,19 @@ import (
 // changed (no row carries its new bytes under the listed version), a
 // deleted one as gone; the next run on the same cache fetches just the
 // overwritten ones, and its artifacts equal a clean run's on the bucket as
-// it is now.
+// it is now. On versitygw and on MinIO.
 func TestObjectsChangeDuringFetch(t *testing.T) {
-	srv := scratchServer(t)
-	bkt := uploadSample(t, srv, "e2e-changing")
+	t.Run("versitygw", func(t *testing.T) {
+		srv := scratchServer(t)
+		objectsChangeDuringFetch(t, srv, uploadSample(t, srv, "e2e-changing"))
+	})
+	t.Run("minio", func(t *testing.T) {
+		srv := minioServer(t)
+		objectsChangeDuringFetch(t, srv, uploadSampleMinio(t, srv, "e2e-minio-changing"))
+	})
+}
+
+func objectsChangeDuringFetch(t *testing.T, srv *s3Server, bkt string) {
 	cl := s3Client(srv)
 	ctx := context.Background()
 	keys := bucketKeys(t, srv, bkt)
