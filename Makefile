@@ -1,6 +1,6 @@
 # kneepipe: two commands on a fresh machine.
 #   make run    the default pipeline on the bundled sample (no network, no credentials)
-#   make test   unit and end-to-end tests (through a real S3 server, versitygw), then fuzzing
+#   make test   unit and end-to-end tests (through real S3 servers, versitygw and MinIO), then fuzzing
 #   make fuzz FUZZTIME=10m   longer fuzzing
 GO      ?= go
 BIN     := bin/kneepipe

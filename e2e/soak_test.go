@@ -87,36 +87,46 @@ func TestSoak(t *testing.T) {
 	// Objects are PUT (not written into the server's directory), so that
 	// they have MD5 ETags: a flipped byte is detectable only with one.
 	cl := s3Client(srv)
-	upload := func(i, id int) error {
-		_, err := cl.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bkt), Key: aws.String(prefix + rel(i)), Body: bytes.NewReader(synthPNG(t, id))})
-		return err
+	// upload PUTs object i with the bytes of image id and returns their
+	// SHA-256.
+	upload := func(i, id int) (string, error) {
+		img := synthPNG(t, id)
+		sum := sha256.Sum256(img)
+		_, err := cl.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(bkt), Key: aws.String(prefix + rel(i)), Body: bytes.NewReader(img)})
+		return hex.EncodeToString(sum[:]), err
 	}
-	present := map[int]int{} // object number -> image id of its bytes
+	present := map[int]string{} // object number -> SHA-256 of its bytes
 	nextID := 0
 	put := func(i int) {
-		present[i] = nextID
-		if err := upload(i, nextID); err != nil {
+		sha, err := upload(i, nextID)
+		if err != nil {
 			t.Fatal(err)
 		}
+		present[i] = sha
 		nextID++
 	}
 	start := time.Now()
+	var mu sync.Mutex
 	var wg sync.WaitGroup
-	errs := make(chan error, 32)
+	errs := make(chan error, 1)
 	sem := make(chan struct{}, 32)
 	for i := range objects {
-		present[i] = i
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if err := upload(i, i); err != nil {
+			sha, err := upload(i, i)
+			if err != nil {
 				select {
 				case errs <- err:
 				default:
 				}
+				return
 			}
+			mu.Lock()
+			present[i] = sha
+			mu.Unlock()
 		}()
 	}
 	wg.Wait()
@@ -219,12 +229,11 @@ func TestSoak(t *testing.T) {
 
 // soakCheckHashes checks raw_data.csv's SHA-256 of every object against
 // the bytes the test wrote.
-func soakCheckHashes(t *testing.T, cycle int, what, out string, present map[int]int, rel func(int) string) {
+func soakCheckHashes(t *testing.T, cycle int, what, out string, present map[int]string, rel func(int) string) {
 	t.Helper()
 	want := map[string]string{}
-	for i, id := range present {
-		sum := sha256.Sum256(synthPNG(t, id))
-		want[rel(i)] = hex.EncodeToString(sum[:])
+	for i, sha := range present {
+		want[rel(i)] = sha
 	}
 	bad := 0
 	for _, row := range csvRows(t, filepath.Join(out, "raw_data.csv")) {
