@@ -473,7 +473,7 @@ group, peer, rnd, path, tsv = sys.argv[1:6]
 fetch = [s for s in json.load(open(path))["stages"] if s["kind"] == "fetch-hash"][0].get("counts", {})
 if int(rnd) > 0:
     with open(tsv, "a") as f:
-        for k in ("throttled", "retried", "hedged", "hedges_won", "lowest_concurrency"):
+        for k in ("throttled", "retried", "hedged", "hedges_won"):
             print(group, peer, rnd, "fetch " + k, fetch.get(k, 0), sep="\t", file=f)
 ' tail "$peer" "$r" "$out/run.json" "$RES/counts.tsv"
 		for f in "${NB_CSVS[@]}"; do same "$out/$f.csv" "$WORK/ref/$f.csv" "tail: kneepipe $peer $f.csv"; done

@@ -60,7 +60,7 @@ func fetchHashKind() Kind {
 			}, nil
 		},
 		Schema:   fetchHashSchema,
-		RunStats: []string{"downloaded", "changed", "hedged", "hedges_won", "retried", "throttled", "lowest_concurrency"},
+		RunStats: []string{"downloaded", "changed", "hedged", "hedges_won", "retried", "throttled"},
 
 		PerObject: true, // a sharded run fetches each shard's objects apart
 	}
@@ -260,7 +260,11 @@ feed:
 			return nil, fmt.Errorf("record of hashed objects: %w", err)
 		}
 	}
-	return s.result(ctx, env, objects, keys, results, retry.Tail.Stats())
+	st := retry.Tail.Stats()
+	if st.Throttled > 0 {
+		env.Log.Info("throttled", "answers", st.Throttled, "lowest_concurrency", st.LowestLimit)
+	}
+	return s.result(ctx, env, objects, keys, results, st)
 }
 
 // objectIdentities reads what identifies each listed object's content
@@ -463,9 +467,9 @@ func (s *fetchHash) result(ctx context.Context, env *Env, objects arrow.RecordBa
 	return &Result{
 		Outputs: map[string]arrow.RecordBatch{"rows": table.New(cols...), "failed": failed, "rejected": rejected},
 		Objects: Objects{Failed: int64(len(failedKeys)), Rejected: int64(len(rejKeys))},
+		// Counts only: a sharded run adds up its shards' Stats.
 		Stats: map[string]int64{"downloaded": downloaded, "changed": changed,
-			"hedged": tail.Hedged, "hedges_won": tail.HedgeWon, "retried": tail.Retried, "throttled": tail.Throttled,
-			"lowest_concurrency": tail.LowestLimit},
+			"hedged": tail.Hedged, "hedges_won": tail.HedgeWon, "retried": tail.Retried, "throttled": tail.Throttled},
 		Partial:  len(failures) > 0,
 		Failures: failures,
 	}, nil
