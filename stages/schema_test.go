@@ -143,7 +143,11 @@ func TestSchemaErrors(t *testing.T) {
 		return out
 	}
 	withExcluded := func(m map[string]Schema, s Schema) map[string]Schema { return withPort(m, "excluded", s) }
-	fetched, err := fetchHashSchema(Params{}, map[string]Schema{"objects": objects})
+	fetchParams, err := decode(t, "fetch-hash", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetched, err := fetchHashSchema(fetchParams, map[string]Schema{"objects": objects})
 	if err != nil {
 		t.Fatal(err)
 	}
