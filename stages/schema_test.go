@@ -153,7 +153,8 @@ func TestSchemaErrors(t *testing.T) {
 	}
 	exclusionsIn := map[string]Schema{
 		"objects": objects, "list_rejected": Closed(Col{"key", str}, Col{"reason", str}), "failed": fetched["failed"], "fetch_rejected": fetched["rejected"], "rejected": graded.Set(Col{"reason", str}),
-		"rows": graded, "removed": graded, "disagreements": wideSchema("file_id"), "clean": graded,
+		"rows": graded, "removed": graded, "disagreements": wideSchema("file_id"),
+		"near_groups": Closed(Col{"group", Int64Type}, Col{"file_id", str}, Col{"relative_path", str}, Col{"similarity", Float64Type}), "clean": graded,
 	}
 	p, err := decode(t, "exclusions", "")
 	if err != nil {
