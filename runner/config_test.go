@@ -74,7 +74,7 @@ func TestParseErrors(t *testing.T) {
 
 		// Kinds and parameters.
 		{"unknown stage kind", "version: 1\nstages:\n  - name: a\n    kind: lst\n", "4:11", []string{`stage "a": unknown kind "lst"`, "(known: cross-check, dedupe, ", "map-severity"}},
-		{"unknown parameter", "version: 1\nstages:\n  - name: a\n    kind: list\n    params: {sufix: .png}\n", "5:14", []string{`stage "a": list: unknown parameter "sufix" (did you mean "suffix"?) (known: suffix, ignore_case)`}},
+		{"unknown parameter", "version: 1\nstages:\n  - name: a\n    kind: list\n    params: {sufix: .png}\n", "5:14", []string{`stage "a": list: unknown parameter "sufix" (did you mean "suffix"?) (known: suffix, suffixes, ignore_case)`}},
 		{"parameter twice", "version: 1\nstages:\n  - name: a\n    kind: read\n    params: {path: x.csv, path: y.csv}\n", "5:27", []string{`stage "a": read: parameter "path" given twice`}},
 		{"int given abc", "version: 1\nstages:\n  - name: l\n    kind: list\n  - name: f\n    kind: fetch-hash\n    inputs: {objects: l}\n    params: {concurrency: abc}\n", "8:27", []string{`stage "f": fetch-hash: parameter "concurrency": "abc" is not an integer`}},
 		{"int out of range", "version: 1\nstages:\n  - name: l\n    kind: list\n  - name: f\n    kind: fetch-hash\n    inputs: {objects: l}\n    params: {concurrency: 0}\n", "8:27", []string{`parameter "concurrency": 0 is out of range 1..1024`}},
@@ -234,7 +234,7 @@ func TestLoadRepoPipeline(t *testing.T) {
 	}
 	// The stages the notebook's steps need, in this order (others may follow).
 	names := stageNames(cfg.Stages)
-	if want := []string{"list", "fetch", "graded", "unique", "agreement", "agreed", "clean"}; len(names) < len(want) || !reflect.DeepEqual(names[:len(want)], want) {
+	if want := []string{"list", "fetch", "graded", "unique", "agreement", "agreed", "near", "clean"}; len(names) < len(want) || !reflect.DeepEqual(names[:len(want)], want) {
 		t.Errorf("stages %v, want to start with %v", names, want)
 	}
 	refs := map[string]string{}
@@ -250,7 +250,8 @@ func TestLoadRepoPipeline(t *testing.T) {
 		"agreement.rows": "unique.rows",
 		"agreed.rows":    "unique.rows",
 		"agreed.by":      "agreement.disagreements",
-		"clean.rows":     "agreed.rows",
+		"near.rows":      "agreed.rows",
+		"clean.rows":     "near.rows",
 	} {
 		if refs[in] != want {
 			t.Errorf("input %s = %q, want %q", in, refs[in], want)

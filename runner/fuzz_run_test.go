@@ -211,15 +211,15 @@ stages:
     kind: fetch-hash
     inputs: {objects: list}
     params: {concurrency: 2, attempts: 1, expect: %s, fingerprint: true}
-  - name: near
-    kind: near-duplicates
-    inputs: {rows: fetch}
   - name: graded
     kind: map-severity
-    inputs: {rows: near}
+    inputs: {rows: fetch}
     params: {layout: %q, grades: %s}
+  - name: near
+    kind: near-duplicates
+    inputs: {rows: graded}
 `, src, c.of("png", "any"), layout, fuzzGrades)
-	yaml += agreementStages(c, "graded")
+	yaml += agreementStages(c, "near")
 	if c.pick(2) == 0 {
 		yaml += fmt.Sprintf(`  - name: excluded
     kind: exclusions
