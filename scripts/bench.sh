@@ -148,6 +148,26 @@ fi
 if ! skipped many; then
 	"$BIN/gen" many -out "$DATA/kneemany/datasets" -objects "$MANY_OBJECTS" -stamp "$BENCH/stamps/many"
 fi
+# The fingerprint group needs images that decode (bench/gen's IDATs are
+# random bytes): 3300 objects from the real knee-dev PNGs (copies under
+# c1..c4/), when ../shared/knee-dev exists.
+FP_BUCKET=kneebench
+if ! skipped fingerprint && [[ -d ../shared/knee-dev ]]; then
+	FP_BUCKET=kneefp
+	if [[ ! -f $BENCH/stamps/kneefp ]]; then
+		rm -rf "$DATA/kneefp"
+		n=0
+		for c in 1 2 3 4; do
+			while IFS= read -r f; do
+				((n++ < 3300)) || break
+				rel=${f#../shared/knee-dev/}
+				mkdir -p "$DATA/kneefp/datasets/c$c/$(dirname "$rel")"
+				cp "$f" "$DATA/kneefp/datasets/c$c/$rel"
+			done < <(find ../shared/knee-dev -name '*.png' | LC_ALL=C sort)
+		done
+		mkdir -p "$BENCH/stamps" && touch "$BENCH/stamps/kneefp"
+	fi
+fi
 
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 RES=$BENCH/results/$STAMP
@@ -641,12 +661,14 @@ fi
 
 # ------------------------------------------------------------------ fingerprint
 # What near-duplicate fingerprints (fetch-hash fingerprint: true, decoded from
-# the bytes read for hashing) add to a cold list + fetch over the 3300-object
-# bucket: the same pipeline with them off and on, alternating, fresh cache
-# each; both must make one GET per object and write the same hashes.
+# the bytes read for hashing) add to a cold list + fetch of 3300 objects: the
+# same pipeline with them off and on, alternating, fresh cache each; both
+# must make one GET per object and write the same hashes. On s3://kneefp/
+# (knee-dev copies, decodable); without ../shared/knee-dev on kneebench,
+# whose images do not decode: then only the copy and store are measured.
 if ! skipped fingerprint; then
-	meta group fingerprint "Cold list + fetch over S3, 3300 objects: near-duplicate fingerprints on vs off" off
-	meta peer fingerprint off "kneepipe list + fetch-hash, fingerprint: false" "KNEEPIPE_FINGERPRINT=false bin/kneepipe run -f bench/pipelines/fingerprint.yaml --source s3://kneebench/datasets/ --endpoint \$EP --region us-east-1 --out OUT --cache FRESH_EMPTY_DIR"
+	meta group fingerprint "Cold list + fetch over S3, 3300 objects (s3://$FP_BUCKET/): near-duplicate fingerprints on vs off" off
+	meta peer fingerprint off "kneepipe list + fetch-hash, fingerprint: false" "KNEEPIPE_FINGERPRINT=false bin/kneepipe run -f bench/pipelines/fingerprint.yaml --source s3://$FP_BUCKET/datasets/ --endpoint \$EP --region us-east-1 --out OUT --cache FRESH_EMPTY_DIR"
 	meta peer fingerprint on "kneepipe list + fetch-hash, fingerprint: true" "KNEEPIPE_FINGERPRINT=true bin/kneepipe run -f bench/pipelines/fingerprint.yaml ... (the same)"
 	meta target fingerprint on ratio "<=" 1.15 "fingerprinting adds <= 15% to the cold run (issue 10)"
 	fingerprint_run() {
@@ -654,7 +676,7 @@ if ! skipped fingerprint; then
 		rm -rf "$out" "$cache"
 		mkdir -p "$cache"
 		measure fingerprint "$peer" "$r" "fingerprint-$peer.$r" env KNEEPIPE_FINGERPRINT=$([[ $peer == on ]] && echo true || echo false) \
-			bin/kneepipe run -f bench/pipelines/fingerprint.yaml --source s3://kneebench/datasets/ --endpoint "$EP" --region us-east-1 --out "$out" --cache "$cache"
+			bin/kneepipe run -f bench/pipelines/fingerprint.yaml --source "s3://$FP_BUCKET/datasets/" --endpoint "$EP" --region us-east-1 --out "$out" --cache "$cache"
 		stages fingerprint "$peer" "$r" "$out/run.json"
 		gets=$(run_counts fingerprint "$peer" "$r" "$out/run.json")
 		[[ $gets == 3300 ]] || die "fingerprint/$peer: $gets GETs, want one per object (3300)"

@@ -1,16 +1,18 @@
 package stages
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -81,113 +83,115 @@ func (c *cappedBuffer) fingerprint(maxPixels int64) fingerprinted {
 }
 
 // fingerprintStore remembers fingerprints by content (the object's
-// SHA-256) under the stage's state dir, one small file per sha: 4.4 KB a
-// fingerprint is too much for the JSON record of hashed objects, and an
-// object renamed or copied keeps its fingerprint. Each file is written
-// atomically (temporary file, then rename) and carries a checksum, so a
-// torn or damaged file reads as missing and the object is fetched again.
-type fingerprintStore struct{ dir string }
+// SHA-256) under the stage's state dir: 4.4 KB a fingerprint is too much for
+// the JSON record of hashed objects, and an object renamed or copied keeps
+// its fingerprint. They live in one binary file of records, read whole at
+// the start of a run and rewritten (temporary file, then rename) at its end
+// when anything changed: one sequential write instead of a file per object.
+// Each record carries a CRC-32C, so a damaged record reads as missing (its
+// object is fetched again) and a torn tail is dropped.
+type fingerprintStore struct {
+	path  string
+	byKey map[[sha256.Size]byte]fingerprinted
+	dirty bool
+}
 
-// File layout: kind byte, payload, SHA-256 of kind and payload.
+// Record layout: sha (32 bytes), kind (1), payload length (uint32 BE),
+// payload, CRC-32C of all that (uint32 BE).
 const (
 	fpKindPrint  = 'F' // payload: neardup.Fingerprint.MarshalBinary
 	fpKindReason = 'R' // payload: why the body has no fingerprint (UTF-8)
-	fpMaxFile    = 1 + neardup.EncodedSize + sha256.Size
+	fpHeaderLen  = sha256.Size + 1 + 4
+	fpMaxPayload = neardup.EncodedSize
+	fpStoreFile  = "fingerprints"
 )
 
-func newFingerprintStore(stateDir string) (*fingerprintStore, error) {
-	dir := filepath.Join(stateDir, "fingerprints")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+var crc32c = crc32.MakeTable(crc32.Castagnoli)
+
+// newFingerprintStore reads what earlier runs remembered; damage costs only
+// the objects whose records are damaged (logged).
+func newFingerprintStore(env *Env) (*fingerprintStore, error) {
+	s := &fingerprintStore{path: filepath.Join(env.StateDir, fpStoreFile), byKey: map[[sha256.Size]byte]fingerprinted{}}
+	if env.Forced {
+		return s, nil
+	}
+	f, err := os.Open(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, nil
+	}
+	if err != nil {
 		return nil, fmt.Errorf("fingerprint store: %w", err)
 	}
-	return &fingerprintStore{dir: dir}, nil
-}
-
-func (s *fingerprintStore) path(sha string) string { return filepath.Join(s.dir, sha+".fp") }
-
-// get reads the remembered outcome for a sha; ok is false when there is
-// none or the file does not verify.
-func (s *fingerprintStore) get(sha string) (fingerprinted, bool) {
-	if _, err := hex.DecodeString(sha); err != nil || len(sha) != 2*sha256.Size {
-		return fingerprinted{}, false
-	}
-	f, err := os.Open(s.path(sha))
-	if err != nil {
-		return fingerprinted{}, false
-	}
 	defer f.Close()
-	buf := make([]byte, fpMaxFile+1)
-	n, _ := io.ReadFull(f, buf)
-	b := buf[:n]
-	if n > fpMaxFile || n < 1+sha256.Size {
-		return fingerprinted{}, false
+	damaged, err := s.read(bufio.NewReaderSize(f, 1<<16))
+	if err != nil {
+		return nil, fmt.Errorf("fingerprint store %s: %w", s.path, err)
 	}
-	body, sum := b[:n-sha256.Size], b[n-sha256.Size:]
-	if want := sha256.Sum256(body); !bytes.Equal(sum, want[:]) {
-		return fingerprinted{}, false
+	if damaged > 0 {
+		env.Log.Warn("skipped damaged records in the fingerprint store; those objects are fetched again", "records", damaged)
+		s.dirty = true
 	}
-	switch body[0] {
-	case fpKindPrint:
-		var fp neardup.Fingerprint
-		if fp.UnmarshalBinary(body[1:]) != nil { // another encoding version: compute again
-			return fingerprinted{}, false
-		}
-		return fingerprinted{fp: body[1:]}, true
-	case fpKindReason:
-		return fingerprinted{reason: string(body[1:])}, true
-	}
-	return fingerprinted{}, false
+	return s, nil
 }
 
-// put writes the outcome for a sha atomically.
-func (s *fingerprintStore) put(sha string, f fingerprinted) error {
-	body := []byte{fpKindPrint}
-	if f.fp == nil {
-		body = []byte{fpKindReason}
-		body = append(body, f.reason...)
-		if len(body) > neardup.EncodedSize {
-			body = body[:neardup.EncodedSize]
+// read loads records until the end; a record whose checksum fails is
+// skipped, and an implausible length or a short tail ends the reading
+// (counted as one damaged record).
+func (s *fingerprintStore) read(r io.Reader) (damaged int, err error) {
+	var head [fpHeaderLen]byte
+	buf := make([]byte, fpMaxPayload+4)
+	for {
+		if _, err := io.ReadFull(r, head[:]); err != nil {
+			if errors.Is(err, io.EOF) {
+				return damaged, nil
+			}
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return damaged + 1, nil
+			}
+			return damaged, err
 		}
-	} else {
-		body = append(body, f.fp...)
-	}
-	sum := sha256.Sum256(body)
-	tmp, err := os.CreateTemp(s.dir, ".tmp-*")
-	if err != nil {
-		return fmt.Errorf("fingerprint store: %w", err)
-	}
-	_, err = tmp.Write(append(body, sum[:]...))
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), s.path(sha))
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("fingerprint store: %w", err)
-	}
-	return nil
-}
-
-// prune removes the files of shas not in keep: deleted objects leave the
-// store as they leave the record of hashed objects.
-func (s *fingerprintStore) prune(keep map[string]bool) error {
-	entries, err := os.ReadDir(s.dir)
-	if err != nil {
-		return fmt.Errorf("fingerprint store: %w", err)
-	}
-	for _, e := range entries {
-		name := e.Name()
-		sha, isFP := strings.CutSuffix(name, ".fp")
-		if isFP && keep[sha] {
+		n := binary.BigEndian.Uint32(head[sha256.Size+1:])
+		if n > fpMaxPayload {
+			return damaged + 1, nil
+		}
+		rec := buf[:n+4]
+		if _, err := io.ReadFull(r, rec); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return damaged + 1, nil
+			}
+			return damaged, err
+		}
+		sum := crc32.Update(crc32.Checksum(head[:], crc32c), crc32c, rec[:n])
+		if sum != binary.BigEndian.Uint32(rec[n:]) {
+			damaged++
 			continue
 		}
-		if err := os.Remove(filepath.Join(s.dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("fingerprint store: %w", err)
+		var key [sha256.Size]byte
+		copy(key[:], head[:])
+		switch payload := rec[:n]; head[sha256.Size] {
+		case fpKindPrint:
+			var fp neardup.Fingerprint
+			if fp.UnmarshalBinary(payload) != nil { // another encoding version: compute again
+				s.dirty = true
+				continue
+			}
+			s.byKey[key] = fingerprinted{fp: bytes.Clone(payload)}
+		case fpKindReason:
+			s.byKey[key] = fingerprinted{reason: string(payload)}
+		default:
+			damaged++
 		}
 	}
-	return nil
+}
+
+func shaKey(sha string) ([sha256.Size]byte, bool) {
+	var k [sha256.Size]byte
+	b, err := hex.DecodeString(sha)
+	if err != nil || len(b) != sha256.Size {
+		return k, false
+	}
+	copy(k[:], b)
+	return k, true
 }
 
 // lookup says what is remembered for an unchanged object: with
@@ -200,36 +204,99 @@ func (s *fingerprintStore) lookup(on bool, sha string) (f fingerprinted, have bo
 	if s == nil {
 		return fingerprinted{}, false
 	}
-	return s.get(sha)
+	k, ok := shaKey(sha)
+	if !ok {
+		return fingerprinted{}, false
+	}
+	f, have = s.byKey[k]
+	return f, have
 }
 
-// remember stores the outcome of every object fetched in this run.
+// remember adds the outcome of every object fetched in this run.
 func (s *fingerprintStore) remember(results []fetched, fetchedNow []int) error {
 	if s == nil {
 		return nil
 	}
 	for _, i := range fetchedNow {
-		if r := results[i]; r.err == nil {
-			if err := s.put(r.sha, r.fp); err != nil {
-				return err
-			}
+		r := results[i]
+		if r.err != nil {
+			continue
 		}
+		k, ok := shaKey(r.sha)
+		if !ok {
+			return fmt.Errorf("fingerprint store: sha256 %q is not 64 hex digits", r.sha)
+		}
+		s.byKey[k] = r.fp
+		s.dirty = true
 	}
 	return nil
 }
 
-// pruneTo keeps the store to the contents listed now.
+// pruneTo keeps the store to the contents listed now (deleted objects
+// leave it, as they leave the record of hashed objects) and writes it
+// when anything changed, records in listing order.
 func (s *fingerprintStore) pruneTo(results []fetched) error {
 	if s == nil {
 		return nil
 	}
-	keep := make(map[string]bool, len(results))
+	keep := make(map[[sha256.Size]byte]bool, len(results))
+	var order [][sha256.Size]byte
 	for _, r := range results {
-		if r.err == nil {
-			keep[r.sha] = true
+		if r.err != nil {
+			continue
+		}
+		if k, ok := shaKey(r.sha); ok && !keep[k] {
+			if _, have := s.byKey[k]; have {
+				keep[k] = true
+				order = append(order, k)
+			}
 		}
 	}
-	return s.prune(keep)
+	if len(keep) != len(s.byKey) {
+		s.dirty = true
+	}
+	if !s.dirty {
+		return nil
+	}
+	if err := s.write(order); err != nil {
+		return fmt.Errorf("fingerprint store: %w", err)
+	}
+	s.dirty = false
+	return nil
+}
+
+func (s *fingerprintStore) write(order [][sha256.Size]byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(s.path), ".tmp-fingerprints-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after the rename, nothing to remove
+	w := bufio.NewWriterSize(tmp, 1<<16)
+	var head [fpHeaderLen]byte
+	var tail [4]byte
+	for _, k := range order {
+		f := s.byKey[k]
+		copy(head[:], k[:])
+		payload := f.fp
+		head[sha256.Size] = fpKindPrint
+		if payload == nil {
+			head[sha256.Size] = fpKindReason
+			payload = []byte(f.reason)[:min(len(f.reason), fpMaxPayload)]
+		}
+		binary.BigEndian.PutUint32(head[sha256.Size+1:], uint32(len(payload)))
+		binary.BigEndian.PutUint32(tail[:], crc32.Update(crc32.Checksum(head[:], crc32c), crc32c, payload))
+		w.Write(head[:])
+		w.Write(payload)
+		w.Write(tail[:])
+	}
+	err = w.Flush()
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), s.path)
 }
 
 // fingerprintColumns collects the fingerprint and fingerprint_error

@@ -136,9 +136,10 @@ func TestFetchHashFingerprints(t *testing.T) {
 		t.Errorf("after adding two: GETs %v, want e.png and f.png once", got)
 	}
 
-	// A damaged or torn store file reads as missing: that object only is
-	// fetched again, and its fingerprint is right.
-	path := filepath.Join(env.StateDir, "fingerprints", sha256Hex(pngA)+".fp")
+	// A damaged record reads as missing: that object only is fetched
+	// again, and its fingerprint is right. Records are in listing order:
+	// a.png's is first.
+	path := filepath.Join(env.StateDir, fpStoreFile)
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -158,13 +159,35 @@ func TestFetchHashFingerprints(t *testing.T) {
 	// Deleted objects leave the store.
 	store.remove("e.png")
 	fetchRun(t, env, params)
-	entries, err := os.ReadDir(filepath.Join(env.StateDir, "fingerprints"))
+	if n := storedFingerprints(t, env); n != 5 {
+		t.Errorf("store holds %d records after e.png was deleted, want 5 (a b c d f)", n)
+	}
+
+	// A torn tail (a run killed while writing would leave none: the file
+	// is renamed into place) costs only the objects of the lost records.
+	raw, err = os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != 5 {
-		t.Errorf("store holds %d files after e.png was deleted, want 5 (a b c d f)", len(entries))
+	if err := os.WriteFile(path, raw[:len(raw)-10], 0o644); err != nil {
+		t.Fatal(err)
 	}
+	if n := storedFingerprints(t, env); n != 4 {
+		t.Errorf("torn store: %d records read, want 4", n)
+	}
+	fetchRun(t, env, params)
+	if got := store.getCounts(); len(got) != 1 || got["f.png"] != 1 {
+		t.Errorf("after tearing the last record (f.png): GETs %v, want f.png once", got)
+	}
+}
+
+func storedFingerprints(t *testing.T, env *Env) int {
+	t.Helper()
+	s, err := newFingerprintStore(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(s.byKey)
 }
 
 // Turning fingerprints on after runs without them fetches each object

@@ -197,7 +197,7 @@ func (s *fetchHash) Run(ctx context.Context, env *Env, in map[string]arrow.Recor
 	previous := loadHashed(env)
 	var fps *fingerprintStore
 	if s.fp.on && env.StateDir != "" {
-		if fps, err = newFingerprintStore(env.StateDir); err != nil {
+		if fps, err = newFingerprintStore(env); err != nil {
 			return nil, err
 		}
 	}
