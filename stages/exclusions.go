@@ -38,8 +38,10 @@ func exclusionsKind() Kind {
 			{"rows", "the de-duplicated rows the raters were compared on (dedupe's rows): key, item, the dedupe's key columns"},
 			{"removed", "the duplicates dropped (dedupe's removed)"},
 			{"disagreements", "the items dropped for disagreeing (cross-check's disagreements): item plus one grade column per rater, null where the rater lacks it"},
-			{"near_groups", "near-duplicate groups (near-duplicates' groups): group, item, similarity; the first row of a group is its kept representative"},
 			{"clean", "the clean table: its item column"},
+		},
+		OptionalInputs: []Port{
+			{"near_groups", "near-duplicate groups (near-duplicates' groups): group, item, similarity; the first row of a group is its kept representative"},
 		},
 		Outputs: []Port{{"excluded", "key, relative_path, reason, detail, kept_key, kept_relative_path (the copy kept, for duplicates and near-duplicates): one row per excluded listed object, in listing order"}},
 		Params: []Param{
@@ -78,13 +80,17 @@ func exclusionsSchema(p Params, in map[string]Schema) (map[string]Schema, error)
 			return nil, err
 		}
 	}
-	if err := need(in, "near_groups", "", 0, "group", Int64Type); err != nil {
-		return nil, err
+	ports := []string{"rows", "disagreements", "clean"}
+	if _, ok := in["near_groups"]; ok {
+		if err := need(in, "near_groups", "", 0, "group", Int64Type); err != nil {
+			return nil, err
+		}
+		if err := need(in, "near_groups", "", 0, "similarity", Float64Type); err != nil {
+			return nil, err
+		}
+		ports = append(ports, "near_groups")
 	}
-	if err := need(in, "near_groups", "", 0, "similarity", Float64Type); err != nil {
-		return nil, err
-	}
-	for _, port := range []string{"rows", "disagreements", "near_groups", "clean"} {
+	for _, port := range ports {
 		if err := need(in, port, "item", 0, item, nil); err != nil {
 			return nil, err
 		}
@@ -396,9 +402,9 @@ func (s *exclusions) disagreements(in map[string]arrow.RecordBatch, note func(st
 // copy (a group member after the first) with the group's kept image: its
 // row in clean (key and path), or else its first compared row.
 func (s *exclusions) nearDuplicates(in map[string]arrow.RecordBatch, note func(string, exclusion)) error {
-	groups, err := input(in, "near_groups")
-	if err != nil {
-		return err
+	groups, ok := in["near_groups"]
+	if !ok || groups == nil {
+		return nil // not wired: no near-duplicate step
 	}
 	gi, err := table.Int64Col(groups, "group")
 	if err != nil {
