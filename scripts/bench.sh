@@ -65,6 +65,8 @@
 #   BENCH_QUIET_WAIT    seconds a round may wait for the machine to be quiet
 #                       (default 15), BENCH_QUIET_BUDGET in all (default 90)
 #   BENCH_EXPORT_ROUNDS rounds for export (default 3)
+#   BENCH_KNEE_DEV      the knee-dev images the fingerprint group copies into a
+#                       bucket of 3300 decodable PNGs (default ../shared/knee-dev)
 #   BENCH_SKIP          space-separated groups to skip: s3 (with warm) many
 #                       big export fingerprint tables tables10m neardup
 #   BENCH_GROUPS        space-separated groups to run, the others skipped
@@ -150,9 +152,10 @@ if ! skipped many; then
 fi
 # The fingerprint group needs images that decode (bench/gen's IDATs are
 # random bytes): 3300 objects from the real knee-dev PNGs (copies under
-# c1..c4/), when ../shared/knee-dev exists.
+# c1..c4/), when $KNEE_DEV (BENCH_KNEE_DEV, default ../shared/knee-dev) exists.
+KNEE_DEV=${BENCH_KNEE_DEV:-../shared/knee-dev}
 FP_BUCKET=kneebench
-if ! skipped fingerprint && [[ -d ../shared/knee-dev ]]; then
+if ! skipped fingerprint && [[ -d $KNEE_DEV ]]; then
 	FP_BUCKET=kneefp
 	if [[ ! -f $BENCH/stamps/kneefp ]]; then
 		rm -rf "$DATA/kneefp"
@@ -160,10 +163,10 @@ if ! skipped fingerprint && [[ -d ../shared/knee-dev ]]; then
 		for c in 1 2 3 4; do
 			while IFS= read -r f; do
 				((n++ < 3300)) || break
-				rel=${f#../shared/knee-dev/}
+				rel=${f#"$KNEE_DEV"/}
 				mkdir -p "$DATA/kneefp/datasets/c$c/$(dirname "$rel")"
 				cp "$f" "$DATA/kneefp/datasets/c$c/$rel"
-			done < <(find ../shared/knee-dev -name '*.png' | LC_ALL=C sort)
+			done < <(find "$KNEE_DEV" -name '*.png' | LC_ALL=C sort)
 		done
 		mkdir -p "$BENCH/stamps" && touch "$BENCH/stamps/kneefp"
 	fi
