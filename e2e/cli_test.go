@@ -175,7 +175,7 @@ func TestValidateGraphStages(t *testing.T) {
 	}{
 		{notebookFile, "7 stages", "6 artifacts", sortedKeys(notebookStages)},
 		{fromCSVFile, "6 stages", "3 artifacts", []string{"raw", "data", "unique_data", "cross_check", "different_severity", "normalized_data"}},
-		{pipelineFile, "11 stages", "14 artifacts", sortedKeys(pipelineStages)},
+		{pipelineFile, "12 stages", "15 artifacts", sortedKeys(pipelineStages)},
 	}
 	for _, p := range pipelines {
 		t.Run(filepath.Base(p.file), func(t *testing.T) {

@@ -566,7 +566,7 @@ func TestUnreachableEndpointAndMissingBucket(t *testing.T) {
 func TestDefaultPipelineUnderFaults(t *testing.T) {
 	srv := scratchServer(t)
 	bkt := uploadSample(t, srv, "e2e-default-faults")
-	file := editedCopy(t, pipelineFile, "params: {concurrency: 64}", "params: {concurrency: 64, stall_timeout: 1s}")
+	file := editedCopy(t, pipelineFile, "params: {concurrency: 64, fingerprint: true}", "params: {concurrency: 64, fingerprint: true, stall_timeout: 1s}")
 	dir := t.TempDir()
 	ref := filepath.Join(dir, "ref")
 	wantCode(t, runBucket(t, srv, srv.endpoint, bkt, file, ref, filepath.Join(dir, "ref-cache")), 0, "run without faults")

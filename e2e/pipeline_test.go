@@ -229,6 +229,8 @@ var pipelineStages = map[string]stageWant{
 	"excluded": {"exclusions", map[string]int64{"excluded": 17}},
 	// 91 unique rows minus X1-X3 and Y1 under both experts (8) and U1 (1).
 	"agreed": {"filter", map[string]int64{"rows": 82}},
+	// No near-duplicates in the sample at the pipeline's min_similarity.
+	"near":   {"near-duplicates", map[string]int64{"rows": 82, "groups": 0, "pairs": 0}},
 	"clean":  {"dedupe", map[string]int64{"rows": 41, "removed": 41, "conflicts": 0}},
 	"splits": {"split", map[string]int64{"rows": 41, "shares": 15}}, // 3 splits x 5 grades
 	"export": {"export", map[string]int64{"files": 6}},              // 3 splits x 2 formats

@@ -74,7 +74,7 @@ func TestParseErrors(t *testing.T) {
 
 		// Kinds and parameters.
 		{"unknown stage kind", "version: 1\nstages:\n  - name: a\n    kind: lst\n", "4:11", []string{`stage "a": unknown kind "lst"`, "(known: cross-check, dedupe, ", "map-severity"}},
-		{"unknown parameter", "version: 1\nstages:\n  - name: a\n    kind: list\n    params: {sufix: .png}\n", "5:14", []string{`stage "a": list: unknown parameter "sufix" (did you mean "suffix"?) (known: suffix, ignore_case)`}},
+		{"unknown parameter", "version: 1\nstages:\n  - name: a\n    kind: list\n    params: {sufix: .png}\n", "5:14", []string{`stage "a": list: unknown parameter "sufix" (did you mean "suffix"?) (known: suffix, suffixes, ignore_case)`}},
 		{"parameter twice", "version: 1\nstages:\n  - name: a\n    kind: read\n    params: {path: x.csv, path: y.csv}\n", "5:27", []string{`stage "a": read: parameter "path" given twice`}},
 		{"int given abc", "version: 1\nstages:\n  - name: l\n    kind: list\n  - name: f\n    kind: fetch-hash\n    inputs: {objects: l}\n    params: {concurrency: abc}\n", "8:27", []string{`stage "f": fetch-hash: parameter "concurrency": "abc" is not an integer`}},
 		{"int out of range", "version: 1\nstages:\n  - name: l\n    kind: list\n  - name: f\n    kind: fetch-hash\n    inputs: {objects: l}\n    params: {concurrency: 0}\n", "8:27", []string{`parameter "concurrency": 0 is out of range 1..1024`}},
@@ -134,8 +134,8 @@ func TestParseErrors(t *testing.T) {
 		{"report on the wrong table", graded + "  - name: c\n    kind: cross-check\n    inputs: {rows: graded}\n  - name: r\n    kind: report\n    inputs: {rows: graded, matrix: c.kappa, kappa: c.kappa, disagreements: c.disagreements, excluded: graded}\n", "16:36", []string{`stage "r": report: input "matrix" (c.kappa): matrix has no column "grade_a"`}},
 		{"report without its optional inputs", graded + "  - name: c\n    kind: cross-check\n    inputs: {rows: graded}\n  - name: r\n    kind: report\n    inputs: {rows: graded, matrix: c.matrix, kappa: c.kappa, disagreements: c.disagreements}\n", "", nil},
 		{"report splits of a table without splits", graded + "  - name: c\n    kind: cross-check\n    inputs: {rows: graded}\n  - name: r\n    kind: report\n    inputs: {rows: graded, matrix: c.matrix, kappa: c.kappa, disagreements: c.disagreements, splits: graded}\n", "16:102", []string{`stage "r": report: input "splits" (graded.rows): splits has no column "split"`}},
-		{"report input near miss", graded + "  - name: c\n    kind: cross-check\n    inputs: {rows: graded}\n  - name: r\n    kind: report\n    inputs: {rows: graded, matrix: c.matrix, kappa: c.kappa, disagreements: c.disagreements, split: graded}\n", "16:94", []string{`kind report has no input "split" (did you mean "splits"?) (inputs: rows, matrix (optional), kappa (optional), disagreements (optional), excluded (optional), splits (optional))`}},
-		{"report required input missing", graded + "  - name: c\n    kind: cross-check\n    inputs: {rows: graded}\n  - name: r\n    kind: report\n    inputs: {splits: graded}\n", "16:13", []string{`input "rows" is missing (kind report reads rows, matrix (optional), kappa (optional), disagreements (optional), excluded (optional), splits (optional))`}},
+		{"report input near miss", graded + "  - name: c\n    kind: cross-check\n    inputs: {rows: graded}\n  - name: r\n    kind: report\n    inputs: {rows: graded, matrix: c.matrix, kappa: c.kappa, disagreements: c.disagreements, split: graded}\n", "16:94", []string{`kind report has no input "split" (did you mean "splits"?) (inputs: rows, matrix (optional), kappa (optional), disagreements (optional), excluded (optional), splits (optional), near_groups (optional))`}},
+		{"report required input missing", graded + "  - name: c\n    kind: cross-check\n    inputs: {rows: graded}\n  - name: r\n    kind: report\n    inputs: {splits: graded}\n", "16:13", []string{`input "rows" is missing (kind report reads rows, matrix (optional), kappa (optional), disagreements (optional), excluded (optional), splits (optional), near_groups (optional))`}},
 		{"report with part of a cross-check", graded + "  - name: c\n    kind: cross-check\n    inputs: {rows: graded}\n  - name: r\n    kind: report\n    inputs: {rows: graded, matrix: c.matrix, kappa: c.kappa}\n", "14:5", []string{`stage "r": report: inputs matrix, kappa and disagreements come from one cross-check: wire all three or none (given: matrix, kappa)`}},
 		{"artifact column mistyped", objectsOnly + "artifacts:\n  - from: objects\n    name: x\n    columns: [key, relpath]\n", "8:20", []string{`artifact "x": columns: objects.objects has no column "relpath" (columns: key string, relative_path string, uri string, size int64, etag string, last_modified timestamp)`}},
 		{"artifact column near miss", objectsOnly + "artifacts:\n  - from: objects\n    name: x\n    columns:\n      - uri\n      - szie\n", "10:9", []string{`columns: objects.objects has no column "szie" (did you mean "size"?)`}},
@@ -234,7 +234,7 @@ func TestLoadRepoPipeline(t *testing.T) {
 	}
 	// The stages the notebook's steps need, in this order (others may follow).
 	names := stageNames(cfg.Stages)
-	if want := []string{"list", "fetch", "graded", "unique", "agreement", "agreed", "clean"}; len(names) < len(want) || !reflect.DeepEqual(names[:len(want)], want) {
+	if want := []string{"list", "fetch", "graded", "unique", "agreement", "agreed", "near", "clean"}; len(names) < len(want) || !reflect.DeepEqual(names[:len(want)], want) {
 		t.Errorf("stages %v, want to start with %v", names, want)
 	}
 	refs := map[string]string{}
@@ -250,7 +250,8 @@ func TestLoadRepoPipeline(t *testing.T) {
 		"agreement.rows": "unique.rows",
 		"agreed.rows":    "unique.rows",
 		"agreed.by":      "agreement.disagreements",
-		"clean.rows":     "agreed.rows",
+		"near.rows":      "agreed.rows",
+		"clean.rows":     "near.rows",
 	} {
 		if refs[in] != want {
 			t.Errorf("input %s = %q, want %q", in, refs[in], want)

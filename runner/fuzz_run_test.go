@@ -210,20 +210,23 @@ stages:
   - name: fetch
     kind: fetch-hash
     inputs: {objects: list}
-    params: {concurrency: 2, attempts: 1, expect: %s}
+    params: {concurrency: 2, attempts: 1, expect: %s, fingerprint: true}
   - name: graded
     kind: map-severity
     inputs: {rows: fetch}
     params: {layout: %q, grades: %s}
+  - name: near
+    kind: near-duplicates
+    inputs: {rows: graded}
 `, src, c.of("png", "any"), layout, fuzzGrades)
-	yaml += agreementStages(c, "graded")
+	yaml += agreementStages(c, "near")
 	if c.pick(2) == 0 {
 		yaml += fmt.Sprintf(`  - name: excluded
     kind: exclusions
-    inputs: {objects: list, list_rejected: list.rejected, failed: fetch.failed, fetch_rejected: fetch.rejected, rejected: graded.rejected, rows: unique, removed: unique.removed, disagreements: agreement.disagreements, clean: agreed}
+    inputs: {objects: list, list_rejected: list.rejected, failed: fetch.failed, fetch_rejected: fetch.rejected, rejected: graded.rejected, rows: unique, removed: unique.removed, disagreements: agreement.disagreements, near_groups: near.groups, clean: agreed}
   - name: report
     kind: report
-    inputs: {rows: graded, matrix: agreement.matrix, kappa: agreement.kappa, disagreements: agreement.disagreements, excluded: excluded}
+    inputs: {rows: graded, matrix: agreement.matrix, kappa: agreement.kappa, disagreements: agreement.disagreements, excluded: excluded, near_groups: near.groups}
     params: {mean_images: %v, mean_size: 8x8}
 `, c.pick(2) == 1)
 		yaml += agreementArtifacts + "  - {from: report, name: ., formats: [files]}\n"

@@ -17,6 +17,8 @@
 #           on that cache, side by side, with objects listed and GETs from
 #           run.json. Checks the cold run's CSVs against the reference and
 #           the rerun's artifacts against the cold run's, byte for byte.
+#   fingerprint  a cold list + fetch-hash over the 3300-object bucket with
+#           near-duplicate fingerprints on vs off (bench/pipelines/fingerprint.yaml).
 #   big     peak RSS (and time) hashing ONE 1 GiB object: list + fetch-hash
 #           (bench/pipelines/fetch-hash.yaml) vs bareloop.
 #   export  the training set: `kneepipe run -f bench/pipelines/export.yaml`
@@ -68,8 +70,10 @@
 #   BENCH_QUIET_WAIT    seconds a round may wait for the machine to be quiet
 #                       (default 15), BENCH_QUIET_BUDGET in all (default 90)
 #   BENCH_EXPORT_ROUNDS rounds for export (default 3)
+#   BENCH_KNEE_DEV      the knee-dev images the fingerprint group copies into a
+#                       bucket of 3300 decodable PNGs (default ../shared/knee-dev)
 #   BENCH_SKIP          space-separated groups to skip: s3 (with warm) many
-#                       big export tables tables10m neardup tail
+#                       big export fingerprint tables tables10m neardup tail
 #   BENCH_GROUPS        space-separated groups to run, the others skipped
 #                       (default all), e.g. BENCH_GROUPS=export
 #
@@ -151,6 +155,27 @@ if ! skipped tables10m; then
 fi
 if ! skipped many; then
 	"$BIN/gen" many -out "$DATA/kneemany/datasets" -objects "$MANY_OBJECTS" -stamp "$BENCH/stamps/many"
+fi
+# The fingerprint group needs images that decode (bench/gen's IDATs are
+# random bytes): 3300 objects from the real knee-dev PNGs (copies under
+# c1..c4/), when $KNEE_DEV (BENCH_KNEE_DEV, default ../shared/knee-dev) exists.
+KNEE_DEV=${BENCH_KNEE_DEV:-../shared/knee-dev}
+FP_BUCKET=kneebench
+if ! skipped fingerprint && [[ -d $KNEE_DEV ]]; then
+	FP_BUCKET=kneefp
+	if [[ ! -f $BENCH/stamps/kneefp ]]; then
+		rm -rf "$DATA/kneefp"
+		n=0
+		for c in 1 2 3 4; do
+			while IFS= read -r f; do
+				((n++ < 3300)) || break
+				rel=${f#"$KNEE_DEV"/}
+				mkdir -p "$DATA/kneefp/datasets/c$c/$(dirname "$rel")"
+				cp "$f" "$DATA/kneefp/datasets/c$c/$rel"
+			done < <(find "$KNEE_DEV" -name '*.png' | LC_ALL=C sort)
+		done
+		mkdir -p "$BENCH/stamps" && touch "$BENCH/stamps/kneefp"
+	fi
 fi
 
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
@@ -708,6 +733,40 @@ if ! skipped tables10m; then
 	else
 		table_group tables10m "$CSV_BIG" "$CSV_BIG_ROWS" "$TABLE_BIG_ROUNDS"
 	fi
+fi
+
+# ------------------------------------------------------------------ fingerprint
+# What near-duplicate fingerprints (fetch-hash fingerprint: true, decoded from
+# the bytes read for hashing) add to a cold list + fetch of 3300 objects: the
+# same pipeline with them off and on, alternating, fresh cache each; both
+# must make one GET per object and write the same hashes. On s3://kneefp/
+# (knee-dev copies, decodable); without ../shared/knee-dev on kneebench,
+# whose images do not decode: then only the copy and store are measured.
+if ! skipped fingerprint; then
+	meta group fingerprint "Cold list + fetch over S3, 3300 objects (s3://$FP_BUCKET/): near-duplicate fingerprints on vs off" off
+	meta peer fingerprint off "kneepipe list + fetch-hash, fingerprint: false" "KNEEPIPE_FINGERPRINT=false bin/kneepipe run -f bench/pipelines/fingerprint.yaml --source s3://$FP_BUCKET/datasets/ --endpoint \$EP --region us-east-1 --out OUT --cache FRESH_EMPTY_DIR"
+	meta peer fingerprint on "kneepipe list + fetch-hash, fingerprint: true" "KNEEPIPE_FINGERPRINT=true bin/kneepipe run -f bench/pipelines/fingerprint.yaml ... (the same)"
+	meta target fingerprint on ratio "<=" 1.15 "fingerprinting adds <= 15% to the cold run (issue 10)"
+	fingerprint_run() {
+		local peer=$1 r=$2 out=$WORK/fingerprint/$1.$2 cache=$WORK/fingerprint/cache.$1.$2 gets
+		rm -rf "$out" "$cache"
+		mkdir -p "$cache"
+		measure fingerprint "$peer" "$r" "fingerprint-$peer.$r" env KNEEPIPE_FINGERPRINT=$([[ $peer == on ]] && echo true || echo false) \
+			bin/kneepipe run -f bench/pipelines/fingerprint.yaml --source "s3://$FP_BUCKET/datasets/" --endpoint "$EP" --region us-east-1 --out "$out" --cache "$cache"
+		stages fingerprint "$peer" "$r" "$out/run.json"
+		gets=$(run_counts fingerprint "$peer" "$r" "$out/run.json")
+		[[ $gets == 3300 ]] || die "fingerprint/$peer: $gets GETs, want one per object (3300)"
+		cp "$out/hashes.csv" "$WORK/fingerprint/hashes.$peer.csv"
+		rm -rf "$out" "$cache"
+	}
+	mkdir -p "$WORK/fingerprint"
+	log "fingerprint: warm-up round (not recorded) + $ROUNDS rounds"
+	for ((r = 0; r <= ROUNDS; r++)); do
+		quiet_gate
+		for p in $(rotate "$r" off on); do fingerprint_run "$p" "$r"; done
+		same "$WORK/fingerprint/hashes.on.csv" "$WORK/fingerprint/hashes.off.csv" "hashes with fingerprints on and off"
+	done
+	meta check "fingerprint: both settings made one GET per object (3300, run.json) and wrote the same hashes.csv, every round"
 fi
 
 # ------------------------------------------------------------------ neardup

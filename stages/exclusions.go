@@ -14,19 +14,20 @@ import (
 
 // Exclusion reasons, in the order the default pipeline drops objects.
 const (
-	ReasonFailed       = "failed"        // could not be fetched
-	ReasonRejected     = "rejected"      // fetched but unusable, or its path does not fit
-	ReasonDuplicate    = "duplicate"     // a rater's second copy of the same bytes
-	ReasonDisagreement = "disagreement"  // the raters graded the image differently
-	ReasonMissingRater = "missing_rater" // some rater did not grade the image
-	ReasonUnexplained  = "unexplained"   // not in clean, and no input says why
+	ReasonFailed       = "failed"         // could not be fetched
+	ReasonRejected     = "rejected"       // fetched but unusable, or its path does not fit
+	ReasonDuplicate    = "duplicate"      // a rater's second copy of the same bytes
+	ReasonDisagreement = "disagreement"   // the raters graded the image differently
+	ReasonMissingRater = "missing_rater"  // some rater did not grade the image
+	ReasonNearDup      = "near_duplicate" // a near-duplicate of a kept image
+	ReasonUnexplained  = "unexplained"    // not in clean, and no input says why
 )
 
 func exclusionsKind() Kind {
 	return Kind{
 		Name: "exclusions",
 		Doc: "Accounts for every listed object that is not in the clean table, once, in listing order, with its reason: " +
-			"failed (the error), rejected (the reason), duplicate (of which kept copy), disagreement (the grades), missing_rater (graded by some raters only), " +
+			"failed (the error), rejected (the reason), duplicate (of which kept copy), disagreement (the grades), missing_rater (graded by some raters only), near_duplicate (of which kept image, with the similarity), " +
 			"unexplained (not in clean, and no input says why). Every other listed object is in clean through the row of its image, so clean + excluded = listed.",
 		Inputs: []Port{
 			{"objects", "the listed objects (list's objects): key, and relative_path when present"},
@@ -39,7 +40,10 @@ func exclusionsKind() Kind {
 			{"disagreements", "the items dropped for disagreeing (cross-check's disagreements): item plus one grade column per rater, null where the rater lacks it"},
 			{"clean", "the clean table: its item column"},
 		},
-		Outputs: []Port{{"excluded", "key, relative_path, reason, detail, kept_key, kept_relative_path (the copy kept, for duplicates): one row per excluded listed object, in listing order"}},
+		OptionalInputs: []Port{
+			{"near_groups", "near-duplicate groups (near-duplicates' groups): group, item, similarity; the first row of a group is its kept representative"},
+		},
+		Outputs: []Port{{"excluded", "key, relative_path, reason, detail, kept_key, kept_relative_path (the copy kept, for duplicates and near-duplicates): one row per excluded listed object, in listing order"}},
 		Params: []Param{
 			{Name: "key", Type: String, Default: "key", Doc: "object key column"},
 			{Name: "path", Type: String, Default: "relative_path", Doc: "path column copied to the output (used when present)"},
@@ -76,7 +80,17 @@ func exclusionsSchema(p Params, in map[string]Schema) (map[string]Schema, error)
 			return nil, err
 		}
 	}
-	for _, port := range []string{"rows", "disagreements", "clean"} {
+	ports := []string{"rows", "disagreements", "clean"}
+	if _, ok := in["near_groups"]; ok {
+		if err := need(in, "near_groups", "", 0, "group", Int64Type); err != nil {
+			return nil, err
+		}
+		if err := need(in, "near_groups", "", 0, "similarity", Float64Type); err != nil {
+			return nil, err
+		}
+		ports = append(ports, "near_groups")
+	}
+	for _, port := range ports {
 		if err := need(in, port, "item", 0, item, nil); err != nil {
 			return nil, err
 		}
@@ -132,6 +146,7 @@ func (s *exclusions) Run(ctx context.Context, env *Env, in map[string]arrow.Reco
 		func() error { return s.rejections(in, "rejected", note) },
 		func() error { return s.duplicates(in, note) },
 		func() error { return s.disagreements(in, note) },
+		func() error { return s.nearDuplicates(in, note) },
 	} {
 		if err := step(); err != nil {
 			return nil, err
@@ -379,6 +394,94 @@ func (s *exclusions) disagreements(in map[string]arrow.RecordBatch, note func(st
 		if e, ok := byItem[table.Text(items, i)]; ok {
 			note(keys.Value(i), e)
 		}
+	}
+	return nil
+}
+
+// nearDuplicates notes every compared row whose image is a near-duplicate
+// copy (a group member after the first) with the group's kept image: its
+// row in clean (key and path), or else its first compared row.
+func (s *exclusions) nearDuplicates(in map[string]arrow.RecordBatch, note func(string, exclusion)) error {
+	groups, ok := in["near_groups"]
+	if !ok || groups == nil {
+		return nil // not wired: no near-duplicate step
+	}
+	gi, err := table.Int64Col(groups, "group")
+	if err != nil {
+		return fmt.Errorf("near_groups: %w", err)
+	}
+	ii, err := table.Index(groups, s.item)
+	if err != nil {
+		return fmt.Errorf("near_groups: %w", err)
+	}
+	si, err := table.Index(groups, "similarity")
+	if err != nil {
+		return fmt.Errorf("near_groups: %w", err)
+	}
+	items, sims := groups.Column(ii), groups.Column(si).(*array.Float64)
+	type copyOf struct {
+		kept  string // the representative's item
+		group int64
+		sim   float64
+	}
+	copies := map[string]copyOf{}
+	var rep string
+	for i := range gi.Len() {
+		if i == 0 || gi.Value(i) != gi.Value(i-1) {
+			rep = table.Text(items, i)
+			continue
+		}
+		if it := table.Text(items, i); it != rep {
+			copies[it] = copyOf{kept: rep, group: gi.Value(i), sim: sims.Value(i)}
+		}
+	}
+	if len(copies) == 0 {
+		return nil
+	}
+	keptAt := map[string][2]string{} // item: key, path of its kept row
+	for _, port := range []string{"clean", "rows"} {
+		rec, err := input(in, port)
+		if err != nil {
+			return err
+		}
+		keys, _ := table.StringCol(rec, s.key)
+		paths := optionalString(rec, s.path)
+		ci, err := table.Index(rec, s.item)
+		if err != nil || keys == nil {
+			continue
+		}
+		for i := range keys.Len() {
+			it := table.Text(rec.Column(ci), i)
+			if _, ok := keptAt[it]; ok {
+				continue
+			}
+			kp := [2]string{keys.Value(i)}
+			if paths != nil {
+				kp[1] = paths.Value(i)
+			}
+			keptAt[it] = kp
+		}
+	}
+	rows, err := input(in, "rows")
+	if err != nil {
+		return err
+	}
+	keys, rowItems, err := s.keyItem(rows, "rows")
+	if err != nil {
+		return err
+	}
+	for i := range keys.Len() {
+		c, ok := copies[table.Text(rowItems, i)]
+		if !ok {
+			continue
+		}
+		kp := keptAt[c.kept]
+		note(keys.Value(i), exclusion{
+			reason:   ReasonNearDup,
+			detail:   fmt.Sprintf("near-duplicate group %d: similarity %.4f to the kept image", c.group, c.sim),
+			keptKey:  kp[0],
+			keptPath: kp[1],
+		})
 	}
 	return nil
 }

@@ -3,13 +3,16 @@ package stages
 import (
 	"context"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kneepipe/kneepipe/internal/source"
+	"github.com/kneepipe/kneepipe/internal/table"
 )
 
 // checkAccounting asserts clean + excluded = listed in object terms: every
@@ -47,6 +50,25 @@ func checkAccounting(t *testing.T, cleanRows, excluded arrow.RecordBatch, listed
 	}
 }
 
+// nearGroups builds a near_groups input from "group|file_id|similarity"
+// rows.
+func nearGroups(t *testing.T, m memory.Allocator, data ...string) arrow.RecordBatch {
+	t.Helper()
+	var gs []int64
+	var ids []string
+	var sims []float64
+	for _, line := range data {
+		f := strings.Split(line, "|")
+		g, err1 := strconv.ParseInt(f[0], 10, 64)
+		sim, err2 := strconv.ParseFloat(f[2], 64)
+		if len(f) != 3 || err1 != nil || err2 != nil {
+			t.Fatalf("near group row %q", line)
+		}
+		gs, ids, sims = append(gs, g), append(ids, f[1]), append(sims, sim)
+	}
+	return table.New(table.Int64s(m, "group", gs, nil), table.Strings(m, "file_id", ids), float64s(m, "similarity", sims))
+}
+
 // A crafted case with every reason: each listed key once, in listing
 // order, the first reason standing when two inputs name a key.
 func TestExclusionsReasons(t *testing.T) {
@@ -54,7 +76,7 @@ func TestExclusionsReasons(t *testing.T) {
 	m := env.Mem
 	objects := rows(t, m, "key,relative_path", nil,
 		"s/k1|k1", "s/k2|k2", "s/k3|k3", "s/k4|k4", "s/k11|k11", "s/k5|k5", "s/k12|k12",
-		"s/k6|k6", "s/k7|k7", "s/k8|k8", "s/k9|k9", "s/k13|k13", "s/k4|k4")
+		"s/k6|k6", "s/k7|k7", "s/k8|k8", "s/k9|k9", "s/k13|k13", "s/k15|k15", "s/k16|k16", "s/k17|k17", "s/k4|k4")
 	listRejected := rows(t, m, "key,reason", nil, "s/k14|key is not valid UTF-8")
 	failed := rows(t, m, "key,error,attempts", []string{"attempts"}, "s/k1|GET: connection reset|4")
 	fetchRejected := rows(t, m, "key,reason", nil, "s/k2|empty object", "s/k1|bytes are not a PNG")
@@ -63,19 +85,22 @@ func TestExclusionsReasons(t *testing.T) {
 	unique := rows(t, m, hdr, []string{"severity"},
 		"s/k4|k4|I|h1|0", "s/k5|k5|II|h1|0", // agreed: in clean through k4's row
 		"s/k6|k6|I|h2|1", "s/k7|k7|II|h2|2", // disagree
-		"s/k8|k8|I|h3|3", // II lacks it
-		"s/k9|k9|I|h5|2", // dropped by something no input tells of
+		"s/k8|k8|I|h3|3",                        // II lacks it
+		"s/k9|k9|I|h5|2",                        // dropped by something no input tells of
+		"s/k15|k15|I|h6|1", "s/k16|k16|II|h6|1", // a near-duplicate of h1
+		"s/k17|k17|I|h2|1", // h2 disagreed on: that reason stands
 	)
 	removed := rows(t, m, hdr, []string{"severity"}, "s/k11|k11|I|h1|0", "s/k12|k12|II|h1|1")
 	dis := rows(t, m, "file_id,I,II", []string{"I", "II"}, "h2|1|2", "h3|3|")
+	near := nearGroups(t, m, "1|h1|1", "1|h6|0.97", "1|h2|0.96")
 	clean := rows(t, m, hdr, []string{"severity"}, "s/k4|k4|I|h1|0")
 	cleanRows := rows(t, m, "key", nil, "s/k4", "s/k5")
-	for _, r := range []arrow.RecordBatch{objects, listRejected, failed, fetchRejected, rejected, unique, removed, dis, clean, cleanRows} {
+	for _, r := range []arrow.RecordBatch{objects, listRejected, failed, fetchRejected, rejected, unique, removed, dis, near, clean, cleanRows} {
 		defer r.Release()
 	}
 	res := run(t, env, "exclusions", build(t, "exclusions", ""), map[string]arrow.RecordBatch{
 		"objects": objects, "list_rejected": listRejected, "failed": failed, "fetch_rejected": fetchRejected, "rejected": rejected,
-		"rows": unique, "removed": removed, "disagreements": dis, "clean": clean,
+		"rows": unique, "removed": removed, "disagreements": dis, "near_groups": near, "clean": clean,
 	})
 	got := res.Outputs["excluded"]
 	want := lines("key,relative_path,reason,detail,kept_key,kept_relative_path",
@@ -89,6 +114,9 @@ func TestExclusionsReasons(t *testing.T) {
 		"s/k8,k8,missing_rater,I 3; not graded by II,,",
 		`s/k9,k9,unexplained,"its image is not in clean, and no input says why",,`,
 		`s/k13,k13,unexplained,"not among the compared rows, and no input says why",,`,
+		"s/k15,k15,near_duplicate,near-duplicate group 1: similarity 0.9700 to the kept image,s/k4,k4",
+		"s/k16,k16,near_duplicate,near-duplicate group 1: similarity 0.9700 to the kept image,s/k4,k4",
+		`s/k17,k17,disagreement,"I 1, II 2",,`,
 		"s/k14,,rejected,key is not valid UTF-8,,",
 	)
 	if g := csvOf(t, got); g != want {
@@ -114,7 +142,7 @@ func TestExclusionsThreeRaters(t *testing.T) {
 	}
 	res := run(t, env, "exclusions", build(t, "exclusions", ""), map[string]arrow.RecordBatch{
 		"objects": objects, "list_rejected": emptyR, "failed": empty, "fetch_rejected": emptyR, "rejected": emptyR,
-		"rows": unique, "removed": removed, "disagreements": dis, "clean": clean,
+		"rows": unique, "removed": removed, "disagreements": dis, "clean": clean, // near_groups is optional
 	})
 	want := lines("key,relative_path,reason,detail,kept_key,kept_relative_path",
 		`a,,disagreement,"A 1, C 2; not graded by B",,`,
@@ -131,7 +159,7 @@ func TestExclusionsBadInputs(t *testing.T) {
 	good := map[string]arrow.RecordBatch{
 		"objects": rows(t, m, "key", nil, "a"), "list_rejected": rows(t, m, "key,reason", nil), "failed": rows(t, m, "key,error", nil), "fetch_rejected": rows(t, m, "key,reason", nil),
 		"rejected": rows(t, m, "key,reason", nil), "rows": rows(t, m, "key,expert,file_id", nil, "a|A|h1"),
-		"removed": rows(t, m, "key,expert,file_id", nil), "disagreements": rows(t, m, "file_id", nil), "clean": rows(t, m, "file_id", nil, "h1"),
+		"removed": rows(t, m, "key,expert,file_id", nil), "disagreements": rows(t, m, "file_id", nil), "near_groups": nearGroups(t, m), "clean": rows(t, m, "file_id", nil, "h1"),
 	}
 	for _, r := range good {
 		defer r.Release()
@@ -149,6 +177,7 @@ func TestExclusionsBadInputs(t *testing.T) {
 		{"failed", noError, `failed: no column "error"`},
 		{"removed", noOn, `removed: no column "expert"`},
 		{"clean", noError, `clean: no column "file_id"`},
+		{"near_groups", noError, `near_groups: no column "group"`},
 		{"objects", nil, `input "objects" missing`},
 	} {
 		in := map[string]arrow.RecordBatch{}
@@ -185,15 +214,18 @@ func TestExclusionsSample(t *testing.T) {
 		return out
 	}
 	list := run(t, env, "list", build(t, "list", ""), nil).Outputs
-	fetch := run(t, env, "fetch-hash", build(t, "fetch-hash", ""), in("objects", list["objects"])).Outputs
+	fetch := run(t, env, "fetch-hash", build(t, "fetch-hash", "{fingerprint: true}"), in("objects", list["objects"])).Outputs
 	graded := run(t, env, "map-severity", build(t, "map-severity", ""), in("rows", fetch["rows"])).Outputs
 	unique := run(t, env, "dedupe", build(t, "dedupe", ""), in("rows", graded["rows"])).Outputs
 	cross := run(t, env, "cross-check", build(t, "cross-check", "{missing_disagrees: true}"), in("rows", unique["rows"])).Outputs
 	agreed := run(t, env, "filter", build(t, "filter", "{column: file_id, mode: drop}"), in("rows", unique["rows"], "by", cross["disagreements"])).Outputs
-	clean := run(t, env, "dedupe", build(t, "dedupe", "{on: [file_id]}"), in("rows", agreed["rows"])).Outputs
+	// The pipeline's min_similarity: the sample's distinct synthetic knees,
+	// drawn from one template, reach 0.9954 (pipeline.yaml says more).
+	near := run(t, env, "near-duplicates", build(t, "near-duplicates", "{min_similarity: '0.997'}"), in("rows", agreed["rows"])).Outputs
+	clean := run(t, env, "dedupe", build(t, "dedupe", "{on: [file_id]}"), in("rows", near["rows"])).Outputs
 	ex := run(t, env, "exclusions", build(t, "exclusions", ""), in(
 		"objects", list["objects"], "list_rejected", list["rejected"], "failed", fetch["failed"], "fetch_rejected", fetch["rejected"], "rejected", graded["rejected"],
-		"rows", unique["rows"], "removed", unique["removed"], "disagreements", cross["disagreements"], "clean", clean["rows"],
+		"rows", unique["rows"], "removed", unique["removed"], "disagreements", cross["disagreements"], "near_groups", near["groups"], "clean", clean["rows"],
 	)).Outputs["excluded"]
 
 	// clean's rows: the kept row of each image and its other copies.

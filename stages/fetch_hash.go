@@ -37,7 +37,7 @@ func fetchHashKind() Kind {
 		Source: true,
 		Inputs: []Port{{"objects", "a list stage's output (key and size columns)"}},
 		Outputs: []Port{
-			{"rows", "the input rows with sha256, md5, file_id and the PNG header's width, height, bit_depth, color_type (null when not a PNG)"},
+			{"rows", "the input rows with sha256, md5, file_id and the PNG header's width, height, bit_depth, color_type (null when not a PNG); with fingerprint: true also fingerprint (binary, null when the bytes do not decode as an image) and fingerprint_error (why not, else null)"},
 			{"failed", "key, error, attempts: objects that could not be fetched"},
 			{"rejected", "key, reason: objects fetched but unusable (empty; not a PNG with expect: png)"},
 		},
@@ -48,6 +48,8 @@ func fetchHashKind() Kind {
 			{Name: "stall_timeout", Type: Duration, Default: 30 * time.Second, Tuning: true, Doc: "give up an attempt when no byte arrives for this long"},
 			{Name: "expect", Type: String, Default: "png", Enum: []string{"png", "any"}, Doc: "png: reject objects whose bytes are not a PNG; any: accept all non-empty objects"},
 			{Name: "max_pixels", Type: Int, Default: int64(maxPixelsDefault), Min: 1, Max: 1 << 40, Doc: "reject a PNG whose header declares more pixels (width × height): no later stage should decode it"},
+			{Name: "fingerprint", Type: Bool, Default: false, Doc: "also fingerprint each image (PNG or JPEG) for near-duplicates from the bytes already read for hashing: no second GET; remembered by content between runs"},
+			{Name: "fingerprint_max_bytes", Type: Int, Default: int64(64 << 20), Min: 1, Max: 1 << 40, Tuning: true, Doc: "keep at most this many bytes of a body to fingerprint (memory: concurrency × this at worst); a longer object gets no fingerprint, with a reason"},
 		},
 		Connections: func(p Params) int { return int(p.Int("concurrency")) },
 		New: func(p Params) (Stage, error) {
@@ -57,6 +59,11 @@ func fetchHashKind() Kind {
 				failFast:    p.Bool("fail_fast"),
 				pngOnly:     p.Str("expect") == "png",
 				maxPixels:   p.Int("max_pixels"),
+				fp: fingerprintOpts{
+					on:        p.Bool("fingerprint"),
+					maxBytes:  p.Int("fingerprint_max_bytes"),
+					maxPixels: p.Int("max_pixels"),
+				},
 			}, nil
 		},
 		Schema:   fetchHashSchema,
@@ -84,14 +91,18 @@ func fetchHashCols() []Col {
 	}
 }
 
-func fetchHashSchema(_ Params, in map[string]Schema) (map[string]Schema, error) {
+func fetchHashSchema(p Params, in map[string]Schema) (map[string]Schema, error) {
 	for _, c := range []string{"key", colSize} {
 		want, _, _ := listSchema().Lookup(c)
 		if err := need(in, "objects", "", 0, c, want.Type); err != nil {
 			return nil, err
 		}
 	}
-	rows, err := in["objects"].Append(fetchHashCols()...)
+	cols := fetchHashCols()
+	if p.Bool("fingerprint") {
+		cols = append(cols, Col{colFingerprint, BinaryType}, Col{colFingerprintError, StringType})
+	}
+	rows, err := in["objects"].Append(cols...)
 	if err != nil {
 		return nil, &InputError{Input: "objects", Msg: err.Error()}
 	}
@@ -108,11 +119,13 @@ type fetchHash struct {
 	failFast    bool
 	pngOnly     bool
 	maxPixels   int64
+	fp          fingerprintOpts
 }
 
 type fetched struct {
 	sha, md5 string
 	png      pngHeader
+	fp       fingerprinted // with fingerprint: true
 	err      error
 	attempts int // 0: taken from the record of an earlier run
 }
@@ -179,12 +192,24 @@ func (s *fetchHash) Run(ctx context.Context, env *Env, in map[string]arrow.Recor
 	ident := objectIdentities(objects, keys, sizes)
 
 	// Reuse the hashes of unchanged objects; fetch the rest.
+	// With fingerprints on, an unchanged object whose fingerprint is not
+	// remembered is fetched again.
 	previous := loadHashed(env)
+	var fps *fingerprintStore
+	if s.fp.on && env.StateDir != "" {
+		if fps, err = newFingerprintStore(env); err != nil {
+			return nil, err
+		}
+	}
 	var todo []int
 	for i := range n {
 		if p, ok := previous[ident[i].Key]; ok && p.same(ident[i]) {
-			results[i] = fetched{sha: p.SHA256, md5: p.MD5, png: p.PNG}
-			continue
+			r := fetched{sha: p.SHA256, md5: p.MD5, png: p.PNG}
+			var have bool
+			if r.fp, have = fps.lookup(s.fp.on, p.SHA256); have {
+				results[i] = r
+				continue
+			}
 		}
 		todo = append(todo, i)
 	}
@@ -206,7 +231,7 @@ func (s *fetchHash) Run(ctx context.Context, env *Env, in map[string]arrow.Recor
 	// hash of its own.
 	retry := s.retry
 	retry.Tail = source.NewTail(s.concurrency)
-	hashes := sync.Pool{New: func() any { return newDualHash() }}
+	hashes := sync.Pool{New: func() any { return newDualHash(s.fp) }}
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range min(s.concurrency, max(len(todo), 1)) {
@@ -243,6 +268,9 @@ feed:
 	if err := context.Cause(ctx); err != nil {
 		return nil, err
 	}
+	if err := fps.remember(results, todo); err != nil {
+		return nil, err
+	}
 	if record != nil {
 		if err := record.Close(); err != nil {
 			return nil, fmt.Errorf("record of hashed objects: %w", err)
@@ -258,6 +286,9 @@ feed:
 		}
 		if err := journal.Compact(env.StateDir, keep); err != nil {
 			return nil, fmt.Errorf("record of hashed objects: %w", err)
+		}
+		if err := fps.pruneTo(results); err != nil {
+			return nil, err
 		}
 	}
 	st := retry.Tail.Stats()
@@ -314,17 +345,25 @@ func fetchOne(ctx context.Context, env *Env, retry source.Retry, hashes *sync.Po
 
 // dualHash streams a body through SHA-256 and MD5 at once with one reused
 // buffer, keeping the first bytes for the PNG header: an object is never
-// held in memory whole.
+// held in memory whole, except (with fingerprints on) a copy of at most
+// fingerprint_max_bytes to decode once the hashes check out.
 type dualHash struct {
 	sha, md5 hash.Hash
 	head     headBuffer
+	body     *cappedBuffer // nil: no fingerprints
+	fp       fingerprintOpts
 	w        io.Writer
 	buf      []byte
 }
 
-func newDualHash() *dualHash {
-	h := &dualHash{sha: sha256.New(), md5: md5.New(), buf: make([]byte, 64<<10)}
-	h.w = io.MultiWriter(h.sha, h.md5, &h.head)
+func newDualHash(fp fingerprintOpts) *dualHash {
+	h := &dualHash{sha: sha256.New(), md5: md5.New(), buf: make([]byte, 64<<10), fp: fp}
+	if fp.on {
+		h.body = &cappedBuffer{max: fp.maxBytes}
+		h.w = io.MultiWriter(h.sha, h.md5, &h.head, h.body)
+	} else {
+		h.w = io.MultiWriter(h.sha, h.md5, &h.head)
+	}
 	return h
 }
 
@@ -335,6 +374,9 @@ func (h *dualHash) object(body io.Reader, obj hashed) (fetched, error) {
 	h.sha.Reset()
 	h.md5.Reset()
 	h.head.n = 0
+	if h.body != nil {
+		h.body.reset()
+	}
 	got, err := io.CopyBuffer(h.w, body, h.buf)
 	if err != nil {
 		return fetched{}, fmt.Errorf("read body: %w", err)
@@ -346,7 +388,11 @@ func (h *dualHash) object(body io.Reader, obj hashed) (fetched, error) {
 	if plainMD5ETag(obj.ETag) && !strings.EqualFold(obj.ETag, md) {
 		return fetched{}, fmt.Errorf("MD5 %s differs from ETag %s: body damaged in transit", md, obj.ETag)
 	}
-	return fetched{sha: hex.EncodeToString(h.sha.Sum(nil)), md5: md, png: parsePNGHeader(h.head.bytes())}, nil
+	r := fetched{sha: hex.EncodeToString(h.sha.Sum(nil)), md5: md, png: parsePNGHeader(h.head.bytes())}
+	if h.body != nil {
+		r.fp = h.body.fingerprint(h.fp.maxPixels)
+	}
+	return r, nil
 }
 
 // plainMD5ETag says whether an ETag is an object's MD5: single-part
@@ -402,6 +448,7 @@ func (s *fetchHash) result(ctx context.Context, env *Env, objects arrow.RecordBa
 	var failures []Failure
 	var png [4][]int64
 	var pngValid []bool
+	var fpCol fingerprintColumns
 	sizes, err := table.Int64Col(objects, "size")
 	if err != nil {
 		return nil, err
@@ -442,6 +489,7 @@ func (s *fetchHash) result(ctx context.Context, env *Env, objects arrow.RecordBa
 		png[2] = append(png[2], r.png.BitDepth)
 		png[3] = append(png[3], r.png.ColorType)
 		pngValid = append(pngValid, r.png.OK)
+		fpCol.add(r.fp)
 	}
 	kept, err := table.Take(ctx, env.Mem, objects, ok)
 	if err != nil {
@@ -458,6 +506,9 @@ func (s *fetchHash) result(ctx context.Context, env *Env, objects arrow.RecordBa
 		table.Int64s(m, "bit_depth", png[2], pngValid),
 		table.Int64s(m, "color_type", png[3], pngValid),
 	)
+	if s.fp.on {
+		cols = append(cols, fpCol.columns(m)...)
+	}
 	failed := table.New(
 		table.Strings(m, "key", failedKeys),
 		table.Strings(m, "error", failedErrs),

@@ -30,10 +30,15 @@ func listKind() Kind {
 		},
 		Params: []Param{
 			{Name: "suffix", Type: String, Default: ".png", Doc: "keep keys ending with this (empty: keep all)"},
+			{Name: "suffixes", Type: Strings, Default: []string{}, Doc: "keep keys ending with any of these (e.g. [.png, .jpg, .jpeg]); when given, suffix is not used"},
 			{Name: "ignore_case", Type: Bool, Default: true, Doc: "match the suffix in any case (.png keeps .PNG too); false: exactly"},
 		},
 		New: func(p Params) (Stage, error) {
-			return &list{suffix: p.Str("suffix"), ignoreCase: p.Bool("ignore_case")}, nil
+			suffixes := p.Strings("suffixes")
+			if len(suffixes) == 0 {
+				suffixes = []string{p.Str("suffix")}
+			}
+			return &list{suffixes: suffixes, ignoreCase: p.Bool("ignore_case")}, nil
 		},
 		Schema: func(Params, map[string]Schema) (map[string]Schema, error) {
 			return map[string]Schema{
@@ -58,16 +63,19 @@ func listSchema() Schema {
 }
 
 type list struct {
-	suffix     string
+	suffixes   []string
 	ignoreCase bool
 }
 
-// keeps says whether a key has the suffix.
+// keeps says whether a key has one of the suffixes.
 func (s *list) keeps(key string) bool {
-	if !s.ignoreCase {
-		return strings.HasSuffix(key, s.suffix)
+	for _, suf := range s.suffixes {
+		if !s.ignoreCase && strings.HasSuffix(key, suf) ||
+			s.ignoreCase && len(key) >= len(suf) && strings.EqualFold(key[len(key)-len(suf):], suf) {
+			return true
+		}
 	}
-	return len(key) >= len(s.suffix) && strings.EqualFold(key[len(key)-len(s.suffix):], s.suffix)
+	return false
 }
 
 func (s *list) Run(ctx context.Context, env *Env, _ map[string]arrow.RecordBatch) (*Result, error) {
@@ -109,7 +117,7 @@ func (s *list) Run(ctx context.Context, env *Env, _ map[string]arrow.RecordBatch
 	case nSkipped == 0:
 		warn(env, &warnings, "the listing is empty: the source holds no objects")
 	default:
-		warn(env, &warnings, "the listing is empty: no key has the suffix", "suffix", s.suffix, "skipped", nSkipped)
+		warn(env, &warnings, "the listing is empty: no key has the suffix", "suffix", strings.Join(s.suffixes, " "), "skipped", nSkipped)
 	}
 	m := env.Mem
 	rec := table.New(

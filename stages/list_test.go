@@ -145,6 +145,8 @@ func TestListSuffixCase(t *testing.T) {
 		{"{suffix: .PNG, ignore_case: false}", "b.PNG", 4},
 		{"{suffix: .JPG}", "d.jpg", 4},
 		{"{suffix: ''}", "a.png,b.PNG,c.Png,d.jpg,png", 0},
+		{"{suffixes: [.png, .JPG]}", "a.png,b.PNG,c.Png,d.jpg", 1},
+		{"{suffixes: [.png, .jpg], suffix: .txt, ignore_case: false}", "a.png,d.jpg", 3},
 	} {
 		res := run(t, env, "list", build(t, "list", tt.params), nil)
 		if got := listedKeys(res.Outputs["objects"]); got != tt.keys {

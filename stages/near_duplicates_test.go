@@ -96,9 +96,9 @@ func TestNearDuplicates(t *testing.T) {
 	// The largest image represents the group; its identical copy has
 	// similarity 1, the half-size JPEG a little less.
 	got := csvOf(t, res.Outputs["groups"])
-	lines := strings.Split(strings.TrimSpace(got), "\n")
-	if len(lines) != 4 || lines[0] != "group,file_id,relative_path,similarity" || lines[1] != "1,big,b.png,1.0" ||
-		lines[2] != "1,same,b2.png,1.0" || !strings.HasPrefix(lines[3], "1,small,s.jpg,0.99") {
+	ls := strings.Split(strings.TrimSpace(got), "\n")
+	if len(ls) != 4 || ls[0] != "group,file_id,relative_path,similarity" || ls[1] != "1,big,b.png,1.0" ||
+		ls[2] != "1,same,b2.png,1.0" || !strings.HasPrefix(ls[3], "1,small,s.jpg,0.99") {
 		t.Errorf("groups:\n%s", got)
 	}
 	// Pairs: the JPEG with the first of the identical pair, which pair
@@ -108,6 +108,34 @@ func TestNearDuplicates(t *testing.T) {
 	if len(pl) != 3 || pl[0] != "file_id_a,relative_path_a,file_id_b,relative_path_b,similarity" || !strings.HasPrefix(pl[1], "small,s.jpg,big,b.png,0.99") ||
 		pl[2] != "big,b.png,same,b2.png,1.0" {
 		t.Errorf("pairs:\n%s", pairs)
+	}
+	// Rows: the copies (small, same) leave; the representative says its
+	// group; the others are in none; the fingerprint column is gone.
+	if got, want := csvOf(t, res.Outputs["rows"]), lines("file_id,relative_path,near_group", "other,o.png,", "none,n.txt,", "big,b.png,1"); got != want {
+		t.Errorf("rows:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// Rows with the same id are one image: fingerprinted once, never a group
+// of their own, kept or dropped together.
+func TestNearDuplicatesSameID(t *testing.T) {
+	env := testEnv(t)
+	a, b := blobs(1, 120, 100), blobs(2, 120, 100)
+	fa, fb := fingerprintOf(t, a, false), fingerprintOf(t, b, false)
+	fsmall := fingerprintOf(t, a, true)
+	in := fingerprintRows(env.Mem,
+		[]string{"a", "b", "a", "j", "b", "j"},
+		[]string{"x/a.png", "x/b.png", "y/a.png", "x/j.jpg", "y/b.png", "y/j.jpg"},
+		[][]byte{fa, fb, fa, fsmall, fb, fsmall})
+	defer in.Release()
+	res := run(t, env, "near-duplicates", build(t, "near-duplicates", ""), map[string]arrow.RecordBatch{"rows": in})
+	groups := strings.Split(strings.TrimSpace(csvOf(t, res.Outputs["groups"])), "\n")
+	if len(groups) != 3 || !strings.HasPrefix(groups[1], "1,a,x/a.png,1.0") || !strings.HasPrefix(groups[2], "1,j,x/j.jpg,") {
+		t.Errorf("groups:\n%s", strings.Join(groups, "\n"))
+	}
+	want := lines("file_id,relative_path,near_group", "a,x/a.png,1", "b,x/b.png,", "a,y/a.png,1", "b,y/b.png,")
+	if got := csvOf(t, res.Outputs["rows"]); got != want {
+		t.Errorf("rows:\n%s\nwant\n%s", got, want)
 	}
 }
 

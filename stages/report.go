@@ -43,6 +43,7 @@ func reportKind() Kind {
 			{"disagreements", "cross-check's disagreements (item column plus one grade column per rater)"},
 			{"excluded", "an exclusions stage's output (key, reason, detail; relative_path when present): counts per reason, and the objects no other section shows (rejected, failed)"},
 			{"splits", "a split stage's rows (split, split_group, grade; the split_keys columns when present): the leakage audit, recomputed from these rows: counts and per-grade shares per split, and every group value in one split"},
+			{"near_groups", "near-duplicate groups (near-duplicates' groups: group, item, path, similarity), shown side by side with thumbnails, capped like the duplicate groups"},
 		},
 		Outputs: []Port{{"files", "name, content: report.html and summary.json (write with an artifact of format files)"}},
 		Params: []Param{
@@ -139,6 +140,9 @@ func reportSchema(p Params, in map[string]Schema) (map[string]Schema, error) {
 	if err := splitsSchema(p, in); err != nil {
 		return nil, err
 	}
+	if err := nearGroupsSchema(p, in); err != nil {
+		return nil, err
+	}
 	return map[string]Schema{"files": FilesSchema()}, nil
 }
 
@@ -207,6 +211,20 @@ func excludedSchema(p Params, in map[string]Schema) error {
 	}
 	if _, ok, _ := ex.Lookup(p.Str("path")); ok {
 		return need(in, "excluded", "path", 0, p.Str("path"), StringType)
+	}
+	return nil
+}
+
+// nearGroupsSchema checks the optional near_groups input: a
+// near-duplicates stage's groups.
+func nearGroupsSchema(p Params, in map[string]Schema) error {
+	if _, ok := in["near_groups"]; !ok {
+		return nil
+	}
+	for _, c := range []Col{{"group", Int64Type}, {p.Str("item"), StringType}, {p.Str("path"), StringType}, {"similarity", Float64Type}} {
+		if err := need(in, "near_groups", "", 0, c.Name, c.Type); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -417,8 +435,45 @@ func (s *reportStage) input(in map[string]arrow.RecordBatch) (report.Input, erro
 	if out.Excluded, err = excludedRows(in, s.p.Str("key"), s.p.Str("path")); err != nil {
 		return out, err
 	}
-	out.Splits, err = s.splitRows(in)
+	if out.Splits, err = s.splitRows(in); err != nil {
+		return out, err
+	}
+	out.NearGroups, err = nearGroupRows(in, s.p.Str("item"), s.p.Str("path"))
 	return out, err
+}
+
+// nearGroupRows reads a near-duplicates stage's groups; nil (not known)
+// when the input is not wired.
+func nearGroupRows(in map[string]arrow.RecordBatch, itemCol, pathCol string) ([]report.NearMember, error) {
+	g, ok := in["near_groups"]
+	if !ok || g == nil {
+		return nil, nil
+	}
+	ids, err := table.Int64Col(g, "group")
+	if err != nil {
+		return nil, fmt.Errorf("near_groups: %w", err)
+	}
+	items, err := table.StringCol(g, itemCol)
+	if err != nil {
+		return nil, fmt.Errorf("near_groups: %w", err)
+	}
+	paths, err := table.StringCol(g, pathCol)
+	if err != nil {
+		return nil, fmt.Errorf("near_groups: %w", err)
+	}
+	si, err := table.Index(g, "similarity")
+	if err != nil {
+		return nil, fmt.Errorf("near_groups: %w", err)
+	}
+	sims, ok := g.Column(si).(*array.Float64)
+	if !ok {
+		return nil, fmt.Errorf("near_groups: column \"similarity\" is %s, want float64", g.Column(si).DataType())
+	}
+	out := make([]report.NearMember, ids.Len())
+	for i := range out {
+		out[i] = report.NearMember{Group: ids.Value(i), Item: items.Value(i), Path: paths.Value(i), Similarity: sims.Value(i)}
+	}
+	return out, nil
 }
 
 // oneRater names the rater of a set without a rater column.

@@ -58,8 +58,16 @@ func reportInputs(t *testing.T, env *Env, rowsRec arrow.RecordBatch) map[string]
 	t.Cleanup(excluded.Release)
 	return map[string]arrow.RecordBatch{
 		"rows": rowsRec, "matrix": cc.Outputs["matrix"], "kappa": cc.Outputs["kappa"], "disagreements": cc.Outputs["disagreements"],
-		"excluded": excluded,
+		"excluded": excluded, "near_groups": noNearGroups(t, env),
 	}
+}
+
+// noNearGroups is an empty near_groups input.
+func noNearGroups(t *testing.T, env *Env) arrow.RecordBatch {
+	t.Helper()
+	g := table.New(table.Int64s(env.Mem, "group", nil, nil), table.Strings(env.Mem, "file_id", nil), table.Strings(env.Mem, "relative_path", nil), float64s(env.Mem, "similarity", nil))
+	t.Cleanup(g.Release)
+	return g
 }
 
 // Only the columns the stage needs: no key (no thumbnails), no PNG facts,

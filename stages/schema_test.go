@@ -58,7 +58,7 @@ func TestDeclaredSchemas(t *testing.T) {
 	}
 	listed := step("list", "", nil)
 	objects := listed.Outputs["objects"]
-	hashed := step("fetch-hash", "", map[string]arrow.RecordBatch{"objects": objects})
+	hashed := step("fetch-hash", "{fingerprint: true}", map[string]arrow.RecordBatch{"objects": objects})
 	graded := step("map-severity", "", map[string]arrow.RecordBatch{"rows": hashed.Outputs["rows"]})
 	if n := graded.Outputs["rejected"].NumRows(); n != 1 {
 		t.Errorf("map-severity rejected %d rows, want 1", n)
@@ -69,10 +69,11 @@ func TestDeclaredSchemas(t *testing.T) {
 		t.Errorf("cross-check: %d disagreements, want 1", n)
 	}
 	agreed := step("filter", "{mode: drop}", map[string]arrow.RecordBatch{"rows": unique.Outputs["rows"], "by": cc.Outputs["disagreements"]})
-	clean := step("dedupe", "{on: [file_id]}", map[string]arrow.RecordBatch{"rows": agreed.Outputs["rows"]})
+	near := step("near-duplicates", "", map[string]arrow.RecordBatch{"rows": agreed.Outputs["rows"]})
+	clean := step("dedupe", "{on: [file_id]}", map[string]arrow.RecordBatch{"rows": near.Outputs["rows"]})
 	excluded := step("exclusions", "", map[string]arrow.RecordBatch{
 		"objects": objects, "list_rejected": listed.Outputs["rejected"], "failed": hashed.Outputs["failed"], "fetch_rejected": hashed.Outputs["rejected"], "rejected": graded.Outputs["rejected"],
-		"rows": unique.Outputs["rows"], "removed": unique.Outputs["removed"], "disagreements": cc.Outputs["disagreements"], "clean": clean.Outputs["rows"],
+		"rows": unique.Outputs["rows"], "removed": unique.Outputs["removed"], "disagreements": cc.Outputs["disagreements"], "near_groups": near.Outputs["groups"], "clean": clean.Outputs["rows"],
 	})
 	if n := excluded.Outputs["excluded"].NumRows(); n != 4 {
 		t.Errorf("exclusions: %d rows, want 4 (c rejected, b2 a duplicate, b under both experts)", n)
@@ -82,10 +83,10 @@ func TestDeclaredSchemas(t *testing.T) {
 	step("export", "", map[string]arrow.RecordBatch{"rows": splits.Outputs["rows"]})
 	step("report", "", map[string]arrow.RecordBatch{
 		"rows": graded.Outputs["rows"], "matrix": cc.Outputs["matrix"], "kappa": cc.Outputs["kappa"], "disagreements": cc.Outputs["disagreements"],
-		"excluded": excluded.Outputs["excluded"],
+		"excluded": excluded.Outputs["excluded"], "near_groups": near.Outputs["groups"],
 	})
 
-	// fetch-hash does not fingerprint yet: near-duplicates runs on rows made here.
+	// near-duplicates on rows made here, with a group.
 	fpRows := fingerprintRows(env.Mem, []string{"a", "b"}, []string{"a.png", "b.png"},
 		[][]byte{fingerprintOf(t, blobs(1, 64, 64), false), fingerprintOf(t, blobs(1, 64, 64), true)})
 	defer fpRows.Release()
@@ -93,7 +94,13 @@ func TestDeclaredSchemas(t *testing.T) {
 
 	dir := t.TempDir()
 	csvPath, pqPath := filepath.Join(dir, "rows.csv"), filepath.Join(dir, "rows.parquet")
-	writeTable(t, csvPath, graded.Outputs["rows"], table.WriteCSV)
+	var plain []string // CSV holds no binary: the fingerprint column stays out
+	for _, name := range table.Names(graded.Outputs["rows"]) {
+		if name != colFingerprint {
+			plain = append(plain, name)
+		}
+	}
+	writeTable(t, csvPath, selectCols(t, graded.Outputs["rows"], plain...), table.WriteCSV)
 	writeTable(t, pqPath, graded.Outputs["rows"], table.WriteParquet)
 	step("read", "{path: "+csvPath+", types: {severity: int64, size: int64}}", nil)
 	step("read", "{path: "+pqPath+"}", nil)
@@ -125,7 +132,8 @@ func TestSchemaErrors(t *testing.T) {
 	graded := Closed(Col{"key", str}, Col{"relative_path", str}, Col{"size", i64}, Col{"file_id", str}, Col{"expert", str}, Col{"severity", i64}, Col{"severity_label", str})
 	stringGrades := Closed(Col{"file_id", str}, Col{"expert", str}, Col{"severity", str})
 	objects := listSchema()
-	cc := map[string]Schema{"matrix": matrixSchema(), "kappa": kappaSchema(), "disagreements": wideSchema("file_id")}
+	nearGroups := Closed(Col{"group", Int64Type}, Col{"file_id", str}, Col{"relative_path", str}, Col{"similarity", Float64Type})
+	cc := map[string]Schema{"matrix": matrixSchema(), "kappa": kappaSchema(), "disagreements": wideSchema("file_id"), "near_groups": nearGroups}
 	withRows := func(m map[string]Schema, rows Schema) map[string]Schema {
 		out := map[string]Schema{"rows": rows}
 		for k, v := range m {
@@ -143,13 +151,18 @@ func TestSchemaErrors(t *testing.T) {
 		return out
 	}
 	withExcluded := func(m map[string]Schema, s Schema) map[string]Schema { return withPort(m, "excluded", s) }
-	fetched, err := fetchHashSchema(Params{}, map[string]Schema{"objects": objects})
+	fetchParams, err := decode(t, "fetch-hash", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetched, err := fetchHashSchema(fetchParams, map[string]Schema{"objects": objects})
 	if err != nil {
 		t.Fatal(err)
 	}
 	exclusionsIn := map[string]Schema{
 		"objects": objects, "list_rejected": Closed(Col{"key", str}, Col{"reason", str}), "failed": fetched["failed"], "fetch_rejected": fetched["rejected"], "rejected": graded.Set(Col{"reason", str}),
-		"rows": graded, "removed": graded, "disagreements": wideSchema("file_id"), "clean": graded,
+		"rows": graded, "removed": graded, "disagreements": wideSchema("file_id"),
+		"near_groups": nearGroups, "clean": graded,
 	}
 	p, err := decode(t, "exclusions", "")
 	if err != nil {

@@ -169,8 +169,9 @@ func TestReportInBrowser(t *testing.T) {
 	if got.SVGs != 4 { // counts, one heatmap, kappas, sizes (one pixel format: no chart)
 		t.Errorf("%d SVG charts, want 4", got.SVGs)
 	}
-	// The sample split by file_id: 41 images, none in two splits.
-	if got.Audit != "✓ No group crosses splits: 41 split_group values, 41 file_id values, each in one split." {
+	// The sample split by file_id: 41 images, none in two splits; no
+	// near-duplicates at the pipeline's threshold (near_group all null).
+	if got.Audit != "✓ No group crosses splits: 41 split_group values, 41 file_id values, 0 near_group values, each in one split." {
 		t.Errorf("leakage audit shows %q", got.Audit)
 	}
 	if got.Title != "Knee X-rays: EDA report" {

@@ -14,22 +14,23 @@ import (
 
 // Summary is summary.json: every figure the report shows, machine-readable.
 type Summary struct {
-	Title         string         `json:"title"`
-	Raters        []string       `json:"raters"`
-	Grades        []Grade        `json:"grades"`
-	Totals        Totals         `json:"totals"`
-	Counts        []Count        `json:"counts"`
-	Duplicates    Duplicates     `json:"duplicates"`
-	Agreement     Agreement      `json:"agreement"`
-	CrossCheck    bool           `json:"cross_check"`   // false: the raters were not compared (no agreement, no disagreements)
-	Disagreements []Disagreed    `json:"disagreements"` // the first Totals.Disagreements the report lists
-	Excluded      *Exclusions    `json:"excluded"`      // null: not known
-	Splits        *SplitAudit    `json:"splits"`        // the leakage audit; null: not known
-	Properties    []Property     `json:"properties"`
-	Warnings      []Warning      `json:"warnings"`
-	MeanImages    *MeanImages    `json:"mean_images"`
-	Thumbnails    ThumbnailCount `json:"thumbnails"`
-	Settings      Settings       `json:"settings"`
+	Title         string          `json:"title"`
+	Raters        []string        `json:"raters"`
+	Grades        []Grade         `json:"grades"`
+	Totals        Totals          `json:"totals"`
+	Counts        []Count         `json:"counts"`
+	Duplicates    Duplicates      `json:"duplicates"`
+	Agreement     Agreement       `json:"agreement"`
+	CrossCheck    bool            `json:"cross_check"`     // false: the raters were not compared (no agreement, no disagreements)
+	Disagreements []Disagreed     `json:"disagreements"`   // the first Totals.Disagreements the report lists
+	Excluded      *Exclusions     `json:"excluded"`        // null: not known
+	Near          *NearDuplicates `json:"near_duplicates"` // null: not known
+	Splits        *SplitAudit     `json:"splits"`          // the leakage audit; null: not known
+	Properties    []Property      `json:"properties"`
+	Warnings      []Warning       `json:"warnings"`
+	MeanImages    *MeanImages     `json:"mean_images"`
+	Thumbnails    ThumbnailCount  `json:"thumbnails"`
+	Settings      Settings        `json:"settings"`
 }
 
 // Grade is one grade seen in the data, with its most common label.
@@ -314,7 +315,8 @@ func Build(ctx context.Context, in Input, opt Options) (*Report, error) {
 	sort.SliceStable(s.Disagreements, func(a, b int) bool { return s.Disagreements[a].Item < s.Disagreements[b].Item })
 	s.Totals.Disagreements = len(s.Disagreements)
 	s.Disagreements = capped(s.Disagreements, opt.Disagreements+opt.TableRows)
-	s.Excluded = exclusions(in.Excluded, opt.TableRows)
+	s.Near = nearDuplicates(in.NearGroups, opt)
+	s.Excluded = exclusions(in.Excluded, opt.TableRows, s.Near != nil)
 	var err error
 	if s.Splits, err = auditSplits(in.Splits, r.gradeName); err != nil {
 		return nil, err

@@ -44,6 +44,7 @@ var reasonInfo = []struct {
 	{"duplicate", "a rater's second copy of the same bytes", "duplicates"},
 	{"disagreement", "graded differently by the raters", "disagreements"},
 	{"missing_rater", "not graded by every rater", "disagreements"},
+	{"near_duplicate", "a near-duplicate of a kept image (resized, cropped, re-encoded...)", "near-duplicates"},
 	{"unexplained", "not in clean, and no input says why", ""},
 }
 
@@ -56,15 +57,18 @@ func reasonRank(reason string) int {
 	return len(reasonInfo)
 }
 
-func reasonSection(reason string) string {
-	if i := reasonRank(reason); i < len(reasonInfo) {
+// reasonSection is the section that shows a reason's objects; "" for
+// none. The near-duplicates section shows them only when the groups are
+// known (near is true).
+func reasonSection(reason string, near bool) string {
+	if i := reasonRank(reason); i < len(reasonInfo) && (near || reasonInfo[i].section != "near-duplicates") {
 		return reasonInfo[i].section
 	}
 	return ""
 }
 
 // exclusions summarises the excluded objects; nil when they are not known.
-func exclusions(in []Excluded, limit int) *Exclusions {
+func exclusions(in []Excluded, limit int, near bool) *Exclusions {
 	if in == nil {
 		return nil
 	}
@@ -72,7 +76,7 @@ func exclusions(in []Excluded, limit int) *Exclusions {
 	counts, listed := map[string]int{}, map[string]int{}
 	for _, e := range in {
 		counts[e.Reason]++
-		if reasonSection(e.Reason) != "" {
+		if reasonSection(e.Reason, near) != "" {
 			continue
 		}
 		if listed[e.Reason] == limit {
@@ -108,13 +112,13 @@ type reasonView struct {
 	Objects, More         int // More: objects of a reason without a section, beyond those listed
 }
 
-func excludedOf(e *Exclusions) *excludedView {
+func excludedOf(e *Exclusions, near bool) *excludedView {
 	if e == nil {
 		return nil
 	}
 	v := &excludedView{Total: e.Total, Listed: e.Listed, Unlisted: e.Unlisted}
 	for _, r := range e.Reasons {
-		rv := reasonView{Reason: r.Reason, Objects: r.Objects, Section: reasonSection(r.Reason)}
+		rv := reasonView{Reason: r.Reason, Objects: r.Objects, Section: reasonSection(r.Reason, near)}
 		if rv.Section == "" {
 			rv.More = r.Objects - r.Listed
 		}

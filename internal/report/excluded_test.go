@@ -13,7 +13,7 @@ func TestExclusionsSummary(t *testing.T) {
 	in := Input{Excluded: []Excluded{
 		{Key: "r1", Reason: "rejected", Detail: "empty object"},
 		{Key: "d1", Reason: "duplicate"},
-		{Key: "n1", Reason: "near_duplicate", Detail: "like kept x"},
+		{Key: "n1", Reason: "unheard_of", Detail: "a reason the report does not know"},
 		{Key: "r2", Reason: "rejected", Detail: "bytes are not a PNG"},
 		{Key: "f1", Path: "p/f1", Reason: "failed", Detail: "GET: 403 (1 attempts)"},
 		{Key: "r3", Reason: "rejected", Detail: "empty object"},
@@ -22,7 +22,7 @@ func TestExclusionsSummary(t *testing.T) {
 	r := build(t, in, Options{TableRows: 2})
 	e := r.Summary.Excluded
 	wantReasons := []ReasonCount{
-		{"failed", 1, 1}, {"rejected", 3, 2}, {"duplicate", 1, 0}, {"missing_rater", 1, 0}, {"near_duplicate", 1, 1},
+		{"failed", 1, 1}, {"rejected", 3, 2}, {"duplicate", 1, 0}, {"missing_rater", 1, 0}, {"unheard_of", 1, 1},
 	}
 	if e == nil || e.Total != 7 || !reflect.DeepEqual(e.Reasons, wantReasons) || e.Unlisted != 1 {
 		t.Fatalf("excluded %+v, want reasons %v", e, wantReasons)
@@ -38,7 +38,7 @@ func TestExclusionsSummary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"<td>p/f1</td><td><code>failed</code></td><td>GET: 403 (1 attempts)</td>", "+1 more <code>rejected</code>, not listed here", "<td><code>near_duplicate</code></td><td></td><td class=\"n\">1</td>"} {
+	for _, want := range []string{"<td>p/f1</td><td><code>failed</code></td><td>GET: 403 (1 attempts)</td>", "+1 more <code>rejected</code>, not listed here", "<td><code>unheard_of</code></td><td></td><td class=\"n\">1</td>"} {
 		if !bytes.Contains(page, []byte(want)) {
 			t.Errorf("page lacks %q", want)
 		}

@@ -25,7 +25,7 @@ var page = sync.OnceValue(func() *template.Template {
 })
 
 // SectionIDs are the ids of the report's sections, in page order.
-var SectionIDs = []string{"overview", "counts", "duplicates", "agreement", "disagreements", "excluded", "splits", "sizes", "mean-images", "method"}
+var SectionIDs = []string{"overview", "counts", "duplicates", "agreement", "disagreements", "near-duplicates", "excluded", "splits", "sizes", "mean-images", "method"}
 
 type view struct {
 	S             *Summary
@@ -45,6 +45,7 @@ type view struct {
 	DisMore       int       // neither
 	Excluded      *excludedView
 	Splits        *splitsView
+	Near          *nearView
 	RaterHeads    []string
 	Props         []propView
 	Warnings      []Warning
@@ -255,7 +256,8 @@ func (r *Report) HTML() ([]byte, error) {
 		}
 	}
 	v.DisMore = s.Totals.Disagreements - len(s.Disagreements)
-	v.Excluded = excludedOf(s.Excluded)
+	v.Excluded = excludedOf(s.Excluded, s.Near != nil)
+	v.Near = r.nearOf(s.Near)
 	v.Splits = r.splitsOf(s.Splits)
 
 	// Properties.

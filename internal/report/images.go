@@ -51,6 +51,9 @@ func (r *Report) images(ctx context.Context, in Input, obsOrder []obsKey, first 
 	for _, d := range s.Disagreements[:min(len(s.Disagreements), r.opt.Disagreements)] {
 		shown[d.Item] = true
 	}
+	for _, item := range s.Near.shown(r.opt.Groups) {
+		shown[item] = true
+	}
 	want := slices.Sorted(maps.Keys(shown))
 	r.thumbs = map[string]thumb{}
 	if r.opt.Fetch == nil {

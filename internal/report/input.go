@@ -79,6 +79,9 @@ type Input struct {
 	// NoCrossCheck: the raters were not compared (one rater): the
 	// agreement and disagreement sections say so.
 	NoCrossCheck bool
+	// NearGroups are the near-duplicate groups' members, in group order;
+	// nil: not known (no such section).
+	NearGroups []NearMember
 }
 
 // Object names an image to fetch and what its bytes must be.

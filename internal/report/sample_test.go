@@ -74,20 +74,21 @@ func sampleFiles(t *testing.T, reportParams string) map[string][]byte {
 		return res.Outputs
 	}
 	list := step("list", "", nil)
-	fetch := step("fetch-hash", "{concurrency: 8}", map[string]arrow.RecordBatch{"objects": list["objects"]})
+	fetch := step("fetch-hash", "{concurrency: 8, fingerprint: true}", map[string]arrow.RecordBatch{"objects": list["objects"]})
 	graded := step("map-severity", "", map[string]arrow.RecordBatch{"rows": fetch["rows"]})
 	unique := step("dedupe", "", map[string]arrow.RecordBatch{"rows": graded["rows"]})
 	cross := step("cross-check", "{missing_disagrees: true}", map[string]arrow.RecordBatch{"rows": unique["rows"]})
 	agreed := step("filter", "{column: file_id, mode: drop}", map[string]arrow.RecordBatch{"rows": unique["rows"], "by": cross["disagreements"]})
-	clean := step("dedupe", "{on: [file_id]}", map[string]arrow.RecordBatch{"rows": agreed["rows"]})
+	near := step("near-duplicates", "{min_similarity: '0.997'}", map[string]arrow.RecordBatch{"rows": agreed["rows"]}) // as pipeline.yaml
+	clean := step("dedupe", "{on: [file_id]}", map[string]arrow.RecordBatch{"rows": near["rows"]})
 	excluded := step("exclusions", "", map[string]arrow.RecordBatch{
 		"objects": list["objects"], "list_rejected": list["rejected"], "failed": fetch["failed"], "fetch_rejected": fetch["rejected"], "rejected": graded["rejected"],
-		"rows": unique["rows"], "removed": unique["removed"], "disagreements": cross["disagreements"], "clean": clean["rows"],
+		"rows": unique["rows"], "removed": unique["removed"], "disagreements": cross["disagreements"], "near_groups": near["groups"], "clean": clean["rows"],
 	})
 	splits := step("split", "{groups: [file_id]}", map[string]arrow.RecordBatch{"rows": clean["rows"]})
 	out := step("report", reportParams, map[string]arrow.RecordBatch{
 		"rows": graded["rows"], "matrix": cross["matrix"], "kappa": cross["kappa"], "disagreements": cross["disagreements"],
-		"excluded": excluded["excluded"], "splits": splits["rows"],
+		"excluded": excluded["excluded"], "splits": splits["rows"], "near_groups": near["groups"],
 	})
 	files := out["files"]
 	names := files.Column(0).(*array.String)

@@ -1,0 +1,328 @@
+package stages
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kneepipe/kneepipe/internal/neardup"
+	"github.com/kneepipe/kneepipe/internal/table"
+)
+
+// Columns fetch-hash adds with fingerprint: true.
+const (
+	colFingerprint      = "fingerprint"
+	colFingerprintError = "fingerprint_error"
+)
+
+// fingerprintOpts says whether and how fetch-hash fingerprints the bodies
+// it hashes. The zero value fingerprints nothing and keeps no bytes.
+type fingerprintOpts struct {
+	on        bool
+	maxBytes  int64 // a longer body is not kept, so not fingerprinted
+	maxPixels int64 // a header declaring more pixels is not decoded
+}
+
+// fingerprinted is the outcome for one body: the encoded fingerprint, or
+// why there is none.
+type fingerprinted struct {
+	fp     []byte // neardup.EncodedSize bytes; nil with reason set
+	reason string
+}
+
+// cappedBuffer keeps a copy of the bytes written to it up to a cap; past
+// the cap it drops them and remembers that it overflowed. Its storage is
+// reused from body to body.
+type cappedBuffer struct {
+	b        []byte
+	max      int64
+	overflow bool
+}
+
+func (c *cappedBuffer) reset() { c.b, c.overflow = c.b[:0], false }
+
+func (c *cappedBuffer) Write(p []byte) (int, error) {
+	if !c.overflow {
+		if int64(len(c.b)+len(p)) > c.max {
+			c.overflow, c.b = true, c.b[:0]
+		} else {
+			c.b = append(c.b, p...)
+		}
+	}
+	return len(p), nil
+}
+
+// fingerprint decodes the kept body (never one whose header declares more
+// than maxPixels: imagedecode checks before allocating) and fingerprints it.
+func (c *cappedBuffer) fingerprint(maxPixels int64) fingerprinted {
+	if c.overflow {
+		return fingerprinted{reason: fmt.Sprintf("not fingerprinted: more than fingerprint_max_bytes (%d bytes)", c.max)}
+	}
+	fp, err := neardup.FromBytes(c.b, maxPixels)
+	if err != nil {
+		return fingerprinted{reason: "not fingerprinted: " + err.Error()}
+	}
+	b, err := fp.MarshalBinary()
+	if err != nil {
+		return fingerprinted{reason: "not fingerprinted: " + err.Error()}
+	}
+	return fingerprinted{fp: b}
+}
+
+// fingerprintStore remembers fingerprints by content (the object's
+// SHA-256) under the stage's state dir: 4.4 KB a fingerprint is too much for
+// the JSON record of hashed objects, and an object renamed or copied keeps
+// its fingerprint. They live in one binary file of records, read whole at
+// the start of a run and rewritten (temporary file, then rename) at its end
+// when anything changed: one sequential write instead of a file per object.
+// Each record carries a CRC-32C, so a damaged record reads as missing (its
+// object is fetched again) and a torn tail is dropped.
+type fingerprintStore struct {
+	path  string
+	byKey map[[sha256.Size]byte]fingerprinted
+	dirty bool
+}
+
+// Record layout: sha (32 bytes), kind (1), payload length (uint32 BE),
+// payload, CRC-32C of all that (uint32 BE).
+const (
+	fpKindPrint  = 'F' // payload: neardup.Fingerprint.MarshalBinary
+	fpKindReason = 'R' // payload: why the body has no fingerprint (UTF-8)
+	fpHeaderLen  = sha256.Size + 1 + 4
+	fpMaxPayload = neardup.EncodedSize
+	fpStoreFile  = "fingerprints"
+)
+
+var crc32c = crc32.MakeTable(crc32.Castagnoli)
+
+// newFingerprintStore reads what earlier runs remembered; damage costs only
+// the objects whose records are damaged (logged).
+func newFingerprintStore(env *Env) (*fingerprintStore, error) {
+	s := &fingerprintStore{path: filepath.Join(env.StateDir, fpStoreFile), byKey: map[[sha256.Size]byte]fingerprinted{}}
+	if env.Forced {
+		return s, nil
+	}
+	f, err := os.Open(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return s, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("fingerprint store: %w", err)
+	}
+	defer f.Close()
+	damaged, err := s.read(bufio.NewReaderSize(f, 1<<16))
+	if err != nil {
+		return nil, fmt.Errorf("fingerprint store %s: %w", s.path, err)
+	}
+	if damaged > 0 {
+		env.Log.Warn("skipped damaged records in the fingerprint store; those objects are fetched again", "records", damaged)
+		s.dirty = true
+	}
+	return s, nil
+}
+
+// read loads records until the end; a record whose checksum fails is
+// skipped, and an implausible length or a short tail ends the reading
+// (counted as one damaged record).
+func (s *fingerprintStore) read(r io.Reader) (damaged int, err error) {
+	var head [fpHeaderLen]byte
+	buf := make([]byte, fpMaxPayload+4)
+	for {
+		if _, err := io.ReadFull(r, head[:]); err != nil {
+			if errors.Is(err, io.EOF) {
+				return damaged, nil
+			}
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				return damaged + 1, nil
+			}
+			return damaged, err
+		}
+		n := binary.BigEndian.Uint32(head[sha256.Size+1:])
+		if n > fpMaxPayload {
+			return damaged + 1, nil
+		}
+		rec := buf[:n+4]
+		if _, err := io.ReadFull(r, rec); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return damaged + 1, nil
+			}
+			return damaged, err
+		}
+		sum := crc32.Update(crc32.Checksum(head[:], crc32c), crc32c, rec[:n])
+		if sum != binary.BigEndian.Uint32(rec[n:]) {
+			damaged++
+			continue
+		}
+		var key [sha256.Size]byte
+		copy(key[:], head[:])
+		switch payload := rec[:n]; head[sha256.Size] {
+		case fpKindPrint:
+			var fp neardup.Fingerprint
+			if fp.UnmarshalBinary(payload) != nil { // another encoding version: compute again
+				s.dirty = true
+				continue
+			}
+			s.byKey[key] = fingerprinted{fp: bytes.Clone(payload)}
+		case fpKindReason:
+			s.byKey[key] = fingerprinted{reason: string(payload)}
+		default:
+			damaged++
+		}
+	}
+}
+
+func shaKey(sha string) ([sha256.Size]byte, bool) {
+	var k [sha256.Size]byte
+	b, err := hex.DecodeString(sha)
+	if err != nil || len(b) != sha256.Size {
+		return k, false
+	}
+	copy(k[:], b)
+	return k, true
+}
+
+// lookup says what is remembered for an unchanged object: with
+// fingerprints off there is nothing to remember (have is true); with them
+// on, have is false when the store holds nothing verified for the sha.
+func (s *fingerprintStore) lookup(on bool, sha string) (f fingerprinted, have bool) {
+	if !on {
+		return fingerprinted{}, true
+	}
+	if s == nil {
+		return fingerprinted{}, false
+	}
+	k, ok := shaKey(sha)
+	if !ok {
+		return fingerprinted{}, false
+	}
+	f, have = s.byKey[k]
+	return f, have
+}
+
+// remember adds the outcome of every object fetched in this run.
+func (s *fingerprintStore) remember(results []fetched, fetchedNow []int) error {
+	if s == nil {
+		return nil
+	}
+	for _, i := range fetchedNow {
+		r := results[i]
+		if r.err != nil {
+			continue
+		}
+		k, ok := shaKey(r.sha)
+		if !ok {
+			return fmt.Errorf("fingerprint store: sha256 %q is not 64 hex digits", r.sha)
+		}
+		s.byKey[k] = r.fp
+		s.dirty = true
+	}
+	return nil
+}
+
+// pruneTo keeps the store to the contents listed now (deleted objects
+// leave it, as they leave the record of hashed objects) and writes it
+// when anything changed, records in listing order.
+func (s *fingerprintStore) pruneTo(results []fetched) error {
+	if s == nil {
+		return nil
+	}
+	keep := make(map[[sha256.Size]byte]bool, len(results))
+	var order [][sha256.Size]byte
+	for _, r := range results {
+		if r.err != nil {
+			continue
+		}
+		if k, ok := shaKey(r.sha); ok && !keep[k] {
+			if _, have := s.byKey[k]; have {
+				keep[k] = true
+				order = append(order, k)
+			}
+		}
+	}
+	if len(keep) != len(s.byKey) {
+		s.dirty = true
+	}
+	if !s.dirty {
+		return nil
+	}
+	if err := s.write(order); err != nil {
+		return fmt.Errorf("fingerprint store: %w", err)
+	}
+	s.dirty = false
+	return nil
+}
+
+func (s *fingerprintStore) write(order [][sha256.Size]byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(s.path), ".tmp-fingerprints-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after the rename, nothing to remove
+	w := bufio.NewWriterSize(tmp, 1<<16)
+	var head [fpHeaderLen]byte
+	var tail [4]byte
+	for _, k := range order {
+		f := s.byKey[k]
+		copy(head[:], k[:])
+		payload := f.fp
+		head[sha256.Size] = fpKindPrint
+		if payload == nil {
+			head[sha256.Size] = fpKindReason
+			payload = []byte(f.reason)[:min(len(f.reason), fpMaxPayload)]
+		}
+		binary.BigEndian.PutUint32(head[sha256.Size+1:], uint32(len(payload)))
+		binary.BigEndian.PutUint32(tail[:], crc32.Update(crc32.Checksum(head[:], crc32c), crc32c, payload))
+		w.Write(head[:])
+		w.Write(payload)
+		w.Write(tail[:])
+	}
+	err = w.Flush()
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), s.path)
+}
+
+// fingerprintColumns collects the fingerprint and fingerprint_error
+// columns row by row.
+type fingerprintColumns struct {
+	fps     [][]byte
+	reasons []string
+}
+
+func (c *fingerprintColumns) add(f fingerprinted) {
+	c.fps, c.reasons = append(c.fps, f.fp), append(c.reasons, f.reason)
+}
+
+func (c *fingerprintColumns) columns(mem memory.Allocator) []table.Column {
+	fb := array.NewBinaryBuilder(mem, arrow.BinaryTypes.Binary)
+	defer fb.Release()
+	eb := array.NewStringBuilder(mem)
+	defer eb.Release()
+	for i, fp := range c.fps {
+		if fp == nil {
+			fb.AppendNull()
+			eb.Append(c.reasons[i])
+		} else {
+			fb.Append(fp)
+			eb.AppendNull()
+		}
+	}
+	return []table.Column{{Name: colFingerprint, Array: fb.NewArray()}, {Name: colFingerprintError, Array: eb.NewArray()}}
+}
