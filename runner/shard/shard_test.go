@@ -230,11 +230,19 @@ func TestPlanBelongsToItsPipeline(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Concurrency is tuning: it may differ between the plan and a shard.
-	tuned := load(t, src, func(s string) string { return strings.Replace(s, "{concurrency: 64}", "{concurrency: 3}", 1) })
+	edit := func(old, new string) func(string) string {
+		return func(s string) string {
+			if !strings.Contains(s, old) {
+				t.Fatalf("pipeline has no %q to edit", old)
+			}
+			return strings.Replace(s, old, new, 1)
+		}
+	}
+	tuned := load(t, src, edit("concurrency: 64", "concurrency: 3"))
 	if _, err := RunShard(ctx, tuned, opts(t.TempDir(), ""), w, Index{0, 2}); err != nil {
 		t.Fatalf("another concurrency: %v", err)
 	}
-	other := load(t, src, func(s string) string { return strings.Replace(s, "{concurrency: 64}", "{expect: any}", 1) })
+	other := load(t, src, edit("concurrency: 64", "concurrency: 64, expect: any"))
 	if _, err := RunShard(ctx, other, opts(t.TempDir(), ""), w, Index{1, 2}); err == nil || !strings.Contains(err.Error(), "another definition") {
 		t.Errorf("shard of another pipeline: %v", err)
 	}
