@@ -272,7 +272,7 @@ func (s *exportStage) read(in map[string]arrow.RecordBatch) (*exportRows, error)
 	splitOf := map[string]string{}
 	for i := range items.Len() {
 		sha, _, ok := strings.Cut(items.Value(i), ":")
-		if !ok || !isSHA256(sha) || items.IsNull(i) {
+		if !ok || !imagecache.ValidSum(sha) || items.IsNull(i) {
 			return nil, fmt.Errorf("rows: row %d: %s %q is not <sha256>:<md5>", i+1, s.p.Str("item"), items.Value(i))
 		}
 		if r.grades.IsNull(i) || r.splits.IsNull(i) || r.keys.IsNull(i) {
@@ -413,16 +413,4 @@ func (im *exportImages) fetch(ctx context.Context, i int) ([]byte, error) {
 		return nil, fmt.Errorf("%w (%d attempts)", err, attempts)
 	}
 	return data, nil
-}
-
-func isSHA256(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := range len(s) {
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }

@@ -29,7 +29,7 @@ var ErrMismatch = errors.New("bytes differ from their SHA-256")
 // fit), stored for next time. fetched says whether fetch was called. A
 // stored copy that no longer matches is replaced, and reported in stale.
 func (c Cache) Get(ctx context.Context, sum string, fetch func(context.Context) ([]byte, error)) (data []byte, fetched bool, err error) {
-	if !validSum(sum) {
+	if !ValidSum(sum) {
 		return nil, false, fmt.Errorf("sha256 %q is not 64 lowercase hex digits", sum)
 	}
 	if c.Dir != "" {
@@ -92,7 +92,9 @@ func (c Cache) put(sum string, data []byte) error {
 	return err
 }
 
-func validSum(s string) bool {
+// ValidSum says whether s is a SHA-256 as the cache names files: 64
+// lowercase hex digits.
+func ValidSum(s string) bool {
 	if len(s) != 64 {
 		return false
 	}
