@@ -11,8 +11,6 @@ import (
 	"image"
 	"image/color"
 	"image/draw"
-	_ "image/gif" // decoders, should a dataset hold other formats
-	_ "image/jpeg"
 	"image/png"
 	"maps"
 	"os"
@@ -21,6 +19,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/kneepipe/kneepipe/internal/imagedecode"
 )
 
 // thumb is an embedded image: a PNG data: URI and its size, or why there
@@ -136,18 +136,14 @@ func (r *Report) derived(ctx context.Context, c *derivedCache, obj Object, kind 
 	return img, data, nil
 }
 
-// decodeBounded decodes a PNG or JPEG after reading its header: one that
-// declares more than maxPixels is refused before the decoder allocates
-// its pixels.
+// decodeBounded decodes with imagedecode, which reads the header first: an
+// image that declares more than maxPixels is refused before the decoder
+// allocates its pixels. The refusal keeps the report's wording.
 func decodeBounded(raw []byte, maxPixels int64) (image.Image, error) {
-	cfg, _, err := image.DecodeConfig(bytes.NewReader(raw))
-	if err != nil {
-		return nil, fmt.Errorf("decode: %w", err)
+	img, h, err := imagedecode.Decode(raw, maxPixels)
+	if errors.Is(err, imagedecode.ErrTooLarge) {
+		return nil, fmt.Errorf("not decoded: %d×%d is %d pixels, more than %d", h.Width, h.Height, h.Pixels(), maxPixels)
 	}
-	if px := int64(cfg.Width) * int64(cfg.Height); px > maxPixels {
-		return nil, fmt.Errorf("not decoded: %d×%d is %d pixels, more than %d", cfg.Width, cfg.Height, px, maxPixels)
-	}
-	img, _, err := image.Decode(bytes.NewReader(raw))
 	if err != nil {
 		return nil, fmt.Errorf("decode: %w", err)
 	}

@@ -374,7 +374,7 @@ func TestThumbnails(t *testing.T) {
 	if n := bytes.Count(page, []byte(`src="data:image/png;base64,`)); n != 3 { // 2 copies of dup + dis
 		t.Errorf("%d embedded thumbnails, want 3", n)
 	}
-	if !bytes.Contains(page, []byte("no thumbnail: decode: image: unknown format")) {
+	if !bytes.Contains(page, []byte("no thumbnail: decode: unsupported or damaged image: not a PNG, JPEG or GIF")) {
 		t.Error("the failed thumbnail is not explained")
 	}
 }
