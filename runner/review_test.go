@@ -13,6 +13,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"github.com/kneepipe/kneepipe/internal/safe"
 	"github.com/kneepipe/kneepipe/stages"
 )
 
@@ -57,7 +58,8 @@ func (l logRecords) containing(s string) []string {
 	return out
 }
 
-// withPanicKind is the test kinds plus "panics", whose Run panics, and
+// withPanicKind is the test kinds plus "panics", whose Run panics,
+// "worker-panics", whose Run starts a goroutine that panics, and
 // "counted", a copy that reports its rows as downloaded.
 func withPanicKind(k *testKinds) stages.Registry {
 	reg := k.registry()
@@ -82,18 +84,38 @@ func withPanicKind(k *testKinds) stages.Registry {
 				return nil, nil
 			}), nil
 		}}
+	reg["worker-panics"] = stages.Kind{Name: "worker-panics", Inputs: []stages.Port{{Name: "rows"}}, Outputs: []stages.Port{{Name: "rows"}},
+		New: func(stages.Params) (stages.Stage, error) {
+			return stageFunc(func(ctx context.Context, _ *stages.Env, _ map[string]arrow.RecordBatch) (*stages.Result, error) {
+				workers := safe.NewGroup(nil)
+				workers.Go(func() {
+					var m map[string]int
+					m["boom"]++
+				})
+				return nil, fmt.Errorf("workers: %w", workers.Wait())
+			}), nil
+		}}
 	return reg
 }
 
-// A panic in a stage's Run is that stage's error: the run fails (exit 1),
-// run.json is written, the stages after it are skipped, and the stack is
-// in the log.
+// A panic in a stage's Run, or in a goroutine it started, is that stage's
+// error: the run fails (exit 1), run.json is written, the stages after it
+// are skipped, and the stack of the panic is in the log.
 func TestStagePanicIsStageError(t *testing.T) {
+	for _, tc := range []struct{ kind, err string }{
+		{"panics", "stage b: panic: assignment to entry in nil map"},
+		{"worker-panics", "stage b: workers: panic: assignment to entry in nil map"},
+	} {
+		t.Run(tc.kind, func(t *testing.T) { testStagePanic(t, tc.kind, tc.err) })
+	}
+}
+
+func testStagePanic(t *testing.T, kind, wantErr string) {
 	dir := t.TempDir()
 	k := &testKinds{}
 	cfg, err := Parse(dir+"/p.yaml", []byte(`stages:
   - {name: a, kind: gen}
-  - {name: b, kind: panics, inputs: {rows: a}}
+  - {name: b, kind: `+kind+`, inputs: {rows: a}}
   - {name: c, kind: copy, inputs: {rows: b}}
 `), withPanicKind(k), noEnv)
 	if err != nil {
@@ -103,8 +125,8 @@ func TestStagePanicIsStageError(t *testing.T) {
 	opts := testOptions(dir)
 	opts.Log = slog.New(logs)
 	rep, err := Run(context.Background(), cfg, opts)
-	if err == nil || !strings.Contains(err.Error(), "stage b: panic: assignment to entry in nil map") {
-		t.Fatalf("err = %v, want stage b's panic as an error", err)
+	if err == nil || !strings.Contains(err.Error(), wantErr) {
+		t.Fatalf("err = %v, want %q", err, wantErr)
 	}
 	if errors.Is(err, ErrObjectsFailed) {
 		t.Errorf("err %v is ErrObjectsFailed", err)

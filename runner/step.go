@@ -7,12 +7,12 @@ import (
 	"log/slog"
 	"maps"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"github.com/kneepipe/kneepipe/internal/safe"
 	"github.com/kneepipe/kneepipe/runner/cache"
 	"github.com/kneepipe/kneepipe/runner/uptodate"
 	"github.com/kneepipe/kneepipe/stages"
@@ -197,15 +197,17 @@ func (x *execution) decideAndRun(ctx context.Context, sr *stageRun) error {
 
 // runImpl runs the stage's code, turning a panic in it into the stage's
 // error: one kind's bug fails its stage (exit 1, run.json written), not
-// the process. The stack goes to the log for the bug report.
+// the process. A panic in a goroutine the stage started comes back as a
+// *safe.PanicError in its error. The stack goes to the log for the bug
+// report.
 func runImpl(ctx context.Context, impl stages.Stage, env *stages.Env, in map[string]arrow.RecordBatch, log *slog.Logger) (res *stages.Result, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			log.Error("stage panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			res, err = nil, fmt.Errorf("panic: %v", r)
-		}
-	}()
-	return impl.Run(ctx, env, in)
+	if p := safe.Call(func() { res, err = impl.Run(ctx, env, in) }); p != nil {
+		res, err = nil, p
+	}
+	if p, ok := errors.AsType[*safe.PanicError](err); ok {
+		log.Error("stage panicked", "panic", fmt.Sprint(p.Value), "stack", string(p.Stack))
+	}
+	return res, err
 }
 
 // inputUnknown says whether a plan left an input uncomputed.

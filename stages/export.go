@@ -19,6 +19,7 @@ import (
 
 	"github.com/kneepipe/kneepipe/internal/export"
 	"github.com/kneepipe/kneepipe/internal/imagecache"
+	"github.com/kneepipe/kneepipe/internal/safe"
 	"github.com/kneepipe/kneepipe/internal/source"
 	"github.com/kneepipe/kneepipe/internal/table"
 )
@@ -343,7 +344,7 @@ func (im *exportImages) fetchAll(ctx context.Context, order []int, concurrency i
 		defer bar.Done()
 	}
 	sem := make(chan struct{}, concurrency)
-	var wg sync.WaitGroup
+	workers := safe.NewGroup(cancel)
 	var once sync.Once
 	var first error
 	for _, i := range order {
@@ -351,9 +352,7 @@ func (im *exportImages) fetchAll(ctx context.Context, order []int, concurrency i
 			break
 		}
 		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		workers.Go(func() {
 			defer func() { <-sem }()
 			data, err := im.get(ctx, i)
 			if err != nil {
@@ -364,9 +363,11 @@ func (im *exportImages) fetchAll(ctx context.Context, order []int, concurrency i
 			if bar != nil {
 				bar.Add(1)
 			}
-		}()
+		})
 	}
-	wg.Wait()
+	if err := workers.Wait(); err != nil {
+		return err
+	}
 	if first != nil {
 		return first
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/kneepipe/kneepipe/internal/journal"
+	"github.com/kneepipe/kneepipe/internal/safe"
 	"github.com/kneepipe/kneepipe/internal/source"
 	"github.com/kneepipe/kneepipe/internal/table"
 )
@@ -233,11 +234,9 @@ func (s *fetchHash) Run(ctx context.Context, env *Env, in map[string]arrow.Recor
 	retry.Tail = source.NewTail(s.concurrency)
 	hashes := sync.Pool{New: func() any { return newDualHash(s.fp) }}
 	next := make(chan int)
-	var wg sync.WaitGroup
+	workers := safe.NewGroup(cancel)
 	for range min(s.concurrency, max(len(todo), 1)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		workers.Go(func() {
 			for i := range next {
 				r := fetchOne(ctx, env, retry, &hashes, ident[i])
 				results[i] = r
@@ -253,7 +252,7 @@ func (s *fetchHash) Run(ctx context.Context, env *Env, in map[string]arrow.Recor
 				}
 				progress.Add(1)
 			}
-		}()
+		})
 	}
 feed:
 	for _, i := range todo {
@@ -264,7 +263,9 @@ feed:
 		}
 	}
 	close(next)
-	wg.Wait()
+	if err := workers.Wait(); err != nil {
+		return nil, err
+	}
 	if err := context.Cause(ctx); err != nil {
 		return nil, err
 	}

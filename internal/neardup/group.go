@@ -5,7 +5,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
+
+	"github.com/kneepipe/kneepipe/internal/safe"
 )
 
 // Options tune Find.
@@ -157,27 +158,35 @@ func groupAround(fps []Fingerprint, classes [][]int, neighbours [][]Member) []Gr
 func verify(ctx context.Context, fps []*Fingerprint, cand [][2]int32, floor float64, workers int) ([]float64, error) {
 	sims := make([]float64, len(cand))
 	const chunk = 256
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	next := make(chan int)
-	var wg sync.WaitGroup
+	g := safe.NewGroup(cancel)
 	for range max(1, workers) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() {
 			for lo := range next {
 				for k := lo; k < min(lo+chunk, len(cand)); k++ {
 					sims[k] = similarity(fps[cand[k][0]], fps[cand[k][1]], floor)
 				}
 			}
-		}()
+		})
 	}
 	var err error
+feed:
 	for lo := 0; lo < len(cand); lo += chunk {
 		if err = ctx.Err(); err != nil {
 			break
 		}
-		next <- lo
+		select {
+		case next <- lo:
+		case <-ctx.Done(): // workers that panicked take no more
+			err = ctx.Err()
+			break feed
+		}
 	}
 	close(next)
-	wg.Wait()
+	if perr := g.Wait(); perr != nil {
+		return nil, perr
+	}
 	return sims, err
 }

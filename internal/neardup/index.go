@@ -7,7 +7,8 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"slices"
-	"sync"
+
+	"github.com/kneepipe/kneepipe/internal/safe"
 )
 
 // The candidate index is multi-probe locality-sensitive hashing over the
@@ -184,27 +185,35 @@ func candidates(ctx context.Context, fps []*Fingerprint, maxHamming, workers int
 		return out, ctx.Err()
 	}
 	perBand := make([][][2]int32, bandCount)
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	next := make(chan int)
-	var wg sync.WaitGroup
+	g := safe.NewGroup(cancel)
 	for range max(1, workers) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() {
 			bk := newBuckets(len(fps))
 			for b := range next {
 				perBand[b] = bk.pairs(&f, b)
 			}
-		}()
+		})
 	}
 	var err error
+feed:
 	for b := range bandCount {
 		if err = ctx.Err(); err != nil {
 			break
 		}
-		next <- b
+		select {
+		case next <- b:
+		case <-ctx.Done(): // workers that panicked take no more
+			err = ctx.Err()
+			break feed
+		}
 	}
 	close(next)
-	wg.Wait()
+	if perr := g.Wait(); perr != nil {
+		return nil, perr
+	}
 	if err != nil {
 		return nil, err
 	}

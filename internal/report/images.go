@@ -21,6 +21,7 @@ import (
 	"sync"
 
 	"github.com/kneepipe/kneepipe/internal/imagedecode"
+	"github.com/kneepipe/kneepipe/internal/safe"
 )
 
 // thumb is an embedded image: a PNG data: URI and its size, or why there
@@ -325,18 +326,19 @@ func (r *Report) meanImages(ctx context.Context, c *derivedCache, in Input, obsO
 }
 
 // forEach runs fn for 0..n-1 on up to workers goroutines; it stops
-// handing out work when ctx is done and returns ctx's error then.
+// handing out work when ctx is done and returns ctx's error then, or the
+// panic of fn.
 func forEach(ctx context.Context, n, workers int, fn func(int)) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	next := make(chan int)
-	var wg sync.WaitGroup
+	g := safe.NewGroup(cancel)
 	for range min(workers, max(n, 1)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		g.Go(func() {
 			for i := range next {
 				fn(i)
 			}
-		}()
+		})
 	}
 	var err error
 feed:
@@ -349,7 +351,9 @@ feed:
 		}
 	}
 	close(next)
-	wg.Wait()
+	if perr := g.Wait(); perr != nil {
+		return perr
+	}
 	return err
 }
 

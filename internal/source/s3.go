@@ -20,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/kneepipe/kneepipe/internal/safe"
 )
 
 type s3Store struct {
@@ -185,7 +187,7 @@ func parallel(ctx context.Context, items []string, n int, fn func(context.Contex
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	sem := make(chan struct{}, n)
-	var wg sync.WaitGroup
+	workers := safe.NewGroup(cancel)
 	for _, it := range items {
 		select {
 		case sem <- struct{}{}:
@@ -194,16 +196,16 @@ func parallel(ctx context.Context, items []string, n int, fn func(context.Contex
 		if ctx.Err() != nil {
 			break
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		workers.Go(func() {
 			defer func() { <-sem }()
 			if err := fn(ctx, it); err != nil {
 				cancel(err)
 			}
-		}()
+		})
 	}
-	wg.Wait()
+	if err := workers.Wait(); err != nil {
+		return err
+	}
 	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

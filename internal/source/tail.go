@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kneepipe/kneepipe/internal/fetchpolicy"
+	"github.com/kneepipe/kneepipe/internal/safe"
 )
 
 // Tail is what the requests of one fetch share against an object store's
@@ -102,8 +103,14 @@ func hedged[T any](ctx context.Context, t *Tail, stall time.Duration, s Store, k
 	headers := make(chan sized, 1+maxHedges)
 	send := func(id int) {
 		go func() {
-			v, err := once(ctx, stall, s, key, read, &probe{hedge: t.hedge, id: id, sized: headers})
-			results <- outcome[T]{v, err, id > 0}
+			var o outcome[T]
+			if p := safe.Call(func() {
+				o.v, o.err = once(ctx, stall, s, key, read, &probe{hedge: t.hedge, id: id, sized: headers})
+			}); p != nil {
+				o.err = p
+			}
+			o.hedge = id > 0
+			results <- o
 		}()
 	}
 	t.budget.Request()
@@ -115,6 +122,9 @@ func hedged[T any](ctx context.Context, t *Tail, stall time.Duration, s Store, k
 	for {
 		select {
 		case o := <-results:
+			if p, ok := o.err.(*safe.PanicError); ok {
+				panic(p) // the request's panic, as when it is not hedged
+			}
 			pending--
 			if o.err == nil {
 				if o.hedge {

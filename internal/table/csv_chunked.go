@@ -11,6 +11,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kneepipe/kneepipe/internal/safe"
 )
 
 // csvChunk is the size of the pieces a big CSV file is cut into, each
@@ -126,9 +128,11 @@ func readCSVChunked(mem memory.Allocator, r io.Reader, types map[string]arrow.Da
 }
 
 // parse tokenizes the piece, parsing the integer columns, until its end or
-// its first error (with the file's line numbers).
+// its first error (with the file's line numbers). It runs on a goroutine
+// of its own: a panic in it is the piece's error.
 func (p *csvPiece) parse(header []string, isInt []bool) {
 	defer close(p.done)
+	defer safe.Recover(&p.err)
 	if p.err != nil {
 		return
 	}
@@ -198,8 +202,10 @@ type cutter struct {
 
 func newCutter(r io.Reader, chunk int) *cutter { return &cutter{r: r, chunk: chunk} }
 
-// next returns the next piece, or io.EOF after the last.
-func (c *cutter) next() ([]byte, error) {
+// next returns the next piece, or io.EOF after the last. It runs on the
+// cutting goroutine: a panic in the reader is its error.
+func (c *cutter) next() (piece []byte, err error) {
+	defer safe.Recover(&err)
 	buf := c.carry
 	c.carry = nil
 	for {
