@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 
 	"github.com/kneepipe/kneepipe/internal/safe"
+	"github.com/kneepipe/kneepipe/internal/source"
 )
 
 // A Store whose Get panics (a bug in a store, reached from fetch-hash's
@@ -35,8 +36,29 @@ func TestFetchHashStorePanicIsStageError(t *testing.T) {
 			t.Fatalf("concurrency %d: err = %v, want the store's panic", conc, err)
 		}
 		p, ok := errors.AsType[*safe.PanicError](err)
-		if !ok || !strings.Contains(string(p.Stack), "fetch_hash_panic_test.go") {
+		if !ok || !strings.Contains(string(p.Stack), "worker_panic_test.go") {
 			t.Errorf("concurrency %d: err %v carries no stack of the panic", conc, err)
 		}
+	}
+}
+
+// panicStore is a store whose Get panics.
+type panicStore struct{ *flakyStore }
+
+func (panicStore) Get(context.Context, string) (io.ReadCloser, source.Version, error) {
+	panic("store bug")
+}
+
+// A panic in one of the export's image workers fails the stage with the
+// panic as its error, and every worker panicking ends the loop that
+// starts them.
+func TestExportStorePanicIsStageError(t *testing.T) {
+	env := testEnv(t)
+	env.StateDir = t.TempDir()
+	st, rows := exportInput(t, env, 12, identity(12))
+	env.Store = panicStore{st}
+	_, err := build(t, "export", "{formats: [webdataset], concurrency: 2}").Run(t.Context(), env, map[string]arrow.RecordBatch{"rows": rows})
+	if p, ok := errors.AsType[*safe.PanicError](err); !ok || p.Value != "store bug" {
+		t.Fatalf("err = %v, want the store's panic", err)
 	}
 }
