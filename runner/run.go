@@ -116,8 +116,19 @@ func newExecution(cfg *Config, opts Options, dry bool) *execution {
 	return &execution{
 		cfg: cfg, opts: opts, dry: dry, start: now, deadline: now.Add(opts.Wait),
 		pipeline: pipelineID(cfg.File), store: cache.Store{Root: opts.CacheDir},
-		env: &stages.Env{Mem: memory.NewGoAllocator(), Log: opts.Log, Progress: opts.Progress},
+		env: &stages.Env{Mem: memory.NewGoAllocator(), Log: opts.Log, Progress: opts.Progress, ImageCache: imageCacheDir(opts.CacheDir)},
 	}
+}
+
+// imageCacheDir is the image cache every stage shares, by SHA-256: one
+// for all kinds and sources, so that the images fetch-hash keeps are
+// those export reads. `cache gc` leaves it alone (it holds no run's
+// outputs, only bytes any run may ask for again).
+func imageCacheDir(cacheDir string) string {
+	if cacheDir == "" {
+		return ""
+	}
+	return filepath.Join(cacheDir, "images")
 }
 
 // run goes through the phases after the locks: load, plan, execute,

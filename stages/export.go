@@ -316,8 +316,9 @@ func (s *exportStage) split(ctx context.Context, env *Env, r *exportRows, imgs *
 	return sp, nil
 }
 
-// exportImages fetches the images once each into the cache under
-// --cache, and hands them to the writers from there.
+// exportImages fetches the images once each into the image cache under
+// --cache (which fetch-hash with keep_images has filled already), and
+// hands them to the writers from there.
 type exportImages struct {
 	s          *exportStage
 	env        *Env
@@ -329,7 +330,7 @@ type exportImages struct {
 
 func (s *exportStage) images(env *Env, r *exportRows) *exportImages {
 	return &exportImages{s: s, env: env, r: r, size: make([]int64, len(r.sha)),
-		cache: imagecache.Cache{Dir: filepath.Join(env.StateDir, "images")}}
+		cache: imagecache.Cache{Dir: env.ImageCache}}
 }
 
 // fetchAll makes every image of order available and records its size,

@@ -17,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/kneepipe/kneepipe/internal/imagecache"
 	"github.com/kneepipe/kneepipe/internal/journal"
 	"github.com/kneepipe/kneepipe/internal/safe"
 	"github.com/kneepipe/kneepipe/internal/source"
@@ -50,7 +51,8 @@ func fetchHashKind() Kind {
 			{Name: "expect", Type: String, Default: "png", Enum: []string{"png", "any"}, Doc: "png: reject objects whose bytes are not a PNG; any: accept all non-empty objects"},
 			{Name: "max_pixels", Type: Int, Default: int64(maxPixelsDefault), Min: 1, Max: 1 << 40, Doc: "reject a PNG whose header declares more pixels (width × height): no later stage should decode it"},
 			{Name: "fingerprint", Type: Bool, Default: false, Doc: "also fingerprint each image (PNG or JPEG) for near-duplicates from the bytes already read for hashing: no second GET; remembered by content between runs"},
-			{Name: "fingerprint_max_bytes", Type: Int, Default: int64(64 << 20), Min: 1, Max: 1 << 40, Tuning: true, Doc: "keep at most this many bytes of a body to fingerprint (memory: concurrency × this at worst); a longer object gets no fingerprint, with a reason"},
+			{Name: "fingerprint_max_bytes", Type: Int, Default: int64(64 << 20), Min: 1, Max: 1 << 40, Tuning: true, Doc: "keep at most this many bytes of a body to fingerprint or keep (memory: concurrency × this at worst); a longer object gets no fingerprint, with a reason, and is not kept"},
+			{Name: "keep_images", Type: Bool, Default: false, Tuning: true, Doc: "write each verified body into the image cache under --cache that export and report read, so that they download nothing again: one GET per object"},
 		},
 		Connections: func(p Params) int { return int(p.Int("concurrency")) },
 		New: func(p Params) (Stage, error) {
@@ -59,6 +61,7 @@ func fetchHashKind() Kind {
 				retry:       source.Retry{Attempts: int(p.Int("attempts")), Stall: p.Duration("stall_timeout")},
 				failFast:    p.Bool("fail_fast"),
 				pngOnly:     p.Str("expect") == "png",
+				keepImages:  p.Bool("keep_images"),
 				maxPixels:   p.Int("max_pixels"),
 				fp: fingerprintOpts{
 					on:        p.Bool("fingerprint"),
@@ -120,6 +123,7 @@ type fetchHash struct {
 	failFast    bool
 	pngOnly     bool
 	maxPixels   int64
+	keepImages  bool
 	fp          fingerprintOpts
 }
 
@@ -128,7 +132,8 @@ type fetched struct {
 	png      pngHeader
 	fp       fingerprinted // with fingerprint: true
 	err      error
-	attempts int // 0: taken from the record of an earlier run
+	keepErr  error // the body could not be written to the image cache
+	attempts int   // 0: taken from the record of an earlier run
 }
 
 // hashed is what fetch-hash remembers of an object between runs (in
@@ -229,10 +234,15 @@ func (s *fetchHash) Run(ctx context.Context, env *Env, in map[string]arrow.Recor
 	defer cancel(nil)
 	// The workers share one Tail: slow GETs are hedged, throttling lowers
 	// their concurrency. A hedge reads alongside its request, each into a
-	// hash of its own.
+	// hash of its own (and writes the image cache atomically: a hedge and its
+	// request may both keep the same body).
 	retry := s.retry
 	retry.Tail = source.NewTail(s.concurrency)
-	hashes := sync.Pool{New: func() any { return newDualHash(s.fp) }}
+	var keep imagecache.Cache // Dir "": keep nothing
+	if s.keepImages {
+		keep.Dir = env.ImageCache
+	}
+	hashes := sync.Pool{New: func() any { return newDualHash(s.fp, keep) }}
 	next := make(chan int)
 	workers := safe.NewGroup(cancel)
 	for range min(s.concurrency, max(len(todo), 1)) {
@@ -240,6 +250,9 @@ func (s *fetchHash) Run(ctx context.Context, env *Env, in map[string]arrow.Recor
 			for i := range next {
 				r := fetchOne(ctx, env, retry, &hashes, ident[i])
 				results[i] = r
+				if r.keepErr != nil {
+					env.Log.Warn("image not kept; export fetches it again", "key", keys.Value(i), "err", r.keepErr)
+				}
 				switch {
 				case r.err != nil && s.failFast:
 					cancel(fmt.Errorf("fetch %s: %w", keys.Value(i), r.err))
@@ -346,20 +359,22 @@ func fetchOne(ctx context.Context, env *Env, retry source.Retry, hashes *sync.Po
 
 // dualHash streams a body through SHA-256 and MD5 at once with one reused
 // buffer, keeping the first bytes for the PNG header: an object is never
-// held in memory whole, except (with fingerprints on) a copy of at most
-// fingerprint_max_bytes to decode once the hashes check out.
+// held in memory whole, except (with fingerprints on or keep_images) a copy
+// of at most fingerprint_max_bytes to decode or keep once the hashes check
+// out.
 type dualHash struct {
 	sha, md5 hash.Hash
 	head     headBuffer
-	body     *cappedBuffer // nil: no fingerprints
+	body     *cappedBuffer // nil: no fingerprints, nothing kept
 	fp       fingerprintOpts
+	keep     imagecache.Cache
 	w        io.Writer
 	buf      []byte
 }
 
-func newDualHash(fp fingerprintOpts) *dualHash {
-	h := &dualHash{sha: sha256.New(), md5: md5.New(), buf: make([]byte, 64<<10), fp: fp}
-	if fp.on {
+func newDualHash(fp fingerprintOpts, keep imagecache.Cache) *dualHash {
+	h := &dualHash{sha: sha256.New(), md5: md5.New(), buf: make([]byte, 64<<10), fp: fp, keep: keep}
+	if fp.on || keep.Dir != "" {
 		h.body = &cappedBuffer{max: fp.maxBytes}
 		h.w = io.MultiWriter(h.sha, h.md5, &h.head, h.body)
 	} else {
@@ -390,8 +405,13 @@ func (h *dualHash) object(body io.Reader, obj hashed) (fetched, error) {
 		return fetched{}, fmt.Errorf("MD5 %s differs from ETag %s: body damaged in transit", md, obj.ETag)
 	}
 	r := fetched{sha: hex.EncodeToString(h.sha.Sum(nil)), md5: md, png: parsePNGHeader(h.head.bytes())}
-	if h.body != nil {
+	if h.fp.on {
 		r.fp = h.body.fingerprint(h.fp.maxPixels)
+	}
+	if h.keep.Dir != "" && !h.body.overflow {
+		// The SHA-256 was just computed from these bytes: the body is
+		// filed under it as is.
+		r.keepErr = h.keep.Put(r.sha, h.body.b)
 	}
 	return r, nil
 }

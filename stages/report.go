@@ -15,6 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/kneepipe/kneepipe/internal/imagecache"
 	"github.com/kneepipe/kneepipe/internal/report"
 	"github.com/kneepipe/kneepipe/internal/source"
 	"github.com/kneepipe/kneepipe/internal/table"
@@ -334,10 +335,23 @@ func (s *reportStage) Run(ctx context.Context, env *Env, in map[string]arrow.Rec
 	return &Result{Outputs: map[string]arrow.RecordBatch{"files": files}, Warnings: warnings}, nil
 }
 
-// fetch reads one image through the retrying reader; bytes that differ
-// from the listing's size or from the SHA-256 fetch-hash computed are
-// refused (and so retried).
+// fetch returns one image: from the image cache under --cache when it has
+// it, else through the retrying reader; bytes that differ from the
+// listing's size or from the SHA-256 fetch-hash computed are refused (and
+// so retried).
 func (s *reportStage) fetch(ctx context.Context, env *Env, obj report.Object) ([]byte, error) {
+	if env.ImageCache == "" || !imagecache.ValidSum(obj.SHA256) {
+		return s.fetchObject(ctx, env, obj)
+	}
+	// fetch-hash with keep_images has most likely filed the image already.
+	data, _, err := imagecache.Cache{Dir: env.ImageCache}.Get(ctx, obj.SHA256, func(ctx context.Context) ([]byte, error) {
+		return s.fetchObject(ctx, env, obj)
+	})
+	return data, err
+}
+
+// fetchObject reads one image from the bucket.
+func (s *reportStage) fetchObject(ctx context.Context, env *Env, obj report.Object) ([]byte, error) {
 	var data []byte
 	attempts, err := s.retry.Read(ctx, env.Store, obj.Key, func(body io.Reader) error {
 		var err error

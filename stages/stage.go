@@ -122,6 +122,10 @@ type Env struct {
 	// StateDir is where the stage may keep state between runs (under
 	// --cache, one per kind and source); only one run writes it at a time.
 	StateDir string
+	// ImageCache is the folder of images by SHA-256 (imagecache) that
+	// every stage shares under --cache: fetch-hash with keep_images fills
+	// it, export and report read it. Empty: none.
+	ImageCache string
 	// Forced is set when the user forced this stage (--force): state kept
 	// between runs is a cache like the others, and must not be reused.
 	Forced bool

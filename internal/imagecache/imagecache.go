@@ -55,6 +55,23 @@ func (c Cache) Get(ctx context.Context, sum string, fetch func(context.Context) 
 	return data, true, nil
 }
 
+// Put files data under sum, the SHA-256 its caller computed from it while
+// reading it (fetch-hash), so that a later Get needs no fetch. Get checks
+// what it reads, so a copy filed wrongly is fetched again, never returned.
+// Writing is atomic, so concurrent Puts of the same image are harmless.
+func (c Cache) Put(sum string, data []byte) error {
+	if !ValidSum(sum) {
+		return fmt.Errorf("sha256 %q is not 64 lowercase hex digits", sum)
+	}
+	if c.Dir == "" {
+		return nil
+	}
+	if err := c.put(sum, data); err != nil {
+		return fmt.Errorf("image cache: %w", err)
+	}
+	return nil
+}
+
 // Check returns ErrMismatch (wrapped) unless data's SHA-256 is sum.
 func Check(data []byte, sum string) error {
 	got := sha256.Sum256(data)
