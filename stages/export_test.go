@@ -81,6 +81,7 @@ func exportFiles(t *testing.T, env *Env, params string, rows arrow.RecordBatch) 
 func TestExportWebDatasetFetchesOnceWithRetries(t *testing.T) {
 	env := testEnv(t)
 	env.StateDir = t.TempDir()
+	env.ImageCache = t.TempDir()
 	st, rows := exportInput(t, env, 12, identity(12))
 	st.faults["data/1/0000001L.png"] = []string{"cut", "flip", "error"}
 	env.Store = st
@@ -146,6 +147,7 @@ func TestExportWebDatasetFetchesOnceWithRetries(t *testing.T) {
 func TestExportHuggingFaceNames(t *testing.T) {
 	env := testEnv(t)
 	env.StateDir = t.TempDir()
+	env.ImageCache = t.TempDir()
 	st, rows := exportInput(t, env, 9, identity(9))
 	env.Store = st
 	names, files, res := exportFiles(t, env, "{splits: [train, val, test], columns: [file_id, relative_path, severity]}", rows)
@@ -164,6 +166,7 @@ func TestExportHuggingFaceNames(t *testing.T) {
 func TestExportRefuses(t *testing.T) {
 	env := testEnv(t)
 	env.StateDir = t.TempDir()
+	env.ImageCache = t.TempDir()
 	st, rows := exportInput(t, env, 6, identity(6))
 	for _, tt := range []struct {
 		name   string

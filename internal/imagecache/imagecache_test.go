@@ -76,3 +76,36 @@ func TestGetBadSumAndNoDir(t *testing.T) {
 		t.Errorf("no Dir: fetched %d times, want every time", calls)
 	}
 }
+
+// Put files an image for Get without a fetch. Concurrent Puts of the same
+// image (a hedged request and its hedge) leave one whole copy and no
+// temporary file; a bad name is refused; an empty Dir keeps nothing.
+func TestPutConcurrentIdempotent(t *testing.T) {
+	ctx := context.Background()
+	c := Cache{Dir: t.TempDir()}
+	img := []byte(strings.Repeat("\x89PNG body ", 4096))
+	sum := sumOf(img)
+	errs := make(chan error, 8)
+	for range cap(errs) {
+		go func() { errs <- c.Put(sum, img) }()
+	}
+	for range cap(errs) {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, fetched, err := c.Get(ctx, sum, func(context.Context) ([]byte, error) { return nil, errors.New("fetched") })
+	if err != nil || fetched || string(got) != string(img) {
+		t.Fatalf("Get after Put: fetched=%v err=%v", fetched, err)
+	}
+	des, err := os.ReadDir(filepath.Join(c.Dir, sum[:2]))
+	if err != nil || len(des) != 1 || des[0].Name() != sum {
+		t.Errorf("folder holds %v (%v), want only %s", des, err, sum)
+	}
+	if err := c.Put("NOT-A-SUM", img); err == nil {
+		t.Error("Put accepted a name that is not a SHA-256")
+	}
+	if err := (Cache{}).Put(sum, img); err != nil {
+		t.Errorf("Put with no Dir: %v", err)
+	}
+}
