@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 
+	"github.com/kneepipe/kneepipe/internal/imagecache"
 	"github.com/kneepipe/kneepipe/internal/table"
 	"github.com/kneepipe/kneepipe/stages"
 )
@@ -120,5 +122,57 @@ func TestGCKeepsShardsOfARecordedOnlyExport(t *testing.T) {
 	got, _ := filepath.Glob(filepath.Join(opts.CacheDir, "state", "export-*", stages.ExportFilesDir, "*"))
 	if err != nil || removed.StoredFiles != 0 || len(got) != 2 {
 		t.Errorf("gc: %+v, %v; left %v, want both shards", removed, err, got)
+	}
+}
+
+// Every stage gets the same image cache, <cache>/images, whatever its kind
+// (fetch-hash fills it, export reads it), and cache gc leaves it alone: it
+// holds bytes by content that any later run may read.
+func TestImageCacheSharedAndKeptByGC(t *testing.T) {
+	dir := t.TempDir()
+	opts := testOptions(dir)
+	img := []byte("image bytes")
+	s := sha256.Sum256(img)
+	sum := hex.EncodeToString(s[:])
+	var mu sync.Mutex // the two stages may run at once
+	seen := map[string]string{}
+	kind := func(name string) stages.Kind {
+		return stages.Kind{
+			Name:    name,
+			Outputs: []stages.Port{{Name: "rows"}},
+			New: func(stages.Params) (stages.Stage, error) {
+				return stageFunc(func(_ context.Context, env *stages.Env, _ map[string]arrow.RecordBatch) (*stages.Result, error) {
+					mu.Lock()
+					seen[name] = env.ImageCache
+					mu.Unlock()
+					if err := (imagecache.Cache{Dir: env.ImageCache}).Put(sum, img); err != nil {
+						return nil, err
+					}
+					return &stages.Result{Outputs: map[string]arrow.RecordBatch{"rows": table.New(table.Strings(env.Mem, "x", []string{name}))}}, nil
+				}), nil
+			},
+		}
+	}
+	path := filepath.Join(dir, "p.yaml")
+	if err := os.WriteFile(path, []byte("version: 1\nstages:\n  - {name: a, kind: keep}\n  - {name: b, kind: read-it}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(path, stages.Registry{"keep": kind("keep"), "read-it": kind("read-it")}, noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Run(context.Background(), cfg, opts); err != nil {
+		t.Fatal(err)
+	}
+	want := filepath.Join(opts.CacheDir, "images")
+	if seen["keep"] != want || seen["read-it"] != want {
+		t.Errorf("image caches %v, want %s for both", seen, want)
+	}
+	if _, err := GC(context.Background(), opts.CacheDir, 0, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	got, fetched, err := imagecache.Cache{Dir: want}.Get(context.Background(), sum, func(context.Context) ([]byte, error) { return img, nil })
+	if err != nil || fetched || string(got) != string(img) {
+		t.Errorf("after gc: fetched=%v err=%v; want the image still cached", fetched, err)
 	}
 }
