@@ -29,7 +29,7 @@ func exportKind() Kind {
 		Name: "export",
 		Doc: "Writes the rows of each split as a training set: Hugging Face datasets Parquet in the Hub layout (data/<split>-NNNNN-of-NNNNN.parquet: image struct<bytes, path> with the original bytes, label as a ClassLabel, the row's columns) " +
 			"and WebDataset tar shards (webdataset/<split>-NNNNNN.tar: <key>.cls, <key>.json, <key>.png per sample, key = the image's SHA-256). " +
-			"Samples are in SHA-256 order within a split; every image is fetched with retries, checked against the SHA-256 of its file_id, and kept by content under --cache, so that a rerun or another export downloads nothing again. " +
+			"Samples are in SHA-256 order within a split; every image is read from the image cache under --cache (which fetch-hash with keep_images fills) or else fetched with retries and kept there, checked against the SHA-256 of its file_id, so that a rerun or another export downloads nothing again. " +
 			"Shards are streamed to files under --cache (one image or Parquet row group in memory at a time); the output lists them for an artifact of format files.",
 		Source:  true,
 		Inputs:  []Port{{"rows", "one row per image with a split column (the split stage's rows), file_id, the grade, the object key"}},
