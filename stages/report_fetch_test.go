@@ -19,6 +19,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/kneepipe/kneepipe/internal/imagecache"
 	"github.com/kneepipe/kneepipe/internal/report"
 	"github.com/kneepipe/kneepipe/internal/source"
 	"github.com/kneepipe/kneepipe/internal/table"
@@ -173,3 +174,35 @@ func jsonUnmarshal(files arrow.RecordBatch, row int, v any) error {
 }
 
 func jsonDecode(data []byte, v any) error { return json.Unmarshal(data, v) }
+
+// The images fetch-hash kept in the image cache (keep_images) are read from
+// there: a cold report makes no GET, and shows the same page.
+func TestReportReadsTheImageCache(t *testing.T) {
+	objects := map[string][]byte{"I/a": grayPNG(t, 300, 162, 10), "II/a": grayPNG(t, 300, 162, 10), "I/b": grayPNG(t, 640, 161, 20)}
+	page := func(kept bool) ([]byte, map[string]int) {
+		env := testEnv(t)
+		env.StateDir = t.TempDir()
+		env.ImageCache = t.TempDir()
+		if kept {
+			for _, data := range objects {
+				if err := (imagecache.Cache{Dir: env.ImageCache}).Put(sha256Hex(data), data); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		store := &flakyStore{objects: objects, gets: map[string]int{}}
+		env.Store = store
+		in := hashedRows(t, env, objects, "a|I|0|I/a", "a|II|1|II/a", "b|I|2|I/b", "b|II|2|I/b")
+		defer in.Release()
+		res := run(t, env, "report", build(t, "report", "{mean_images: true}"), reportInputs(t, env, in))
+		return bytes.Clone(res.Outputs["files"].Column(1).(*array.Binary).Value(0)), store.gets
+	}
+	cold, coldGets := page(false)
+	kept, keptGets := page(true)
+	if len(coldGets) == 0 || len(keptGets) != 0 {
+		t.Errorf("GETs %v without the images kept, %v with them; want some, then none", coldGets, keptGets)
+	}
+	if !bytes.Equal(cold, kept) {
+		t.Error("the report read from the image cache differs")
+	}
+}
