@@ -566,7 +566,9 @@ func TestUnreachableEndpointAndMissingBucket(t *testing.T) {
 func TestDefaultPipelineUnderFaults(t *testing.T) {
 	srv := scratchServer(t)
 	bkt := uploadSample(t, srv, "e2e-default-faults")
-	file := editedCopy(t, pipelineFile, "params: {concurrency: 64, fingerprint: true}", "params: {concurrency: 64, fingerprint: true, stall_timeout: 1s}")
+	// keep_images off: the export and the report's thumbnails GET their
+	// images again, through the faults too.
+	file := editedCopy(t, pipelineFile, "params: {concurrency: 64, fingerprint: true, keep_images: true}", "params: {concurrency: 64, fingerprint: true, keep_images: false, stall_timeout: 1s}")
 	dir := t.TempDir()
 	ref := filepath.Join(dir, "ref")
 	wantCode(t, runBucket(t, srv, srv.endpoint, bkt, file, ref, filepath.Join(dir, "ref-cache")), 0, "run without faults")
