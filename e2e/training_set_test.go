@@ -81,6 +81,10 @@ func TestTrainingSetExports(t *testing.T) {
 	if res.code != 0 {
 		t.Fatalf("exit %d\n%s", res.code, res.stderr)
 	}
+	// fetch-hash's keep_images left every image in the image cache.
+	if _, _, counts := stageReport(t, readReport(t, out), "export"); counts["downloaded"] != 0 || counts["images"] != 119 {
+		t.Errorf("cold run: export counts %v, want 0 downloaded of 119 (fetch-hash kept them)", counts)
+	}
 
 	// Group purity: a patient's knees, and the patients linked by a
 	// copied image, in one split.
