@@ -5,8 +5,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-
-	"github.com/kneepipe/kneepipe/internal/safe"
 )
 
 // Options tune Find.
@@ -158,35 +156,16 @@ func groupAround(fps []Fingerprint, classes [][]int, neighbours [][]Member) []Gr
 func verify(ctx context.Context, fps []*Fingerprint, cand [][2]int32, floor float64, workers int) ([]float64, error) {
 	sims := make([]float64, len(cand))
 	const chunk = 256
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	next := make(chan int)
-	g := safe.NewGroup(cancel)
-	for range max(1, workers) {
-		g.Go(func() {
-			for lo := range next {
-				for k := lo; k < min(lo+chunk, len(cand)); k++ {
-					sims[k] = similarity(fps[cand[k][0]], fps[cand[k][1]], floor)
-				}
+	jobs := (len(cand) + chunk - 1) / chunk
+	err := parallel(ctx, jobs, workers, func() func(int) {
+		return func(j int) {
+			for k := j * chunk; k < min((j+1)*chunk, len(cand)); k++ {
+				sims[k] = similarity(fps[cand[k][0]], fps[cand[k][1]], floor)
 			}
-		})
-	}
-	var err error
-feed:
-	for lo := 0; lo < len(cand); lo += chunk {
-		if err = ctx.Err(); err != nil {
-			break
 		}
-		select {
-		case next <- lo:
-		case <-ctx.Done(): // workers that panicked take no more
-			err = ctx.Err()
-			break feed
-		}
+	})
+	if err != nil {
+		return nil, err
 	}
-	close(next)
-	if perr := g.Wait(); perr != nil {
-		return nil, perr
-	}
-	return sims, err
+	return sims, nil
 }

@@ -7,8 +7,6 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"slices"
-
-	"github.com/kneepipe/kneepipe/internal/safe"
 )
 
 // The candidate index is multi-probe locality-sensitive hashing over the
@@ -185,35 +183,10 @@ func candidates(ctx context.Context, fps []*Fingerprint, maxHamming, workers int
 		return out, ctx.Err()
 	}
 	perBand := make([][][2]int32, bandCount)
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	next := make(chan int)
-	g := safe.NewGroup(cancel)
-	for range max(1, workers) {
-		g.Go(func() {
-			bk := newBuckets(len(fps))
-			for b := range next {
-				perBand[b] = bk.pairs(&f, b)
-			}
-		})
-	}
-	var err error
-feed:
-	for b := range bandCount {
-		if err = ctx.Err(); err != nil {
-			break
-		}
-		select {
-		case next <- b:
-		case <-ctx.Done(): // workers that panicked take no more
-			err = ctx.Err()
-			break feed
-		}
-	}
-	close(next)
-	if perr := g.Wait(); perr != nil {
-		return nil, perr
-	}
+	err := parallel(ctx, bandCount, workers, func() func(int) {
+		bk := newBuckets(len(fps))
+		return func(b int) { perBand[b] = bk.pairs(&f, b) }
+	})
 	if err != nil {
 		return nil, err
 	}
