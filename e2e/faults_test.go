@@ -44,8 +44,16 @@ func s3Client(srv *s3Server) *s3.Client {
 func uploadSample(t *testing.T, srv *s3Server, base string) string {
 	t.Helper()
 	bkt, _ := newBucket(t, srv, base)
-	cl := s3Client(srv)
-	ctx := context.Background()
+	putSample(t, srv, bkt, nil)
+	return bkt
+}
+
+// putSample PUTs testdata/sample into bkt under prefix, the keys in
+// multipart as multipart uploads, and checks the listing's ETags: the MD5
+// for single-part objects, a "-1" one for multipart ones.
+func putSample(t *testing.T, srv *s3Server, bkt string, multipart map[string]bool) {
+	t.Helper()
+	cl, ctx := s3Client(srv), context.Background()
 	md5s := map[string]string{}
 	root := repoPath(sampleDir)
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
@@ -60,25 +68,34 @@ func uploadSample(t *testing.T, srv *s3Server, base string) string {
 		key := prefix + filepath.ToSlash(rel)
 		sum := md5.Sum(data)
 		md5s[key] = hex.EncodeToString(sum[:])
+		if multipart[key] {
+			putMultipart(t, srv, bkt, key, data)
+			return nil
+		}
 		_, err = cl.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bkt), Key: aws.String(key), Body: bytes.NewReader(data)})
 		return err
 	})
 	if err != nil {
 		t.Fatalf("upload: %v", err)
 	}
-	out, err := cl.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bkt), Prefix: aws.String(prefix)})
-	if err != nil {
-		t.Fatalf("list: %v", err)
-	}
-	if len(out.Contents) != len(md5s) {
-		t.Fatalf("listing has %d objects, uploaded %d", len(out.Contents), len(md5s))
-	}
-	for _, o := range out.Contents {
-		if etag := strings.Trim(aws.ToString(o.ETag), `"`); etag != md5s[aws.ToString(o.Key)] {
-			t.Fatalf("%s: ETag %q, want its MD5 %s", aws.ToString(o.Key), etag, md5s[aws.ToString(o.Key)])
+	n := 0
+	p := s3.NewListObjectsV2Paginator(cl, &s3.ListObjectsV2Input{Bucket: aws.String(bkt), Prefix: aws.String(prefix)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatalf("list: %v", err)
+		}
+		for _, o := range page.Contents {
+			n++
+			key, etag := aws.ToString(o.Key), strings.Trim(aws.ToString(o.ETag), `"`)
+			if multipart[key] != strings.HasSuffix(etag, "-1") || (!multipart[key] && etag != md5s[key]) {
+				t.Fatalf("%s: ETag %q (MD5 %s, multipart %v): not what the test needs", key, etag, md5s[key], multipart[key])
+			}
 		}
 	}
-	return bkt
+	if n != len(md5s) {
+		t.Fatalf("listing has %d objects, uploaded %d", n, len(md5s))
+	}
 }
 
 // withExtraArtifacts writes a copy of the notebook pipeline (params edited

@@ -9,12 +9,10 @@ package e2e
 import (
 	"bytes"
 	"context"
-	"crypto/md5"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -163,53 +161,11 @@ func putMultipart(t *testing.T, srv *s3Server, bkt, key string, data []byte) {
 func uploadSampleMinio(t *testing.T, srv *s3Server, base string, multipart ...string) string {
 	t.Helper()
 	bkt := minioBucket(t, srv, base)
-	cl, ctx := s3Client(srv), context.Background()
 	multi := map[string]bool{}
 	for _, m := range multipart {
 		multi[prefix+m] = true
 	}
-	md5s := map[string]string{}
-	root := repoPath(sampleDir)
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, path)
-		key := prefix + filepath.ToSlash(rel)
-		sum := md5.Sum(data)
-		md5s[key] = hex.EncodeToString(sum[:])
-		if multi[key] {
-			putMultipart(t, srv, bkt, key, data)
-			return nil
-		}
-		_, err = cl.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(bkt), Key: aws.String(key), Body: bytes.NewReader(data)})
-		return err
-	})
-	if err != nil {
-		t.Fatalf("upload: %v", err)
-	}
-	n := 0
-	p := s3.NewListObjectsV2Paginator(cl, &s3.ListObjectsV2Input{Bucket: aws.String(bkt), Prefix: aws.String(prefix)})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, o := range page.Contents {
-			n++
-			key, etag := aws.ToString(o.Key), strings.Trim(aws.ToString(o.ETag), `"`)
-			if multi[key] != strings.HasSuffix(etag, "-1") || (!multi[key] && etag != md5s[key]) {
-				t.Fatalf("%s: ETag %q (MD5 %s, multipart %v): not what the test needs", key, etag, md5s[key], multi[key])
-			}
-		}
-	}
-	if n != len(md5s) {
-		t.Fatalf("MinIO lists %d objects, uploaded %d", n, len(md5s))
-	}
+	putSample(t, srv, bkt, multi)
 	return bkt
 }
 

@@ -55,21 +55,6 @@ func noisePNG(t *testing.T, id int) []byte {
 	return buf.Bytes()
 }
 
-// csvMaps reads a CSV as one map per row, by header.
-func csvMaps(t *testing.T, path string) []map[string]string {
-	t.Helper()
-	recs := readCSV(t, path)
-	var out []map[string]string
-	for _, r := range recs[1:] {
-		m := map[string]string{}
-		for i, h := range recs[0] {
-			m[h] = r[i]
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
 // The training set end to end: kneeKL224-style files in, group-pure
 // splits out, both exports read back by DuckDB and by PyTorch.
 func TestTrainingSetExports(t *testing.T) {
@@ -89,7 +74,7 @@ func TestTrainingSetExports(t *testing.T) {
 	// Group purity: a patient's knees, and the patients linked by a
 	// copied image, in one split.
 	splitOf := map[string]string{}
-	rows := csvMaps(t, filepath.Join(out, "splits.csv"))
+	rows := csvRows(t, filepath.Join(out, "splits.csv"))
 	if len(rows) != 120 {
 		t.Fatalf("splits.csv has %d rows, want 120", len(rows))
 	}
