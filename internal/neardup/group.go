@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"slices"
+
+	"github.com/kneepipe/kneepipe/internal/safe"
 )
 
 // Options tune Find.
@@ -157,7 +159,7 @@ func verify(ctx context.Context, fps []*Fingerprint, cand [][2]int32, floor floa
 	sims := make([]float64, len(cand))
 	const chunk = 256
 	jobs := (len(cand) + chunk - 1) / chunk
-	err := parallel(ctx, jobs, workers, func() func(int) {
+	err := safe.ForEach(ctx, jobs, workers, func() func(int) {
 		return func(j int) {
 			for k := j * chunk; k < min((j+1)*chunk, len(cand)); k++ {
 				sims[k] = similarity(fps[cand[k][0]], fps[cand[k][1]], floor)

@@ -7,6 +7,8 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"slices"
+
+	"github.com/kneepipe/kneepipe/internal/safe"
 )
 
 // The candidate index is multi-probe locality-sensitive hashing over the
@@ -183,7 +185,7 @@ func candidates(ctx context.Context, fps []*Fingerprint, maxHamming, workers int
 		return out, ctx.Err()
 	}
 	perBand := make([][][2]int32, bandCount)
-	err := parallel(ctx, bandCount, workers, func() func(int) {
+	err := safe.ForEach(ctx, bandCount, workers, func() func(int) {
 		bk := newBuckets(len(fps))
 		return func(b int) { perBand[b] = bk.pairs(&f, b) }
 	})

@@ -325,36 +325,11 @@ func (r *Report) meanImages(ctx context.Context, c *derivedCache, in Input, obsO
 	return nil
 }
 
-// forEach runs fn for 0..n-1 on up to workers goroutines; it stops
-// handing out work when ctx is done and returns ctx's error then, or the
-// panic of fn.
+// forEach runs fn for 0..n-1 on up to workers goroutines (safe.ForEach):
+// it stops handing out work when ctx is done and returns ctx's error then,
+// or the panic of fn.
 func forEach(ctx context.Context, n, workers int, fn func(int)) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	next := make(chan int)
-	g := safe.NewGroup(cancel)
-	for range min(workers, max(n, 1)) {
-		g.Go(func() {
-			for i := range next {
-				fn(i)
-			}
-		})
-	}
-	var err error
-feed:
-	for i := range n {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			err = ctx.Err()
-			break feed
-		}
-	}
-	close(next)
-	if perr := g.Wait(); perr != nil {
-		return perr
-	}
-	return err
+	return safe.ForEach(ctx, n, workers, func() func(int) { return fn })
 }
 
 // isGray reports whether an image holds gray levels only.

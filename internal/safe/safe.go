@@ -88,3 +88,40 @@ func (g *Group) Wait() error {
 	}
 	return nil
 }
+
+// ForEach runs jobs 0..n-1 on up to workers goroutines. newWorker is
+// called once per goroutine (for scratch space of its own) and returns the
+// function that does one job. It stops handing out jobs when ctx ends (and
+// returns ctx's error) or a job panics (and returns that *PanicError).
+func ForEach(ctx context.Context, n, workers int, newWorker func() func(job int)) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	next := make(chan int)
+	g := NewGroup(cancel)
+	for range min(max(1, workers), max(1, n)) {
+		g.Go(func() {
+			do := newWorker()
+			for j := range next {
+				do(j)
+			}
+		})
+	}
+	var err error
+feed:
+	for j := range n {
+		if err = ctx.Err(); err != nil {
+			break
+		}
+		select {
+		case next <- j:
+		case <-ctx.Done(): // workers that panicked take no more
+			err = ctx.Err()
+			break feed
+		}
+	}
+	close(next)
+	if perr := g.Wait(); perr != nil {
+		return perr
+	}
+	return err
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -61,5 +62,41 @@ func TestRecover(t *testing.T) {
 	}()
 	if _, ok := errors.AsType[*PanicError](err); !ok || err.Error() != "panic: wrapped 7" {
 		t.Fatalf("err = %v, want the panic", err)
+	}
+}
+
+func TestForEachRunsEveryJobOnce(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[int]int{}
+	workers := 0
+	err := ForEach(context.Background(), 100, 4, func() func(int) {
+		mu.Lock()
+		workers++
+		mu.Unlock()
+		return func(j int) { mu.Lock(); seen[j]++; mu.Unlock() }
+	})
+	if err != nil || len(seen) != 100 || workers != 4 {
+		t.Fatalf("err %v, %d jobs seen, %d workers; want nil, 100, 4", err, len(seen), workers)
+	}
+	for j, n := range seen {
+		if n != 1 {
+			t.Errorf("job %d ran %d times", j, n)
+		}
+	}
+}
+
+func TestForEachStopsWhenContextEnds(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := 0
+	err := ForEach(ctx, 1000, 1, func() func(int) {
+		return func(j int) {
+			ran++
+			if j == 9 {
+				cancel()
+			}
+		}
+	})
+	if !errors.Is(err, context.Canceled) || ran >= 1000 {
+		t.Fatalf("err %v after %d jobs; want context.Canceled well before 1000", err, ran)
 	}
 }
