@@ -225,6 +225,11 @@ func newLook(r *rng, w, h, grade int) look {
 // draw renders one image.
 func draw(spec *imageSpec) *image.Gray {
 	r := &rng{s: seedOf(spec.id)}
+	if spec.rescanOf != "" {
+		orig := *spec
+		orig.id, orig.rescanOf = spec.rescanOf, ""
+		return rescan(draw(&orig), r)
+	}
 	w, h := 300, 162
 	var knees []knee
 	if spec.wide {
@@ -244,13 +249,45 @@ func draw(spec *imageSpec) *image.Gray {
 		}
 	}
 	drawMarker(img, l.marker, knees[0].side)
-	// Sparse deterministic noise: about one pixel in 300 moves a little.
+	sprinkle(img, r)
+	return img
+}
+
+// sprinkle adds sparse deterministic noise: about one pixel in 300 moves a
+// little.
+func sprinkle(img *image.Gray, r *rng) {
+	w, h := img.Rect.Dx(), img.Rect.Dy()
 	for range w * h / 300 {
 		x, y := r.intn(w), r.intn(h)
 		p := &img.Pix[y*img.Stride+x]
 		*p = uint8(max(0, min(255, int(*p)+r.between(-8, 8))))
 	}
-	return img
+}
+
+// rescan is src scanned again: cropped by a few pixels per side and scaled
+// back to the same size (bilinear), exposed a little brighter, with its own
+// sparse noise. internal/neardup must find it (neardup_test.go).
+func rescan(src *image.Gray, r *rng) *image.Gray {
+	w, h := src.Rect.Dx(), src.Rect.Dy()
+	crop := image.Rect(r.between(6, 12), r.between(2, 5), w-r.between(6, 12), h-r.between(2, 5))
+	out := image.NewGray(src.Rect)
+	at := func(x, y int) int { return int(src.Pix[y*src.Stride+x]) }
+	for y := range h {
+		sy := crop.Min.Y*256 + y*crop.Dy()*256/h // source row, ×256
+		y0, fy := sy/256, sy%256
+		y1 := min(y0+1, h-1)
+		for x := range w {
+			sx := crop.Min.X*256 + x*crop.Dx()*256/w
+			x0, fx := sx/256, sx%256
+			x1 := min(x0+1, w-1)
+			top := at(x0, y0)*(256-fx) + at(x1, y0)*fx
+			bot := at(x0, y1)*(256-fx) + at(x1, y1)*fx
+			v := (top*(256-fy) + bot*fy) / 65536
+			out.Pix[y*out.Stride+x] = uint8(min(255, v*105/100+6))
+		}
+	}
+	sprinkle(out, r)
+	return out
 }
 
 // pixel is the value at (x, y) before exposure: background field, soft

@@ -21,8 +21,8 @@
 // Each image's seed also sets its position, tilt, magnification and bone
 // shapes, so distinct images differ the way different patients' radiographs
 // do: no two reach 0.97 under internal/neardup's verified similarity
-// (neardup_test.go), and the default pipeline's 0.982 finds only the byte
-// copies. Sizes are 300x162 (one knee) and 640x161 (two knees side by
+// (neardup_test.go), except the one planted near-duplicate (item 8), and
+// the default pipeline's 0.982 groups only byte copies and that one. Sizes are 300x162 (one knee) and 640x161 (two knees side by
 // side); grade 4 only ever uses 300x162, as in the real data.
 //
 // # Planted features (the layout table in layout() is the source of truth)
@@ -59,6 +59,9 @@
 //     filter must drop.
 //  7. Folders with 10+ files, so byte order ("(10)" < "(2)") differs from
 //     numeric order; several keep='first' decisions depend on it (item 1).
+//  8. One near-duplicate: N6 is N9 rescanned (draw.go, rescan). The
+//     notebook counts it as an image of its own; the default pipeline's
+//     near stage drops it, keeping N9.
 //
 // Every other image appears exactly once under each expert with the same
 // grade. The agreement matrix (I, II) over the 45 images both experts hold:
@@ -103,10 +106,13 @@ const strayText = "Synthetic kneepipe sample data, written by testdata/gen.\n" +
 
 // imageSpec describes one distinct image (one file_id).
 type imageSpec struct {
-	id    string // label used in the layout and the README
-	look  int    // KL grade the drawing imitates
-	wide  bool   // 640x161 (two knees) instead of 300x162
-	bytes []byte // encoded PNG, filled by main
+	id   string // label used in the layout and the README
+	look int    // KL grade the drawing imitates
+	wide bool   // 640x161 (two knees) instead of 300x162
+	// rescanOf, when set, names the image this one is a near-duplicate of
+	// (same look and size): the same knee, rescanned (draw.go, rescan).
+	rescanOf string
+	bytes    []byte // encoded PNG, filled by main
 }
 
 // images lists the 46 distinct images. Grade-4 images are never wide.
@@ -129,6 +135,15 @@ func images() []*imageSpec {
 	add("T", 8, 3, 2, 5)    // agree 3/3; T5 is tripled under both (wide)
 	add("U", 1, 3)          // only under I, grade 3
 	add("V", 8, 4)          // agree 4/4; always 300x162
+	for _, s := range out {
+		if s.id == "N6" {
+			// The one planted near-duplicate (same grade, both wide). The
+			// near stage keeps the original, N9: of two images of one size
+			// it keeps the one listed first, MedicalExpert-I/0Normal/
+			// NormalG0 (12).png ("(12)" < "(8)" in byte order).
+			s.rescanOf = "N9"
+		}
+	}
 	return out
 }
 
@@ -247,6 +262,9 @@ func generate(out string) error {
 	// Distinct images must have distinct bytes, or the planted figures lie.
 	seen := map[string]string{}
 	for _, s := range specs {
+		if o := byID[s.rescanOf]; s.rescanOf != "" && (o == nil || o.rescanOf != "" || o.look != s.look || o.wide != s.wide) {
+			return fmt.Errorf("%s: a rescan of %q, which must be an original of the same look and size", s.id, s.rescanOf)
+		}
 		if other, ok := seen[string(s.bytes)]; ok {
 			return fmt.Errorf("images %s and %s encode identically", other, s.id)
 		}

@@ -14,11 +14,12 @@ import (
 // run on the sample at the tuned threshold without false groups.
 const maxDistinct = 0.97
 
-// TestDistinctImagesAreApart fingerprints every committed sample PNG and
-// requires files of one label (byte copies) to score 1 and every pair of
-// distinct labels to stay below maxDistinct, both ways round; then
-// neardup.Find at its defaults must group exactly the byte copies.
-func TestDistinctImagesAreApart(t *testing.T) {
+// TestNearDuplicates fingerprints every committed sample PNG and requires
+// files of one label (byte copies) to score 1, the planted rescan (N6 of
+// N9) to reach neardup.DefaultThreshold and every other pair of labels to
+// stay below maxDistinct, both ways round; then neardup.Find at its
+// defaults must group exactly the byte copies, N6's and N9's together.
+func TestNearDuplicates(t *testing.T) {
 	entries := layout()
 	fps := make([]neardup.Fingerprint, len(entries))
 	first := map[string]int{} // label -> index of its first file
@@ -44,47 +45,67 @@ func TestDistinctImagesAreApart(t *testing.T) {
 	if len(labels) != 46 {
 		t.Fatalf("distinct labels: got %d, want 46", len(labels))
 	}
+	base := map[string]string{} // label -> the label it is a rescan of, or itself
+	for _, s := range images() {
+		base[s.id] = s.id
+		if s.rescanOf != "" {
+			base[s.id] = s.rescanOf
+		}
+	}
+	if base["N6"] != "N9" {
+		t.Fatalf("N6 is a rescan of %q, want N9", base["N6"])
+	}
 	top, topA, topB := -1.0, "", ""
 	for x, a := range labels {
 		for _, b := range labels[x+1:] {
 			fa, fb := &fps[first[a]], &fps[first[b]]
-			s := max(neardup.Similarity(fa, fb), neardup.Similarity(fb, fa))
-			if s >= maxDistinct {
-				t.Errorf("distinct images %s and %s: similarity %.4f, want < %v", a, b, s, maxDistinct)
-			}
-			if s > top {
-				top, topA, topB = s, a, b
+			lo := min(neardup.Similarity(fa, fb), neardup.Similarity(fb, fa))
+			hi := max(neardup.Similarity(fa, fb), neardup.Similarity(fb, fa))
+			switch {
+			case base[a] == base[b]:
+				t.Logf("planted near-duplicate %s %s: %.4f..%.4f", a, b, lo, hi)
+				if lo < neardup.DefaultThreshold {
+					t.Errorf("planted near-duplicate %s and %s: similarity %.4f, want >= %v", a, b, lo, neardup.DefaultThreshold)
+				}
+			case hi >= maxDistinct:
+				t.Errorf("distinct images %s and %s: similarity %.4f, want < %v", a, b, hi, maxDistinct)
+			case hi > top:
+				top, topA, topB = hi, a, b
 			}
 		}
 	}
 	t.Logf("most similar distinct pair: %s %s %.4f", topA, topB, top)
+	checkGroups(t, entries, fps, base)
+}
 
+// checkGroups requires neardup.Find at its defaults to put every file of
+// one base label, and nothing else, in one group.
+func checkGroups(t *testing.T, entries []entry, fps []neardup.Fingerprint, base map[string]string) {
 	res, err := neardup.Find(context.Background(), fps, neardup.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
-	files := map[string]int{} // label -> files holding it
+	files := map[string]int{} // base label -> files holding it
 	for _, e := range entries {
-		files[e.image]++
+		files[base[e.image]]++
 	}
-	copies := 0 // labels stored more than once
+	want := 0 // base labels stored more than once
 	for _, n := range files {
 		if n > 1 {
-			copies++
+			want++
 		}
 	}
-	if len(res.Groups) != copies {
-		t.Errorf("neardup.Find: %d groups, want %d (the labels with byte copies)", len(res.Groups), copies)
+	if len(res.Groups) != want {
+		t.Errorf("neardup.Find: %d groups, want %d", len(res.Groups), want)
 	}
 	for _, g := range res.Groups {
-		label := entries[g.Members[0].Index].image
-		if len(g.Members) != files[label] {
-			t.Errorf("group %d: %d members, want the %d files of %s", g.ID, len(g.Members), files[label], label)
+		b := base[entries[g.Members[0].Index].image]
+		if len(g.Members) != files[b] {
+			t.Errorf("group %d: %d members, want the %d files of %s", g.ID, len(g.Members), files[b], b)
 		}
 		for _, m := range g.Members {
-			if entries[m.Index].image != label || m.Similarity != 1 {
-				t.Errorf("group %d: %s (%s, similarity %v) grouped with %s",
-					g.ID, entries[m.Index].path(), entries[m.Index].image, m.Similarity, label)
+			if e := entries[m.Index]; base[e.image] != b || (m.Similarity != 1) != (e.image != entries[g.Members[0].Index].image) {
+				t.Errorf("group %d: %s (%s, similarity %v) grouped with %s", g.ID, e.path(), e.image, m.Similarity, b)
 			}
 		}
 	}
