@@ -282,7 +282,7 @@ func rescan(src *image.Gray, r *rng) *image.Gray {
 			x1 := min(x0+1, w-1)
 			top := at(x0, y0)*(256-fx) + at(x1, y0)*fx
 			bot := at(x0, y1)*(256-fx) + at(x1, y1)*fx
-			v := (top*(256-fy) + bot*fy) / 65536
+			v := (top*(256-fy) + bot*fy) / 65536 &^ 7 // flat steps, as in draw
 			out.Pix[y*out.Stride+x] = uint8(min(255, v*105/100+6))
 		}
 	}
