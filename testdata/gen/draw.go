@@ -4,7 +4,7 @@ import "image"
 
 // The drawing varies every image the way real radiographs of different
 // patients differ, so that distinct sample images stay well apart under
-// internal/neardup's aligned correlation (sim_test.go): the knee's
+// internal/neardup's aligned correlation (neardup_test.go): the knee's
 // position, tilt and magnification; the shape of each condyle, the plateau,
 // the shafts and their lean, the fibula and the patella; a medial/lateral
 // asymmetry of the joint space; the soft tissue; a smooth exposure field
