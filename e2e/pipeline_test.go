@@ -52,7 +52,9 @@ func column(t *testing.T, header []string, name string) int {
 // expectedCleanGrades derives, from the notebook's raw_data.csv alone, how
 // many images of each grade the default pipeline keeps: those both experts
 // graded, with the same grade (copies within one expert agree in the
-// sample, as the README says; a disagreement anywhere drops the image).
+// sample, as the README says; a disagreement anywhere drops the image),
+// less the sample's one planted near-duplicate, N6 (grade 0, a rescan of
+// N9), which the notebook counts as an image of its own.
 func expectedCleanGrades(t *testing.T) map[int64]int64 {
 	t.Helper()
 	raw := readCSV(t, repoPath(goldenDir+"/raw_data.csv"))
@@ -113,6 +115,7 @@ func expectedCleanGrades(t *testing.T) map[int64]int64 {
 	if want := map[int64]int64{0: 9, 1: 8, 2: 8, 3: 8, 4: 8}; !reflect.DeepEqual(counts, want) {
 		t.Fatalf("expected grades %v, but testdata/README.md's agreement matrix gives %v", counts, want)
 	}
+	counts[0]-- // N6 leaves at the near stage
 	return counts
 }
 
@@ -225,14 +228,16 @@ var pipelineStages = map[string]stageWant{
 	"unique":    {"dedupe", map[string]int64{"rows": 91, "removed": 8, "conflicts": 0}},
 	"agreement": {"cross-check", map[string]int64{"wide": 46, "matrix": 7, "disagreements": 5, "missing": 1, "kappa": 1}},
 	"report":    {"report", map[string]int64{"files": 2}},
-	// 8 duplicates, X1-X3 and Y1 under both experts (8), U1 (1).
-	"excluded": {"exclusions", map[string]int64{"excluded": 17}},
+	// 8 duplicates, X1-X3 and Y1 under both experts (8), U1 (1), N6 under
+	// both experts (2).
+	"excluded": {"exclusions", map[string]int64{"excluded": 19}},
 	// 91 unique rows minus X1-X3 and Y1 under both experts (8) and U1 (1).
 	"agreed": {"filter", map[string]int64{"rows": 82}},
-	// No near-duplicates in the sample at the pipeline's min_similarity.
-	"near":   {"near-duplicates", map[string]int64{"rows": 82, "groups": 0, "pairs": 0}},
-	"clean":  {"dedupe", map[string]int64{"rows": 41, "removed": 41, "conflicts": 0}},
-	"splits": {"split", map[string]int64{"rows": 41, "shares": 15}}, // 3 splits x 5 grades
+	// One near-duplicate group at the pipeline's min_similarity: N9 and
+	// N6, its rescan (one pair); N6's two rows leave.
+	"near":   {"near-duplicates", map[string]int64{"rows": 80, "groups": 2, "pairs": 1}},
+	"clean":  {"dedupe", map[string]int64{"rows": 40, "removed": 40, "conflicts": 0}},
+	"splits": {"split", map[string]int64{"rows": 40, "shares": 15}}, // 3 splits x 5 grades
 	"export": {"export", map[string]int64{"files": 6}},              // 3 splits x 2 formats
 }
 
@@ -263,8 +268,8 @@ func TestPipelineCleanParquet(t *testing.T) {
 		t.Errorf("clean.parquet schema %q, want %q", got, wantSchema)
 	}
 	from := " FROM read_parquet(" + sqlString(clean) + ")"
-	if n := queryInt(t, db, "SELECT count(*)"+from); n != wantRows || n != 41 {
-		t.Errorf("clean.parquet: %d rows, want %d (41)", n, wantRows)
+	if n := queryInt(t, db, "SELECT count(*)"+from); n != wantRows || n != 40 {
+		t.Errorf("clean.parquet: %d rows, want %d (40)", n, wantRows)
 	}
 	if n := queryInt(t, db, "SELECT count(DISTINCT file_id)"+from); n != wantRows {
 		t.Errorf("clean.parquet: %d distinct file_ids, want %d", n, wantRows)
@@ -312,8 +317,8 @@ func TestPipelineCleanParquet(t *testing.T) {
 
 // checkExcluded: clean + excluded = listed, from the sample's own files.
 // Every sample PNG is in excluded.csv once, or else its bytes' file_id is
-// in clean (through the row of its image); 17 are excluded (8 duplicate
-// copies, X1-X3 and Y1 under both experts, U1).
+// in clean (through the row of its image); 19 are excluded (8 duplicate
+// copies, X1-X3 and Y1 under both experts, U1, N6 under both experts).
 func checkExcluded(t *testing.T, out string, cleanIDs [][]string) {
 	t.Helper()
 	inClean := map[string]bool{}
@@ -332,8 +337,13 @@ func checkExcluded(t *testing.T, out string, cleanIDs [][]string) {
 		}
 		excluded[r[1]] = r[2]
 		reasons[r[2]]++
+		// N6 (I: NormalG0 (8), II: NormalG0 (6)) is a rescan of N9, kept.
+		nearCopy := r[1] == "MedicalExpert-I/0Normal/NormalG0 (8).png" || r[1] == "MedicalExpert-II/0Normal/NormalG0 (6).png"
+		if (r[2] == "near_duplicate") != nearCopy || (nearCopy && r[5] != "MedicalExpert-I/0Normal/NormalG0 (12).png") {
+			t.Errorf("excluded.csv: %s: reason %s, kept %q; want N6 (and only N6) a near_duplicate of N9, MedicalExpert-I/0Normal/NormalG0 (12).png", r[1], r[2], r[5])
+		}
 	}
-	if want := map[string]int{"duplicate": 8, "disagreement": 8, "missing_rater": 1}; !reflect.DeepEqual(reasons, want) {
+	if want := map[string]int{"duplicate": 8, "disagreement": 8, "missing_rater": 1, "near_duplicate": 2}; !reflect.DeepEqual(reasons, want) {
 		t.Errorf("excluded.csv reasons %v, want %v", reasons, want)
 	}
 	root := filepath.Join(repoRoot, sampleDir)
@@ -361,8 +371,8 @@ func checkExcluded(t *testing.T, out string, cleanIDs [][]string) {
 	if len(excluded) > 0 {
 		t.Errorf("excluded.csv names objects that are not listed: %v", excluded)
 	}
-	if listed != 99 || under != 82 || len(recs)-1 != 17 {
-		t.Errorf("listed %d = %d under clean + %d excluded, want 99 = 82 + 17", listed, under, len(recs)-1)
+	if listed != 99 || under != 80 || len(recs)-1 != 19 {
+		t.Errorf("listed %d = %d under clean + %d excluded, want 99 = 80 + 19", listed, under, len(recs)-1)
 	}
 }
 

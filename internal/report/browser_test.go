@@ -159,9 +159,9 @@ func TestReportInBrowser(t *testing.T) {
 		t.Errorf("sections %v, want %v", got.IDs, report.SectionIDs)
 	}
 	// The sample: 6 duplicate groups holding 14 files, 5 disagreements,
-	// 5 mean images.
-	if got.Images != 14+5+5 {
-		t.Errorf("%d images in the page, want 24", got.Images)
+	// 5 mean images, one near-duplicate group of 2 images.
+	if got.Images != 14+5+5+2 {
+		t.Errorf("%d images in the page, want 26", got.Images)
 	}
 	if len(got.Broken) > 0 {
 		t.Errorf("images that did not load: %v", got.Broken)
@@ -169,9 +169,9 @@ func TestReportInBrowser(t *testing.T) {
 	if got.SVGs != 4 { // counts, one heatmap, kappas, sizes (one pixel format: no chart)
 		t.Errorf("%d SVG charts, want 4", got.SVGs)
 	}
-	// The sample split by file_id: 41 images, none in two splits; no
-	// near-duplicates at the pipeline's threshold (near_group all null).
-	if got.Audit != "✓ No group crosses splits: 41 split_group values, 41 file_id values, 0 near_group values, each in one split." {
+	// The sample split by file_id: 40 images, none in two splits; one
+	// near-duplicate group (N9, which N6 is a rescan of).
+	if got.Audit != "✓ No group crosses splits: 40 split_group values, 40 file_id values, 1 near_group values, each in one split." {
 		t.Errorf("leakage audit shows %q", got.Audit)
 	}
 	if got.Title != "Knee X-rays: EDA report" {

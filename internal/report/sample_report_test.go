@@ -80,20 +80,27 @@ func TestSampleSummary(t *testing.T) {
 	if strings.Join(size.Values, ",") != "300×162,640×161" || size.ByGrade[4].Counts[1] != 0 || size.ByGrade[0].Counts[1] != 7 {
 		t.Errorf("sizes %+v", size)
 	}
-	if s.Thumbnails != (report.ThumbnailCount{Shown: 9, Failed: 0}) { // 6 groups (B2 twice) + 5 disagreements - shared
+	if s.Thumbnails != (report.ThumbnailCount{Shown: 11, Failed: 0}) { // 6 groups (B2 twice) + 5 disagreements - shared + N9, N6
 		t.Errorf("thumbnails %+v", s.Thumbnails)
+	}
+	// The planted near-duplicate: N6 rescanned from N9; N9 (listed first) is kept.
+	if n := s.Near; n == nil || n.Groups != 1 || n.Copies != 1 || len(n.List) != 1 || len(n.List[0].Members) != 2 ||
+		n.List[0].Members[0].Path != "MedicalExpert-I/0Normal/NormalG0 (12).png" || n.List[0].Members[1].Path != "MedicalExpert-I/0Normal/NormalG0 (8).png" ||
+		n.List[0].Members[1].Similarity < 0.982 || n.List[0].Members[1].Similarity >= 1 {
+		t.Errorf("near-duplicates %+v, want N9 kept and N6 its copy", n)
 	}
 	if s.MeanImages != nil {
 		t.Errorf("mean images computed though off by default")
 	}
 	// Excluded: the 8 duplicate copies, X1-X3 and Y1 under both experts,
-	// U1 graded by I only; nothing rejected or failed to list.
-	want := []report.ReasonCount{{Reason: "duplicate", Objects: 8}, {Reason: "disagreement", Objects: 8}, {Reason: "missing_rater", Objects: 1}}
-	if e := s.Excluded; e == nil || e.Total != 17 || !slices.Equal(e.Reasons, want) || len(e.Listed) != 0 || e.Unlisted != 0 {
-		t.Errorf("excluded %+v, want 17: %v", e, want)
+	// U1 graded by I only, N6 (a rescan of N9) under both; nothing
+	// rejected or failed to list.
+	want := []report.ReasonCount{{Reason: "duplicate", Objects: 8}, {Reason: "disagreement", Objects: 8}, {Reason: "missing_rater", Objects: 1}, {Reason: "near_duplicate", Objects: 2}}
+	if e := s.Excluded; e == nil || e.Total != 19 || !slices.Equal(e.Reasons, want) || len(e.Listed) != 0 || e.Unlisted != 0 {
+		t.Errorf("excluded %+v, want 19: %v", e, want)
 	}
 	page := string(files["report.html"])
-	for _, want := range []string{"17 listed objects are not in the clean table", `<td><code>missing_rater</code></td><td>not graded by every rater (see <a href="#disagreements">disagreements</a>)</td><td class="n">1</td>`} {
+	for _, want := range []string{"19 listed objects are not in the clean table", `<td><code>missing_rater</code></td><td>not graded by every rater (see <a href="#disagreements">disagreements</a>)</td><td class="n">1</td>`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("report.html lacks %q", want)
 		}

@@ -13,12 +13,17 @@
 //
 // # Images
 //
-// 46 distinct 8-bit grayscale images (image.Gray), each a crude knee joint:
-// femur above, tibia and fibula below, a joint space whose width shrinks and
-// bone margins that grow osteophytes as the Kellgren-Lawrence grade rises,
-// over a soft-tissue halo, with a little sparse deterministic noise. Sizes
-// are 300x162 (one knee) and 640x161 (two knees side by side); grade 4 only
-// ever uses 300x162, as in the real data.
+// 46 distinct 8-bit grayscale images (image.Gray), each a crude knee joint
+// (draw.go): femur with patella above, tibia and fibula below, a joint space
+// whose width shrinks and bone margins that grow osteophytes as the
+// Kellgren-Lawrence grade rises, over soft tissue, with a trabecular texture,
+// an exposure field, collimation borders, a side marker and sparse noise.
+// Each image's seed also sets its position, tilt, magnification and bone
+// shapes, so distinct images differ the way different patients' radiographs
+// do: no two reach 0.97 under internal/neardup's verified similarity
+// (neardup_test.go), except the one planted near-duplicate (item 8), and
+// the default pipeline's 0.982 groups only byte copies and that one. Sizes are 300x162 (one knee) and 640x161 (two knees side by
+// side); grade 4 only ever uses 300x162, as in the real data.
 //
 // # Planted features (the layout table in layout() is the source of truth)
 //
@@ -54,6 +59,9 @@
 //     filter must drop.
 //  7. Folders with 10+ files, so byte order ("(10)" < "(2)") differs from
 //     numeric order; several keep='first' decisions depend on it (item 1).
+//  8. One near-duplicate: N6 is N9 rescanned (draw.go, rescan). The
+//     notebook counts it as an image of its own; the default pipeline's
+//     near stage drops it, keeping N9.
 //
 // Every other image appears exactly once under each expert with the same
 // grade. The agreement matrix (I, II) over the 45 images both experts hold:
@@ -98,10 +106,13 @@ const strayText = "Synthetic kneepipe sample data, written by testdata/gen.\n" +
 
 // imageSpec describes one distinct image (one file_id).
 type imageSpec struct {
-	id    string // label used in the layout and the README
-	look  int    // KL grade the drawing imitates
-	wide  bool   // 640x161 (two knees) instead of 300x162
-	bytes []byte // encoded PNG, filled by main
+	id   string // label used in the layout and the README
+	look int    // KL grade the drawing imitates
+	wide bool   // 640x161 (two knees) instead of 300x162
+	// rescanOf, when set, names the image this one is a near-duplicate of
+	// (same look and size): the same knee, rescanned (draw.go, rescan).
+	rescanOf string
+	bytes    []byte // encoded PNG, filled by main
 }
 
 // images lists the 46 distinct images. Grade-4 images are never wide.
@@ -124,6 +135,15 @@ func images() []*imageSpec {
 	add("T", 8, 3, 2, 5)    // agree 3/3; T5 is tripled under both (wide)
 	add("U", 1, 3)          // only under I, grade 3
 	add("V", 8, 4)          // agree 4/4; always 300x162
+	for _, s := range out {
+		if s.id == "N6" {
+			// The one planted near-duplicate (same grade, both wide). The
+			// near stage keeps the original, N9: of two images of one size
+			// it keeps the one listed first, MedicalExpert-I/0Normal/
+			// NormalG0 (12).png ("(12)" < "(8)" in byte order).
+			s.rescanOf = "N9"
+		}
+	}
 	return out
 }
 
@@ -214,183 +234,6 @@ func seedOf(id string) uint64 {
 	return h ^ 0x6b6e656570697065 // "kneepipe"
 }
 
-// knee holds the integer geometry of one drawn knee.
-type knee struct {
-	cx, gapY, gap  int // centre column, joint-space centre row, joint-space width
-	shaftW         int // femoral shaft half-width
-	condDX, condRX int // condyle centre offset from cx, condyle x radius
-	condRY         int // condyle y radius
-	plateauW       int // tibial plateau half-width
-	tibShaftW      int // tibial shaft half-width
-	fibSide        int // +1 or -1: side of the fibula
-	osteo          int // osteophyte size in pixels (0 for low grades)
-}
-
-func newKnee(r *rng, cx, h, grade int, mirror bool) knee {
-	gaps := [5]int{15, 12, 8, 5, 2}
-	k := knee{
-		cx:        cx + r.between(-12, 12),
-		gapY:      h/2 + r.between(-8, 8),
-		gap:       gaps[grade] + r.between(0, 2),
-		shaftW:    r.between(30, 40),
-		condDX:    r.between(30, 38),
-		condRX:    r.between(34, 42),
-		condRY:    r.between(22, 30),
-		plateauW:  r.between(68, 80),
-		tibShaftW: r.between(32, 40),
-		fibSide:   1,
-	}
-	if mirror {
-		k.fibSide = -1
-	}
-	if grade >= 2 {
-		k.osteo = 2*grade + r.between(0, 3)
-	}
-	return k
-}
-
-func abs(x int) int {
-	if x < 0 {
-		return -x
-	}
-	return x
-}
-
-// inEllipse reports whether (x,y) lies in the axis-aligned ellipse centred
-// at (ex,ey) with radii rx, ry (integer arithmetic only).
-func inEllipse(x, y, ex, ey, rx, ry int) bool {
-	dx, dy := int64(x-ex), int64(y-ey)
-	a, b := int64(rx), int64(ry)
-	return dx*dx*b*b+dy*dy*a*a <= a*a*b*b
-}
-
-// femur reports whether (x,y) is inside the femur.
-func (k knee) femur(x, y int) bool {
-	bottom := k.gapY - k.gap/2 // lowest row of the condyles
-	cy := bottom - k.condRY    // condyle centre row
-	dx := abs(x - k.cx)
-	if y <= cy {
-		// Shaft widening into the metaphysis over 40 rows above cy.
-		top := cy - 40
-		w := k.shaftW
-		if y > top {
-			w += (k.condDX + k.condRX - k.shaftW + k.osteo/2) * (y - top) / 40
-		}
-		return dx <= w
-	}
-	// Condyles, with osteophytes as small lips at the outer margins.
-	if inEllipse(x, y, k.cx-k.condDX, cy, k.condRX, k.condRY) ||
-		inEllipse(x, y, k.cx+k.condDX, cy, k.condRX, k.condRY) {
-		return true
-	}
-	if k.osteo > 0 {
-		edge := k.condDX + k.condRX
-		if dx >= edge-2 && dx <= edge+k.osteo && y-cy <= k.condRY/2-(dx-edge) {
-			return true
-		}
-	}
-	return false
-}
-
-// tibia reports whether (x,y) is inside the tibia or the fibula.
-func (k knee) tibia(x, y int) bool {
-	top := k.gapY + (k.gap+1)/2
-	dx := abs(x - k.cx)
-	// Plateau surface: slightly concave, with the tibial spines in the middle.
-	surf := top + 3*dx*dx/(k.plateauW*k.plateauW/4+1)
-	if dx < 12 {
-		surf -= (12 - dx) / 2
-	}
-	if y >= surf {
-		w := k.plateauW
-		if d := y - top; d > 10 {
-			if d >= 50 {
-				w = k.tibShaftW
-			} else {
-				w = k.plateauW - (k.plateauW-k.tibShaftW)*(d-10)/40
-			}
-		}
-		if dx <= w {
-			return true
-		}
-		// Osteophytes: spurs at the plateau margins.
-		if k.osteo > 0 && y-top <= k.osteo && dx <= k.plateauW+k.osteo-(y-top) {
-			return true
-		}
-	}
-	// Fibula: a head ellipse and a thin shaft on one side.
-	fx := k.cx + k.fibSide*(k.plateauW-6)
-	if inEllipse(x, y, fx, top+34, 14, 10) {
-		return true
-	}
-	return y >= top+34 && abs(x-fx-k.fibSide*2) <= 7
-}
-
-func (k knee) bone(x, y int) bool { return k.femur(x, y) || k.tibia(x, y) }
-
-// draw renders one image.
-func draw(spec *imageSpec) *image.Gray {
-	r := &rng{s: seedOf(spec.id)}
-	w, h := 300, 162
-	if spec.wide {
-		w, h = 640, 161
-	}
-	var knees []knee
-	if spec.wide {
-		knees = []knee{newKnee(r, w/4, h, spec.look, false), newKnee(r, 3*w/4, h, spec.look, true)}
-	} else {
-		knees = []knee{newKnee(r, w/2, h, spec.look, r.intn(2) == 0)}
-	}
-	bright := r.between(-12, 12) // exposure
-	tissue := r.between(50, 66)
-	boneLvl := r.between(132, 150)
-	cortex := r.between(196, 214)
-	sclerosis := 0
-	if spec.look >= 3 {
-		sclerosis = 8 + 4*spec.look // brighter subchondral band
-	}
-
-	img := image.NewGray(image.Rect(0, 0, w, h))
-	const c = 3 // cortex thickness
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			v := 16 + 14*y/h // background: a faint vertical gradient
-			for _, k := range knees {
-				// Soft-tissue halo around the joint.
-				if inEllipse(x, y, k.cx, k.gapY, k.plateauW+40, h) {
-					v = tissue + 10*(h-abs(y-k.gapY))/h
-				}
-			}
-			for _, k := range knees {
-				if !k.bone(x, y) {
-					continue
-				}
-				edge := !k.bone(x-c, y) || !k.bone(x+c, y) || !k.bone(x, y-c) || !k.bone(x, y+c)
-				if edge {
-					v = cortex
-				} else {
-					// Brighter towards the joint line (subchondral bone).
-					d := abs(y - k.gapY)
-					v = boneLvl + 30*(h/2-min(d, h/2))/(h/2)
-					if sclerosis > 0 && d < k.gap/2+8 {
-						v += sclerosis
-					}
-				}
-			}
-			v += bright
-			img.Pix[y*img.Stride+x] = uint8(max(0, min(255, v)))
-		}
-	}
-	// Sparse deterministic noise: about one pixel in 150 moves a little.
-	n := w * h / 150
-	for i := 0; i < n; i++ {
-		x, y := r.intn(w), r.intn(h)
-		p := &img.Pix[y*img.Stride+x]
-		*p = uint8(max(0, min(255, int(*p)+r.between(-6, 6))))
-	}
-	return img
-}
-
 func encode(img *image.Gray) ([]byte, error) {
 	var buf bytes.Buffer
 	enc := png.Encoder{CompressionLevel: png.BestCompression}
@@ -419,6 +262,9 @@ func generate(out string) error {
 	// Distinct images must have distinct bytes, or the planted figures lie.
 	seen := map[string]string{}
 	for _, s := range specs {
+		if o := byID[s.rescanOf]; s.rescanOf != "" && (o == nil || o.rescanOf != "" || o.look != s.look || o.wide != s.wide) {
+			return fmt.Errorf("%s: a rescan of %q, which must be an original of the same look and size", s.id, s.rescanOf)
+		}
 		if other, ok := seen[string(s.bytes)]; ok {
 			return fmt.Errorf("images %s and %s encode identically", other, s.id)
 		}
