@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # fetch-xray-corpus.sh: a corpus of real chest radiographs (not knees) for
 # bench/neardup -corpus, written as 8-bit gray PNGs (longest side 512 px)
-# with images.csv (path,patient,source,radiograph) into OUT (default .tools/xray-corpus).
+# with images.csv (path,patient,source,source_file,radiograph) into OUT (default .tools/xray-corpus).
 #
 # Sources, each pinned; nothing of them is committed to this repository:
 #   - the Go module github.com/suyashkumar/dicom@v1.0.7 (module proxy):
@@ -14,7 +14,13 @@
 #     to be used for research purposes only" and carry no licence file. They are
 #     in no package registry this project reaches: pass a git directory holding
 #     that commit as ACTUALMED_GIT / FIGURE1_GIT (a partial clone is fine:
-#     images whose blobs are absent are skipped and counted).
+#     images whose blobs are absent are skipped and counted);
+#   - COVID-19 image data collection (ieee8023/covid-chestxray-dataset) as copied
+#     to joseph-bae/Copy-of-covid-chestxray-dataset at
+#     6a46a098d6c5eac8a5f5f4273e5ba8a1b14932d2: of its images, the X-rays that
+#     metadata.csv lists with a patient id (134). They come from papers and web
+#     sites; metadata.csv gives a licence for some (CC BY-NC-SA, CC BY-NC-ND),
+#     none for most. Passed as IEEE8023_GIT.
 #
 # Needs /usr/bin/python3 with Debian's python3-pil and python3-pydicom, and go.
 set -euo pipefail
@@ -22,6 +28,7 @@ set -euo pipefail
 OUT=${1:-.tools/xray-corpus}
 ACTUALMED_COMMIT=27240dd8dec9454bc97f9f3c0c432ef434de2517
 FIGURE1_COMMIT=95bb569e55f4110d3b734c0f355340e04e16989a
+IEEE8023_COMMIT=6a46a098d6c5eac8a5f5f4273e5ba8a1b14932d2
 GO=${GO:-go}
 PY=/usr/bin/python3
 
@@ -31,7 +38,7 @@ die() { echo "fetch-xray-corpus: $*" >&2; exit 1; }
 
 SRC=$(mktemp -d)
 trap 'rm -rf "$SRC"' EXIT
-mkdir -p "$SRC/tcia" "$SRC/actualmed" "$SRC/figure1"
+mkdir -p "$SRC/tcia" "$SRC/actualmed" "$SRC/figure1" "$SRC/ieee8023"
 
 # One chest CR from the Go module's test data.
 zip=$(cd "$SRC" && "$GO" mod download -json github.com/suyashkumar/dicom@v1.0.7 |
@@ -56,6 +63,7 @@ export_git() { # gitdir commit subdir dest
 }
 [ -n "${ACTUALMED_GIT:-}" ] && export_git "$ACTUALMED_GIT" "$ACTUALMED_COMMIT" images "$SRC/actualmed"
 [ -n "${FIGURE1_GIT:-}" ] && export_git "$FIGURE1_GIT" "$FIGURE1_COMMIT" images "$SRC/figure1"
+[ -n "${IEEE8023_GIT:-}" ] && export_git "$IEEE8023_GIT" "$IEEE8023_COMMIT" images "$SRC/ieee8023"
 
 # Written beside OUT and renamed at the end: a failed run leaves no half corpus.
 rm -rf "$OUT.tmp"
@@ -91,25 +99,27 @@ def patients(source):
     if not os.path.exists(meta):
         return {}
     rows = list(csv.DictReader(open(meta, newline="", encoding="latin-1")))
+    if source == "ieee8023":  # only X-rays it lists with a patient
+        return {r["filename"]: r["Patientid"] for r in rows if r["modality"] == "X-ray" and r["Patientid"]}
     return {r["imagename"]: r["patientid"] for r in rows if r.get("imagename")}
 
 rows = []
-for source in ("tcia", "actualmed", "figure1"):
+for source in ("tcia", "actualmed", "figure1", "ieee8023"):
     names = patients(source)
     for name in sorted(os.listdir(os.path.join(src, source))):
-        if name == "metadata.csv":
+        if name == "metadata.csv" or (source == "ieee8023" and name not in names):
             continue
         path = os.path.join(src, source, name)
         img = dicom_gray(path) if name.endswith(".dcm") else Image.open(path).convert("L")
         img.thumbnail((512, 512), Image.Resampling.BOX)
         stem = os.path.splitext(name)[0]
-        # Actualmed names its patients in metadata.csv; Figure 1's files are
-        # <patient>[a-z].jpg; the TCIA file is named after its patient.
+        # Actualmed and ieee8023 name their patients in metadata.csv; Figure
+        # 1's files are <patient>[a-z].jpg; the TCIA file is named after its patient.
         patient = names.get(name) or re.sub(r"[a-z]$", "", stem)
         rel = f"{source}/{source}-{len(rows):04d}.png"
         os.makedirs(os.path.join(out, source), exist_ok=True)
         img.save(os.path.join(out, rel))
-        rows.append((rel, f"{source}:{patient}", source))
+        rows.append((rel, f"{source}:{patient}", source, name))
 # The sources hold a few copies of one radiograph (one image under two
 # patient ids, one stored mirrored). They are found here independently of
 # kneepipe: the mean absolute difference of 128x128 area-averaged
@@ -130,7 +140,7 @@ for i in range(len(rows)):
         print(f"fetch-xray-corpus: {rows[i][0]} and {rows[i + 1 + int(k)][0]} are one radiograph (mean difference {mad[k]:.2f})", file=sys.stderr)
 with open(os.path.join(out, "images.csv"), "w", newline="") as f:
     w = csv.writer(f)
-    w.writerow(["path", "patient", "source", "radiograph"])
+    w.writerow(["path", "patient", "source", "source_file", "radiograph"])
     w.writerows(r + (rows[root(i)][0],) for i, r in enumerate(rows))
 print(f"fetch-xray-corpus: {len(rows)} files, {len({root(i) for i in range(len(rows))})} radiographs, {len({r[1] for r in rows})} patients", file=sys.stderr)
 EOF
