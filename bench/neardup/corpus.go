@@ -53,7 +53,7 @@ func (l labels) relation(a, b string) string {
 	switch {
 	case l.radiograph[a] != "" && l.radiograph[a] == l.radiograph[b]:
 		return "same radiograph in the source"
-	case l.patient[a] == "":
+	case l.patient[a] == "" || l.patient[b] == "":
 		return "distinct"
 	case l.patient[a] == l.patient[b]:
 		return "same patient, other radiograph"
