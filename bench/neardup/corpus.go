@@ -27,8 +27,11 @@ func labelsOf(src string) (labels, error) {
 	}
 	defer f.Close()
 	rows, err := csv.NewReader(f).ReadAll()
-	if err != nil || len(rows) == 0 {
-		return l, fmt.Errorf("%s: %v", f.Name(), err)
+	if err != nil {
+		return l, fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	if len(rows) == 0 {
+		return l, fmt.Errorf("%s: empty, no header", f.Name())
 	}
 	column := func(name string) map[string]string {
 		col := slices.Index(rows[0], name)

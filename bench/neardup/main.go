@@ -8,7 +8,9 @@
 // -corpus takes any folder of 8-bit gray PNGs with an images.csv whose
 // first column is the path (scripts/fetch-xray-corpus.sh writes one of
 // chest radiographs); a patient column splits the false pairs into
-// different patients and one patient's other radiographs.
+// different patients and one patient's other radiographs, and a radiograph
+// column marks files that are one radiograph twice in the source (no false
+// pair). -hardneg prints the most similar pairs of distinct originals.
 //
 // It writes a corpus under -work (the originals, and for a seeded sample
 // of them one copy per kind of edit: see kinds), then fingerprints and
@@ -42,7 +44,7 @@ import (
 
 func main() {
 	knee := flag.String("knee", "../shared/knee-dev", "knee-dev directory (images.csv and PNGs)")
-	corpusDir := flag.String("corpus", "", "another corpus instead of -knee: images.csv (path first, optional patient column) and 8-bit gray PNGs")
+	corpusDir := flag.String("corpus", "", "another corpus instead of -knee: images.csv (path first; optional patient and radiograph columns) and 8-bit gray PNGs")
 	hardneg := flag.Bool("hardneg", false, "compare all pairs of originals: the most similar distinct pairs and the least similar copies")
 	work := flag.String("work", ".tools/neardup", "work directory for the corpus")
 	sample := flag.Int("sample", 200, "originals that get planted copies")
