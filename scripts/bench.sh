@@ -72,6 +72,9 @@
 #   BENCH_EXPORT_ROUNDS rounds for export (default 3)
 #   BENCH_KNEE_DEV      the knee-dev images the fingerprint group copies into a
 #                       bucket of 3300 decodable PNGs (default ../shared/knee-dev)
+#   BENCH_XRAY_CORPUS   chest radiographs for the neardup group, written by
+#                       scripts/fetch-xray-corpus.sh (default .tools/xray-corpus;
+#                       skipped when it has no images.csv)
 #   BENCH_SKIP          space-separated groups to skip: s3 (with warm) many
 #                       big export fingerprint tables tables10m neardup tail
 #   BENCH_GROUPS        space-separated groups to run, the others skipped
@@ -773,7 +776,8 @@ fi
 # Near-duplicates (internal/neardup): grouping 1,000,000 synthetic
 # fingerprints (time, memory), and with ../shared/knee-dev the planted-copy
 # recall and false pairs beside findimagedupes at 90 and 95 %, and the
-# throughput of both on the 1000 originals (bench/neardup).
+# throughput of both on the 1000 originals (bench/neardup); the same on
+# chest radiographs when scripts/fetch-xray-corpus.sh has written them.
 NEARDUP_OUT=()
 if ! skipped neardup; then
 	log "neardup: grouping 1,000,000 synthetic fingerprints"
@@ -787,6 +791,15 @@ if ! skipped neardup; then
 		NEARDUP_OUT+=("$RES/neardup-knee.txt")
 	else
 		log "neardup: no ../shared/knee-dev, knee measurements skipped"
+	fi
+	XRAY=${BENCH_XRAY_CORPUS:-$REPO/.tools/xray-corpus}
+	if [[ -f $XRAY/images.csv ]]; then
+		log "neardup: chest radiographs ($XRAY) with planted copies, hard negatives, beside findimagedupes"
+		"$GO" run ./bench/neardup -corpus "$XRAY" -work "$BENCH/neardup-xray" -hardneg -fid >"$RES/neardup-xray.txt" 2>&1 ||
+			die "bench/neardup -corpus failed: $RES/neardup-xray.txt"
+		NEARDUP_OUT+=("$RES/neardup-xray.txt")
+	else
+		log "neardup: no $XRAY/images.csv (scripts/fetch-xray-corpus.sh), chest measurements skipped"
 	fi
 fi
 

@@ -3,6 +3,14 @@
 // Debian's findimagedupes on the same files.
 //
 //	go run ./bench/neardup -knee ../shared/knee-dev -work .tools/neardup
+//	go run ./bench/neardup -corpus .tools/xray-corpus -work .tools/neardup-xray -hardneg
+//
+// -corpus takes any folder of 8-bit gray PNGs with an images.csv whose
+// first column is the path (scripts/fetch-xray-corpus.sh writes one of
+// chest radiographs); a patient column splits the false pairs into
+// different patients and one patient's other radiographs, and a radiograph
+// column marks files that are one radiograph twice in the source (no false
+// pair). -hardneg prints the most similar pairs of distinct originals.
 //
 // It writes a corpus under -work (the originals, and for a seeded sample
 // of them one copy per kind of edit: see kinds), then fingerprints and
@@ -36,6 +44,8 @@ import (
 
 func main() {
 	knee := flag.String("knee", "../shared/knee-dev", "knee-dev directory (images.csv and PNGs)")
+	corpusDir := flag.String("corpus", "", "another corpus instead of -knee: images.csv (path first; optional patient and radiograph columns) and 8-bit gray PNGs")
+	hardneg := flag.Bool("hardneg", false, "compare all pairs of originals: the most similar distinct pairs and the least similar copies")
 	work := flag.String("work", ".tools/neardup", "work directory for the corpus")
 	sample := flag.Int("sample", 200, "originals that get planted copies")
 	seed := flag.Uint64("seed", 1, "seed of the sample and the edits")
@@ -57,7 +67,10 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(*knee, *work, *sample, *seed, *fid, *diag, *diagAll, neardup.Options{Threshold: *threshold, MaxHamming: *hamming, Workers: runtime.GOMAXPROCS(0)}); err != nil {
+	if *corpusDir != "" {
+		*knee = *corpusDir
+	}
+	if err := run(*knee, *work, *sample, *seed, *fid, *diag, *diagAll, *hardneg, neardup.Options{Threshold: *threshold, MaxHamming: *hamming, Workers: runtime.GOMAXPROCS(0)}); err != nil {
 		fmt.Fprintln(os.Stderr, "neardup:", err)
 		os.Exit(1)
 	}
@@ -68,9 +81,13 @@ type item struct {
 	path, root, kind string
 }
 
-func run(knee, work string, sample int, seed uint64, fid, diag, diagAll bool, opt neardup.Options) error {
+func run(knee, work string, sample int, seed uint64, fid, diag, diagAll, hardneg bool, opt neardup.Options) error {
 	corpus := filepath.Join(work, "corpus")
 	items, err := generate(knee, corpus, sample, seed)
+	if err != nil {
+		return err
+	}
+	labels, err := labelsOf(knee)
 	if err != nil {
 		return err
 	}
@@ -103,6 +120,10 @@ func run(knee, work string, sample int, seed uint64, fid, diag, diagAll bool, op
 		pairs = append(pairs, [2]int{p.A, p.B})
 	}
 	report("kneepipe", items, sets, pairs)
+	patientSplit("kneepipe", items, sets, labels)
+	if hardneg {
+		hardNegatives(items, fps, sets, labels, opt.Threshold)
+	}
 	if err := mirrored(items, opt.Threshold); err != nil {
 		return err
 	}
@@ -110,7 +131,7 @@ func run(knee, work string, sample int, seed uint64, fid, diag, diagAll bool, op
 		diagnose(items, fps, diagAll)
 	}
 	if fid {
-		if err := findimagedupes(items, corpus); err != nil {
+		if err := findimagedupes(items, corpus, labels); err != nil {
 			return err
 		}
 	}
@@ -258,14 +279,14 @@ func report(tool string, items []item, sets [][]int, pairs [][2]int) {
 		}
 	}
 	fmt.Printf("%s: recall %.3f (%d/%d, flips and rotations apart) | %s\n", tool, float64(core)/float64(max(coreTotal, 1)), core, coreTotal, strings.Join(line, ", "))
-	fmt.Printf("%s: pairs of distinct radiographs in one group: %d; among verified pairs: %d\n", tool, falseGrouped, falsePairs)
+	fmt.Printf("%s: pairs of different originals in one group: %d; among verified pairs: %d\n", tool, falseGrouped, falsePairs)
 	for _, e := range examples {
 		fmt.Printf("  false: %s\n", e)
 	}
 }
 
 // findimagedupes runs Debian's findimagedupes at 90 and 95 % on the corpus.
-func findimagedupes(items []item, corpus string) error {
+func findimagedupes(items []item, corpus string, l labels) error {
 	if _, err := exec.LookPath("findimagedupes"); err != nil {
 		return fmt.Errorf("findimagedupes not installed (apt-get install findimagedupes): %w", err)
 	}
@@ -300,6 +321,7 @@ func findimagedupes(items []item, corpus string) error {
 		}
 		fmt.Printf("findimagedupes -t %s on the corpus: %v\n", t, el.Round(time.Millisecond))
 		report("findimagedupes "+t, items, sets, pairs)
+		patientSplit("findimagedupes "+t, items, sets, l)
 	}
 	return nil
 }
