@@ -78,6 +78,16 @@ func intError(line int, col, val string) error {
 // csvBuilder checks the typed columns against the header and makes the
 // record builder: strings, and int64 where types says so.
 func csvBuilder(mem memory.Allocator, header []string, types map[string]arrow.DataType) (*array.RecordBuilder, error) {
+	schema, err := csvSchema(header, types)
+	if err != nil {
+		return nil, err
+	}
+	return array.NewRecordBuilder(mem, schema), nil
+}
+
+// csvSchema is a CSV file's schema: the columns named in types of that
+// type (string or int64), the others strings.
+func csvSchema(header []string, types map[string]arrow.DataType) (*arrow.Schema, error) {
 	for name := range types {
 		if !contains(header, name) {
 			return nil, fmt.Errorf("typed column %q is not in the header %v", name, header)
@@ -94,7 +104,7 @@ func csvBuilder(mem memory.Allocator, header []string, types map[string]arrow.Da
 		}
 		fields[i] = arrow.Field{Name: h, Type: t, Nullable: true}
 	}
-	return array.NewRecordBuilder(mem, arrow.NewSchema(fields, nil)), nil
+	return arrow.NewSchema(fields, nil), nil
 }
 
 // sampleRows are read before ReadCSV sizes its builders for the rest.
