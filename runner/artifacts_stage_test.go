@@ -3,7 +3,10 @@ package runner
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -160,5 +163,32 @@ artifacts:
 	}
 	if rep := readRunJSON(t, out); len(rep.Artifacts) != 0 {
 		t.Errorf("run.json lists artifacts %v", rep.Artifacts)
+	}
+}
+
+// writeHashed's checksum and file are those of the bytes written, in
+// small writes and in big ones (written and hashed at once).
+func TestWriteHashedBigWrites(t *testing.T) {
+	data := make([]byte, 3<<20+17)
+	for i := range data {
+		data[i] = byte(i * 7 / 3)
+	}
+	path := filepath.Join(t.TempDir(), "f")
+	for _, size := range []int{1000, 256 << 10, 1 << 20, len(data)} {
+		sum, err := writeHashed(path, func(w io.Writer) error {
+			for p := data; len(p) > 0; {
+				n := min(size, len(p))
+				if _, err := w.Write(p[:n]); err != nil {
+					return err
+				}
+				p = p[n:]
+			}
+			return nil
+		})
+		want := sha256.Sum256(data)
+		got, rerr := os.ReadFile(path)
+		if err != nil || rerr != nil || sum != hex.EncodeToString(want[:]) || !bytes.Equal(got, data) {
+			t.Errorf("writes of %d bytes: sum %s (%v), file %d bytes (%v)", size, sum, err, len(got), rerr)
+		}
 	}
 }

@@ -186,7 +186,7 @@ func (g *Groups) hash(cols []arrow.Array, i int, key string) uint64 {
 	if sameCols(b.cols, cols) && i >= b.start && i < b.start+b.n {
 		return b.h[i-b.start]
 	}
-	if i != 0 && !(sameCols(b.cols, cols) && i == b.start+b.n) {
+	if len(cols) == 0 || i != 0 && !(sameCols(b.cols, cols) && i == b.start+b.n) {
 		return maphash.String(g.seed, key) // not in order
 	}
 	b.cols, b.start, b.n = cols, i, min(batchRows, cols[0].Len()-i)
