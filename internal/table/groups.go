@@ -44,30 +44,51 @@ func appendText(buf []byte, c arrow.Array, i int) []byte {
 	}
 }
 
-// rowKey is row i's key over cols. Over one column it is the cell's Text
-// alone (AppendKey's length prefix is then a function of the rest), which
-// for a string cell is its bytes in place: no copy. Otherwise it is built
-// in *buf and valid until *buf is next used.
-func rowKey(cols []arrow.Array, i int, buf *[]byte) string {
-	if len(cols) == 1 {
-		if s, ok := cols[0].(*array.String); ok {
-			if s.IsNull(i) {
-				return nullText
-			}
-			return s.Value(i)
+// cellKey is cell i's Text: a string cell's bytes in place (no copy),
+// others built in *buf and valid until *buf is next used.
+func cellKey(c arrow.Array, i int, buf *[]byte) string {
+	if s, ok := c.(*array.String); ok {
+		if s.IsNull(i) {
+			return nullText
 		}
-		*buf = appendText((*buf)[:0], cols[0], i)
-	} else {
-		*buf = AppendKey((*buf)[:0], cols, i)
+		return s.Value(i)
 	}
+	*buf = appendText((*buf)[:0], c, i)
 	return unsafe.String(unsafe.SliceData(*buf), len(*buf))
+}
+
+// rowHash hashes row i's key over cols from its cells' Texts: two rows
+// have the same key (AppendKey) exactly when every cell's Text is equal.
+func rowHash(seed maphash.Seed, cols []arrow.Array, i int, buf *[]byte) uint64 {
+	if len(cols) == 1 {
+		return maphash.String(seed, cellKey(cols[0], i, buf))
+	}
+	var h uint64
+	for _, c := range cols {
+		h = (h ^ maphash.String(seed, cellKey(c, i, buf))) * 0x9e3779b97f4a7c15
+	}
+	return h ^ h>>29
+}
+
+// sameKey says whether row i of a and row j of b have the same key.
+func sameKey(a []arrow.Array, i int, b []arrow.Array, j int, bufA, bufB *[]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for c := range a {
+		if cellKey(a[c], i, bufA) != cellKey(b[c], j, bufB) {
+			return false
+		}
+	}
+	return true
 }
 
 // Groups numbers the distinct keys of a table's rows (see AppendKey) in
 // order of first appearance, so that the numbers do not depend on the hash
-// seed. It hashes each key's bytes (maphash) instead of building a string
-// per row: at 10M rows of 97-byte file ids a map of strings is gigabytes
-// of garbage. Equal hashes are confirmed by comparing the keys' bytes.
+// seed. It hashes each key's cells in place (maphash over a string cell's
+// bytes) instead of building a string per row: at 10M rows of 97-byte
+// file ids a map of strings is gigabytes of garbage. Equal hashes are
+// confirmed by comparing the cells.
 //
 // The table is open addressing over one []uint64 (a slot is the hash's
 // high half and the group number: one cache line read per probe, where a
@@ -81,9 +102,8 @@ type Groups struct {
 	slots []uint64 // hash>>32<<32 | group+1, 0 when empty; linear probing
 	first []int32  // per group: the row it first appeared in
 	ahead batch
-	buf   []byte
+	buf   []byte // scratch for cells that are not strings
 	buf2  []byte
-	buf3  []byte
 }
 
 // batch holds the hashes of rows start..start+n-1 of cols.
@@ -114,19 +134,18 @@ func slotsFor(n int) int {
 // Add returns the group of row i of the grouped columns, and whether the
 // row opened it.
 func (g *Groups) Add(i int) (int, bool) {
-	key := rowKey(g.cols, i, &g.buf)
-	return g.add(i, g.hash(g.cols, i, key), key)
+	return g.add(i, g.hash(g.cols, i))
 }
 
-// add is Add for row i, whose key is key and hash h.
-func (g *Groups) add(i int, h uint64, key string) (int, bool) {
-	grp, pos, ok := g.find(h, key)
+// add is Add for row i, whose hash is h.
+func (g *Groups) add(i int, h uint64) (int, bool) {
+	grp, pos, ok := g.find(h, g.cols, i)
 	if ok {
 		return grp, false
 	}
 	if (len(g.first)+1)*4 > len(g.slots)*3 {
 		g.grow()
-		_, pos, _ = g.find(h, key)
+		_, pos, _ = g.find(h, g.cols, i)
 	}
 	grp = len(g.first)
 	g.slots[pos] = h>>32<<32 | uint64(grp+1)
@@ -137,13 +156,13 @@ func (g *Groups) add(i int, h uint64, key string) (int, bool) {
 // Lookup returns the group whose key equals that of row i of cols (columns
 // of another table, in the grouped columns' order), if any.
 func (g *Groups) Lookup(cols []arrow.Array, i int) (int, bool) {
-	key := rowKey(cols, i, &g.buf)
-	grp, _, ok := g.find(g.hash(cols, i, key), key)
+	grp, _, ok := g.find(g.hash(cols, i), cols, i)
 	return grp, ok
 }
 
-// find returns key's group, or the empty slot where it would go.
-func (g *Groups) find(h uint64, key string) (grp, pos int, ok bool) {
+// find returns the group of row i of cols, whose hash is h, or the empty
+// slot where it would go.
+func (g *Groups) find(h uint64, cols []arrow.Array, i int) (grp, pos int, ok bool) {
 	mask := len(g.slots) - 1
 	tag := h >> 32
 	for p := int(h) & mask; ; p = (p + 1) & mask {
@@ -153,7 +172,7 @@ func (g *Groups) find(h uint64, key string) (grp, pos int, ok bool) {
 		}
 		if s>>32 == tag {
 			grp := int(uint32(s)) - 1
-			if rowKey(g.cols, int(g.first[grp]), &g.buf2) == key {
+			if sameKey(cols, i, g.cols, int(g.first[grp]), &g.buf, &g.buf2) {
 				return grp, p, true
 			}
 		}
@@ -170,7 +189,7 @@ func (g *Groups) grow() {
 			continue
 		}
 		grp := int(uint32(s)) - 1
-		h := maphash.String(g.seed, rowKey(g.cols, int(g.first[grp]), &g.buf2))
+		h := rowHash(g.seed, g.cols, int(g.first[grp]), &g.buf)
 		p := int(h) & mask
 		for g.slots[p] != 0 {
 			p = (p + 1) & mask
@@ -179,19 +198,19 @@ func (g *Groups) grow() {
 	}
 }
 
-// hash returns the hash of row i of cols, whose key is key. Rows asked for
-// in order are hashed a batch ahead (see Groups).
-func (g *Groups) hash(cols []arrow.Array, i int, key string) uint64 {
+// hash returns the hash of row i of cols. Rows asked for in order are
+// hashed a batch ahead (see Groups).
+func (g *Groups) hash(cols []arrow.Array, i int) uint64 {
 	b := &g.ahead
 	if sameCols(b.cols, cols) && i >= b.start && i < b.start+b.n {
 		return b.h[i-b.start]
 	}
 	if len(cols) == 0 || i != 0 && !(sameCols(b.cols, cols) && i == b.start+b.n) {
-		return maphash.String(g.seed, key) // not in order
+		return rowHash(g.seed, cols, i, &g.buf) // not in order
 	}
 	b.cols, b.start, b.n = cols, i, min(batchRows, cols[0].Len()-i)
 	for j := range b.n {
-		b.h[j] = maphash.String(g.seed, rowKey(cols, i+j, &g.buf3))
+		b.h[j] = rowHash(g.seed, cols, i+j, &g.buf)
 	}
 	// A tight loop of independent reads: the processor has all of them in
 	// flight at once.

@@ -83,7 +83,7 @@ func TestGroupsHashCollision(t *testing.T) {
 	g := NewGroups([]arrow.Array{col.Array}, 0)
 	// Every key under one hash: probing must keep "a" and "b" apart.
 	for i := range 4 {
-		grp, isNew := g.add(i, 42, rowKey(g.cols, i, &g.buf))
+		grp, isNew := g.add(i, 42)
 		if grp != i%2 || isNew != (i < 2) {
 			t.Errorf("row %d: group %d (new %v), want %d (new %v)", i, grp, isNew, i%2, i < 2)
 		}
