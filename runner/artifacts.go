@@ -45,9 +45,9 @@ func (x *execution) publish(w *artifactWork) error {
 
 // artifactWork is the artifacts being staged while the stages still run.
 // Each artifact starts as soon as its stage has finished and all run
-// concurrently (at 10M rows rendering one after the other, after the last
-// stage, was a fifth of the run on one core). Every file is rendered from
-// its stage output alone, so the bytes do not depend on the order.
+// concurrently (at 10M rows the artifacts were a fifth of the run's CPU,
+// spent on one core after the last stage). Every file is rendered from its
+// stage output alone, so the bytes do not depend on the order.
 type artifactWork struct {
 	results []artifactResult
 	wg      sync.WaitGroup
