@@ -7,10 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"maps"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -19,6 +21,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/kneepipe/kneepipe/internal/safe"
 	"github.com/kneepipe/kneepipe/internal/table"
 	"github.com/kneepipe/kneepipe/runner/cache"
 )
@@ -30,82 +33,128 @@ const (
 	ArtifactUnchanged = "unchanged"
 )
 
-// publish writes every artifact to a temporary file first and
-// renames them all only when every one was written: a failed run leaves
-// the previous artifacts as they were. An artifact whose source (stage
-// output and artifact settings) is what last wrote the files now in --out,
-// with the same checksums, is left alone: a no-op run neither reads its
-// stage output nor rewrites it, and the files keep their modification time.
-// Otherwise the files are copied from the cache when an earlier run stored
-// that source's rendering, and rendered from the stage output (and stored)
-// when not.
-func (x *execution) publish(ctx context.Context) error {
-	names, status, err := x.writeArtifacts(ctx)
+// publish renames the artifacts' staged files into --out once every one
+// was written, and records them: a failed run leaves the previous
+// artifacts as they were. The files were staged by startArtifacts while
+// the stages ran.
+func (x *execution) publish(w *artifactWork) error {
+	names, status, err := x.writeArtifacts(w)
 	x.artifacts, x.artifactStatus = names, status
 	return err
 }
 
-func (x *execution) writeArtifacts(ctx context.Context) ([]string, map[string]string, error) {
-	recordPath := x.artifactRecordPath()
-	prev := readArtifactRecord(recordPath)
+// artifactWork is the artifacts being staged while the stages still run.
+// Each artifact starts as soon as its stage has finished and all run
+// concurrently (at 10M rows the artifacts were a fifth of the run's CPU,
+// spent on one core after the last stage). Every file is rendered from its
+// stage output alone, so the bytes do not depend on the order.
+type artifactWork struct {
+	results []artifactResult
+	wg      sync.WaitGroup
+	cancel  context.CancelCauseFunc
+	keep    sync.Mutex // one writer of the cache's stored files at a time
+}
 
-	// Checking --out and copying stored files is file I/O that overlaps
-	// well, so every artifact does it at once; rendering the rest follows.
-	results := make([]artifactResult, len(x.cfg.Artifacts))
-	var wg sync.WaitGroup
+// startArtifacts starts staging every artifact. An artifact whose source
+// (stage output and artifact settings) is what last wrote the files now in
+// --out, with the same checksums, is left alone: a no-op run neither reads
+// its stage output nor rewrites it, and the files keep their modification
+// time. Otherwise the files are copied from the cache when an earlier run
+// stored that source's rendering, and rendered from the stage output (and
+// stored) when not.
+func (x *execution) startArtifacts(ctx context.Context) *artifactWork {
+	ctx, cancel := context.WithCancelCause(ctx)
+	w := &artifactWork{results: make([]artifactResult, len(x.cfg.Artifacts)), cancel: cancel}
+	prev := readArtifactRecord(x.artifactRecordPath())
 	for i, a := range x.cfg.Artifacts {
-		r := &results[i]
-		r.source = x.artifactSource(a)
-		x.artifactSources = append(x.artifactSources, r.source)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if old, ok := prev[a.Name]; ok && old.Source == string(r.source) && x.unchanged(old.Files) {
-				r.status, r.sums = ArtifactUnchanged, old.Files
-				x.runs[a.From.Stage].outs.done() // its stage output is not needed
+		r, sr := &w.results[i], x.runs[a.From.Stage]
+		w.wg.Go(func() {
+			defer sr.outs.done() // the artifact's hold (see plan)
+			defer safe.Recover(&r.err)
+			select {
+			case <-sr.done:
+			case <-ctx.Done():
+				r.err = context.Cause(ctx)
 				return
 			}
-			files, sums, err := x.copyArtifact(r.source)
-			if err != nil {
-				x.opts.Log.Warn("stored copy of an artifact unusable; writing it again", "artifact", a.Name, "err", err)
+			if sr.err != nil {
+				r.err = skipError{fmt.Errorf("stage %s failed", sr.st.Name)} // the run fails with the stage's error
+				return
 			}
-			if files != nil {
-				r.status, r.files, r.sums = ArtifactCopied, files, sums
-				x.runs[a.From.Stage].outs.done() // its stage output is not needed
-			}
-		}()
+			r.source = x.artifactSource(a)
+			x.stageArtifact(ctx, w, a, r, prev)
+		})
 	}
-	wg.Wait()
-	cleanup := func() {
-		for _, r := range results {
-			removeStaged(r.files)
-		}
-	}
-	for i, a := range x.cfg.Artifacts {
-		r := &results[i]
-		if r.status != "" {
-			continue
-		}
-		files, sums, err := x.renderArtifact(ctx, a, r.source)
-		x.runs[a.From.Stage].outs.done()
-		if err != nil {
-			cleanup()
-			return nil, nil, err
-		}
-		r.status, r.files, r.sums = ArtifactWritten, files, sums
-	}
+	return w
+}
 
+// stageArtifact stages one artifact's files into r (see startArtifacts).
+func (x *execution) stageArtifact(ctx context.Context, w *artifactWork, a *Artifact, r *artifactResult, prev artifactRecord) {
+	if old, ok := prev[a.Name]; ok && old.Source == string(r.source) && x.unchanged(old.Files) {
+		r.status, r.sums = ArtifactUnchanged, old.Files
+		return
+	}
+	files, sums, err := x.copyArtifact(r.source)
+	if err != nil {
+		x.opts.Log.Warn("stored copy of an artifact unusable; writing it again", "artifact", a.Name, "err", err)
+	}
+	if files != nil {
+		r.status, r.files, r.sums = ArtifactCopied, files, sums
+		return
+	}
+	files, sums, err = x.renderArtifact(ctx, w, a, r.source)
+	if err != nil {
+		r.err = err
+		return
+	}
+	r.status, r.files, r.sums = ArtifactWritten, files, sums
+}
+
+// wait waits for every artifact and returns the first one's error, in the
+// pipeline's order.
+func (w *artifactWork) wait() error {
+	w.wg.Wait()
+	w.cancel(nil)
+	for _, r := range w.results {
+		if r.err != nil {
+			return r.err
+		}
+	}
+	return nil
+}
+
+// abandon stops the artifacts (the run failed) and removes what they staged.
+func (w *artifactWork) abandon() {
+	w.cancel(errAbandoned)
+	w.wg.Wait()
+	w.cleanup()
+}
+
+var errAbandoned = errors.New("the run failed")
+
+func (w *artifactWork) cleanup() {
+	for _, r := range w.results {
+		removeStaged(r.files)
+	}
+}
+
+func (x *execution) writeArtifacts(w *artifactWork) ([]string, map[string]string, error) {
+	if err := w.wait(); err != nil {
+		w.cleanup()
+		return nil, nil, err
+	}
 	var staged []stagedFile
-	for _, r := range results {
+	for _, r := range w.results {
+		x.artifactSources = append(x.artifactSources, r.source)
 		staged = append(staged, r.files...)
 	}
 	if err := syncFiles(staged); err != nil {
-		cleanup()
+		w.cleanup()
 		return nil, nil, err
 	}
 	for _, p := range staged {
 		if err := os.Rename(p.tmp, p.dst); err != nil {
-			cleanup()
+			w.cleanup()
 			return nil, nil, err
 		}
 	}
@@ -113,12 +162,12 @@ func (x *execution) writeArtifacts(ctx context.Context) ([]string, map[string]st
 	status := map[string]string{}
 	var names []string
 	for i, a := range x.cfg.Artifacts {
-		r := results[i]
+		r := w.results[i]
 		next[a.Name] = writtenArtifact{Source: string(r.source), Files: r.sums}
 		status[a.Name] = r.status
 		names = append(names, slices.Collect(maps.Keys(r.sums))...)
 	}
-	if err := writeArtifactRecord(recordPath, next); err != nil {
+	if err := writeArtifactRecord(x.artifactRecordPath(), next); err != nil {
 		x.opts.Log.Warn("could not record the artifacts written; the next run rewrites them", "err", err)
 	}
 	sort.Strings(names)
@@ -132,6 +181,7 @@ type artifactResult struct {
 	status string
 	files  []stagedFile      // staged temporary files, renamed at the end
 	sums   map[string]string // path under --out -> sha256
+	err    error
 }
 
 // copyArtifact stages the files the cache stored for source, verified
@@ -161,8 +211,9 @@ func (x *execution) copyArtifact(source cache.Key) ([]stagedFile, map[string]str
 }
 
 // renderArtifact writes an artifact's files from its stage output into
-// temporary files and stores them in the cache for later runs.
-func (x *execution) renderArtifact(ctx context.Context, a *Artifact, source cache.Key) ([]stagedFile, map[string]string, error) {
+// temporary files, concurrently, and stores them in the cache for later
+// runs.
+func (x *execution) renderArtifact(ctx context.Context, w *artifactWork, a *Artifact, source cache.Key) ([]stagedFile, map[string]string, error) {
 	rec, err := x.runs[a.From.Stage].outs.get(ctx, x.env.Mem, a.From.Output)
 	if err != nil {
 		return nil, nil, fmt.Errorf("artifact %s: %w", a.Name, err)
@@ -172,27 +223,42 @@ func (x *execution) renderArtifact(ctx context.Context, a *Artifact, source cach
 		return nil, nil, fmt.Errorf("artifact %s: %w", a.Name, err)
 	}
 	defer release()
-	var files []stagedFile
-	var names []string
+	files := make([]stagedFile, len(outs))
+	names := make([]string, len(outs))
+	hashes := make([]string, len(outs))
+	errs := make([]error, len(outs))
+	err = safe.ForEach(ctx, len(outs), max(2, runtime.GOMAXPROCS(0)), func() func(int) {
+		return func(i int) {
+			names[i] = filepath.ToSlash(outs[i].name)
+			f, err := x.stagedFile(names[i])
+			if err == nil {
+				files[i] = f
+				hashes[i], err = writeHashed(f.tmp, func(w io.Writer) error { return outs[i].write(ctxWriter{ctx, w}) })
+			}
+			if err != nil {
+				errs[i] = fmt.Errorf("artifact %s: %w", outs[i].name, err)
+			}
+		}
+	})
+	for _, e := range errs {
+		if e != nil {
+			err = e // the first file's, as one after the other would say
+			break
+		}
+	}
+	if err != nil {
+		removeStaged(files)
+		return nil, nil, err
+	}
 	sums := map[string]string{}
-	for _, out := range outs {
-		name := filepath.ToSlash(out.name)
-		f, err := x.stagedFile(name)
-		var sum string
-		if err == nil {
-			sum, err = writeHashed(f.tmp, func(w io.Writer) error { return out.write(ctxWriter{ctx, w}) })
-		}
-		if err != nil {
-			removeStaged(files)
-			return nil, nil, fmt.Errorf("artifact %s: %w", out.name, err)
-		}
-		files = append(files, f)
-		names = append(names, name)
-		sums[name] = sum
+	for i, name := range names {
+		sums[name] = hashes[i]
 	}
 	keep := func() error {
+		w.keep.Lock()
+		defer w.keep.Unlock()
 		for i, f := range files {
-			if err := x.store.KeepFile(f.tmp, sums[names[i]]); err != nil {
+			if err := x.store.KeepFile(f.tmp, hashes[i]); err != nil {
 				return err
 			}
 		}
@@ -384,12 +450,40 @@ func writeHashed(path string, write func(io.Writer) error) (string, error) {
 		return "", err
 	}
 	h := sha256.New()
-	if err := write(io.MultiWriter(f, h)); err != nil {
+	if err := write(hashingFile{f, h}); err != nil {
 		f.Close()
 		os.Remove(path)
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), f.Close()
+}
+
+// hashingFile writes to f and h. A big write goes to the file on another
+// goroutine while it is hashed, so that the two overlap (at 10M rows they
+// were a second of the largest artifact's writing, one after the other).
+type hashingFile struct {
+	f *os.File
+	h hash.Hash
+}
+
+func (w hashingFile) Write(p []byte) (int, error) {
+	if len(p) < 256<<10 {
+		n, err := w.f.Write(p)
+		w.h.Write(p[:n])
+		return n, err
+	}
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := w.f.Write(p)
+		done <- result{n, err}
+	}()
+	w.h.Write(p)
+	r := <-done
+	return r.n, r.err // on a short write the hash is wrong, and the file removed
 }
 
 // syncFiles syncs the staged files concurrently, so that their waits on

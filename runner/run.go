@@ -40,7 +40,7 @@ type Options struct {
 //	load     (this file)     locks, the source, the pipeline's previous run
 //	plan     (this file)     one stageRun per stage, its consumers counted
 //	execute  (schedule.go)   stages concurrently; step.go is one stage
-//	publish  (artifacts.go)  the artifacts into --out
+//	publish  (artifacts.go)  the artifacts into --out, staged while the stages run
 //	record   (this file, state.go)  run.json, and the record for the next run
 type execution struct {
 	cfg      *Config
@@ -138,12 +138,15 @@ func (x *execution) run(ctx context.Context) error {
 		return err
 	}
 	x.plan()
-	err := x.execute(ctx)
 	if x.dry || x.only != nil {
-		return err // a part of a run publishes and records nothing
+		return x.execute(ctx) // a part of a run publishes and records nothing
 	}
+	arts := x.startArtifacts(ctx)
+	err := x.execute(ctx)
 	if err == nil {
-		err = x.publish(ctx)
+		err = x.publish(arts)
+	} else {
+		arts.abandon()
 	}
 	if rerr := x.remember(); rerr != nil {
 		x.opts.Log.Warn("could not record this run for the next plan", "err", rerr)

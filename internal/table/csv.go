@@ -16,84 +16,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
-// WriteCSV writes rec the way pandas' DataFrame.to_csv(index=False) does:
-// a header line, commas, "\n" line ends, a field quoted only when it holds a
-// comma, a quote or a line break (quotes doubled), a lone empty field
-// written as "" and nulls as empty fields. Training code and the notebook's
-// users compare these files byte for byte, so the format is fixed here once.
-func WriteCSV(w io.Writer, rec arrow.RecordBatch) error {
-	bw := bufio.NewWriterSize(w, 1<<16)
-	row := make([]string, rec.NumCols())
-	for i := range row {
-		row[i] = rec.ColumnName(i)
-	}
-	writeCSVRow(bw, row)
-	n := int(rec.NumRows())
-	for r := 0; r < n; r++ {
-		for c := range row {
-			s, err := cellText(rec.Column(c), r)
-			if err != nil {
-				return fmt.Errorf("column %q: %w", rec.ColumnName(c), err)
-			}
-			row[c] = s
-		}
-		writeCSVRow(bw, row)
-	}
-	return bw.Flush()
-}
-
-func writeCSVRow(w *bufio.Writer, row []string) {
-	for i, f := range row {
-		if i > 0 {
-			w.WriteByte(',')
-		}
-		switch {
-		case len(row) == 1 && f == "":
-			w.WriteString(`""`)
-		case strings.ContainsAny(f, ",\"\n\r"):
-			w.WriteByte('"')
-			w.WriteString(strings.ReplaceAll(f, `"`, `""`))
-			w.WriteByte('"')
-		default:
-			w.WriteString(f)
-		}
-	}
-	w.WriteByte('\n')
-}
-
-// cellText formats one cell as pandas would print it in a CSV.
-func cellText(a arrow.Array, i int) (string, error) {
-	if a.IsNull(i) {
-		return "", nil
-	}
-	switch a := a.(type) {
-	case *array.String:
-		return a.Value(i), nil
-	case *array.Int64:
-		return strconv.FormatInt(a.Value(i), 10), nil
-	case *array.Boolean:
-		if a.Value(i) {
-			return "True", nil
-		}
-		return "False", nil
-	case *array.Float64:
-		return pyFloat(a.Value(i)), nil
-	case *array.Timestamp:
-		unit := a.DataType().(*arrow.TimestampType).Unit
-		t := a.Value(i).ToTime(unit).UTC()
-		switch {
-		case t.Nanosecond() == 0:
-			return t.Format("2006-01-02 15:04:05+00:00"), nil
-		case t.Nanosecond()%1000 == 0:
-			return t.Format("2006-01-02 15:04:05.000000+00:00"), nil
-		default: // str(pd.Timestamp) shows nanoseconds when it has them
-			return t.Format("2006-01-02 15:04:05.000000000+00:00"), nil
-		}
-	default:
-		return "", fmt.Errorf("cannot write %s to CSV", a.DataType())
-	}
-}
-
 // ReadCSV reads a CSV file with a header line into one record batch. Columns
 // named in types are parsed as that type (int64 is supported); all others
 // are strings. An empty field in an int64 column is a null.
@@ -156,6 +78,16 @@ func intError(line int, col, val string) error {
 // csvBuilder checks the typed columns against the header and makes the
 // record builder: strings, and int64 where types says so.
 func csvBuilder(mem memory.Allocator, header []string, types map[string]arrow.DataType) (*array.RecordBuilder, error) {
+	schema, err := csvSchema(header, types)
+	if err != nil {
+		return nil, err
+	}
+	return array.NewRecordBuilder(mem, schema), nil
+}
+
+// csvSchema is a CSV file's schema: the columns named in types of that
+// type (string or int64), the others strings.
+func csvSchema(header []string, types map[string]arrow.DataType) (*arrow.Schema, error) {
 	for name := range types {
 		if !contains(header, name) {
 			return nil, fmt.Errorf("typed column %q is not in the header %v", name, header)
@@ -172,7 +104,7 @@ func csvBuilder(mem memory.Allocator, header []string, types map[string]arrow.Da
 		}
 		fields[i] = arrow.Field{Name: h, Type: t, Nullable: true}
 	}
-	return array.NewRecordBuilder(mem, arrow.NewSchema(fields, nil)), nil
+	return arrow.NewSchema(fields, nil), nil
 }
 
 // sampleRows are read before ReadCSV sizes its builders for the rest.

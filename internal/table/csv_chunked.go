@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"slices"
 	"strconv"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kneepipe/kneepipe/internal/safe"
@@ -17,7 +20,7 @@ import (
 
 // csvChunk is the size of the pieces a big CSV file is cut into, each
 // tokenized (and its integers parsed) on its own goroutine while the
-// pieces before it are appended to the columns in order. Files under four
+// pieces before it are copied to the columns in order. Files under four
 // pieces are read in one pass.
 const csvChunk = 4 << 20
 
@@ -33,10 +36,11 @@ type csvPiece struct {
 	done chan struct{}
 }
 
-// pieceCol is one column of a piece: strings, or int64 values with a
-// validity flag each.
+// pieceCol is one column of a piece: string bytes end to end with each
+// value's end offset, or int64 values with a validity flag each.
 type pieceCol struct {
-	strs  []string
+	data  []byte
+	ends  []int32
 	ints  []int64
 	valid []bool
 }
@@ -64,14 +68,13 @@ func readCSVChunked(mem memory.Allocator, r io.Reader, types map[string]arrow.Da
 		return nil, err
 	}
 	off := int(hr.InputOffset())
-	b, err := csvBuilder(mem, header, types)
+	schema, err := csvSchema(header, types)
 	if err != nil {
 		return nil, err
 	}
-	defer b.Release()
 	isInt := make([]bool, len(header))
-	for i := range header {
-		_, isInt[i] = b.Field(i).(*array.Int64Builder)
+	for i, f := range schema.Fields() {
+		isInt[i] = f.Type.ID() == arrow.INT64
 	}
 
 	stop := make(chan struct{})
@@ -111,20 +114,29 @@ func readCSVChunked(mem memory.Allocator, r io.Reader, types map[string]arrow.Da
 		}
 	}()
 
+	cols := make([]pieceCol, len(header))
+	for i := range cols {
+		if !isInt[i] {
+			cols[i].ends = []int32{0}
+		}
+	}
 	rows, read := 0, int64(off)
 	for p := range pieces {
 		<-p.done
 		if p.err != nil {
 			return nil, p.err
 		}
-		n := appendPiece(b, p)
-		if rows == 0 && n > 0 {
-			reserve(b, n, size, read+int64(len(p.data)))
+		read += int64(len(p.data))
+		if rows == 0 {
+			reserveCols(cols, p.cols, float64(size)/float64(read)*1.05)
+		}
+		n, err := appendPiece(cols, p, header)
+		if err != nil {
+			return nil, err
 		}
 		rows += n
-		read += int64(len(p.data))
 	}
-	return b.NewRecordBatch(), nil
+	return csvRecord(schema, cols, rows), nil
 }
 
 // parse tokenizes the piece, parsing the integer columns, until its end or
@@ -157,7 +169,8 @@ func (p *csvPiece) parse(header []string, isInt []bool) {
 		for i, f := range rec {
 			c := &p.cols[i]
 			if !isInt[i] {
-				c.strs = append(c.strs, f)
+				c.data = append(c.data, f...)
+				c.ends = append(c.ends, int32(len(c.data)))
 				continue
 			}
 			if f == "" {
@@ -175,21 +188,80 @@ func (p *csvPiece) parse(header []string, isInt []bool) {
 	}
 }
 
+// reserveCols sizes the columns for scale times the first piece, so that
+// they are not copied as they grow. The memory comes from make (zeroed
+// pages from the OS, touched only when written), not from arrow's
+// builders, which zero what they reserve.
+func reserveCols(cols, first []pieceCol, scale float64) {
+	for i := range cols {
+		c, f := &cols[i], first[i]
+		c.data = slices.Grow(c.data, int(float64(len(f.data))*scale))
+		c.ends = slices.Grow(c.ends, int(float64(len(f.ends))*scale))
+		c.ints = slices.Grow(c.ints, int(float64(len(f.ints))*scale))
+		c.valid = slices.Grow(c.valid, int(float64(len(f.valid))*scale))
+	}
+}
+
 // appendPiece appends a parsed piece's columns and returns its rows.
-func appendPiece(b *array.RecordBuilder, p *csvPiece) int {
+func appendPiece(cols []pieceCol, p *csvPiece, header []string) (int, error) {
 	n := 0
 	for i, c := range p.cols {
-		switch fb := b.Field(i).(type) {
-		case *array.StringBuilder:
-			fb.AppendValues(c.strs, nil)
-			n = len(c.strs)
-		case *array.Int64Builder:
-			fb.AppendValues(c.ints, c.valid)
+		dst := &cols[i]
+		if dst.ends == nil {
+			dst.ints = append(dst.ints, c.ints...)
+			dst.valid = append(dst.valid, c.valid...)
 			n = len(c.ints)
+			continue
 		}
+		base := len(dst.data)
+		if base+len(c.data) > math.MaxInt32 {
+			return 0, fmt.Errorf("column %q: more than 2 GiB of text, more than one string column holds", header[i])
+		}
+		dst.data = append(dst.data, c.data...)
+		for _, e := range c.ends {
+			dst.ends = append(dst.ends, int32(base)+e)
+		}
+		n = len(c.ends)
 	}
-	return n
+	return n, nil
 }
+
+// csvRecord makes the record of the columns, over their memory.
+func csvRecord(schema *arrow.Schema, cols []pieceCol, rows int) arrow.RecordBatch {
+	arrs := make([]arrow.Array, len(cols))
+	for i, c := range cols {
+		var d *array.Data
+		if c.ends != nil {
+			bufs := []*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(c.ends)), memory.NewBufferBytes(c.data)}
+			d = array.NewData(arrow.BinaryTypes.String, rows, bufs, nil, 0, 0)
+		} else {
+			var bitmap *memory.Buffer
+			nulls := 0
+			if !slicesAll(c.valid) {
+				bits := make([]byte, bitutil.BytesForBits(int64(rows)))
+				for j, v := range c.valid {
+					if v {
+						bitutil.SetBit(bits, j)
+					} else {
+						nulls++
+					}
+				}
+				bitmap = memory.NewBufferBytes(bits)
+			}
+			bufs := []*memory.Buffer{bitmap, memory.NewBufferBytes(arrow.Int64Traits.CastToBytes(c.ints))}
+			d = array.NewData(arrow.PrimitiveTypes.Int64, rows, bufs, nil, nulls, 0)
+		}
+		arrs[i] = array.MakeFromData(d)
+		d.Release()
+	}
+	rec := array.NewRecordBatch(schema, arrs, int64(rows))
+	for _, a := range arrs {
+		a.Release()
+	}
+	return rec
+}
+
+func slicesAll(valid []bool) bool { return !slices.Contains(valid, false) }
 
 // cutter cuts a stream into pieces of about chunk bytes that end at a line
 // end outside quotes (the last piece may end anywhere).

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 )
 
 // readBoth reads src with ReadCSV in one pass and in pieces of every size
@@ -20,9 +21,18 @@ func readBoth(t *testing.T, src string, types map[string]arrow.DataType) (string
 		defer rec.Release()
 		return writeCSV(t, rec), nil
 	}
-	want, wantErr := render(ReadCSV(mem, strings.NewReader(src), types))
+	onePass, wantErr := ReadCSV(mem, strings.NewReader(src), types)
+	var want string
+	if wantErr == nil {
+		defer onePass.Release()
+		want = writeCSV(t, onePass)
+	}
 	for chunk := 1; chunk <= 64; chunk++ {
-		got, err := render(readCSVChunked(mem, strings.NewReader(src), types, int64(len(src)), chunk))
+		rec, err := readCSVChunked(mem, strings.NewReader(src), types, int64(len(src)), chunk)
+		if err == nil && !array.RecordEqual(rec, onePass) {
+			t.Fatalf("chunk %d: the record differs from the one-pass read's", chunk)
+		}
+		got, err := render(rec, err)
 		if fmt.Sprint(err) != fmt.Sprint(wantErr) || got != want {
 			t.Fatalf("chunk %d: got %q, %v; one pass %q, %v", chunk, got, err, want, wantErr)
 		}

@@ -2,7 +2,9 @@ package table
 
 import (
 	"context"
+	"math/rand/v2"
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -79,9 +81,8 @@ func TestGroupsHashCollision(t *testing.T) {
 	col := Strings(mem, "k", []string{"a", "b", "a", "b"})
 	defer col.Array.Release()
 	g := NewGroups([]arrow.Array{col.Array}, 0)
-	// Every key under one hash: the chain must keep "a" and "b" apart.
+	// Every key under one hash: probing must keep "a" and "b" apart.
 	for i := range 4 {
-		g.buf = AppendKey(g.buf[:0], g.cols, i)
 		grp, isNew := g.add(i, 42)
 		if grp != i%2 || isNew != (i < 2) {
 			t.Errorf("row %d: group %d (new %v), want %d (new %v)", i, grp, isNew, i%2, i < 2)
@@ -118,5 +119,87 @@ func TestTakeSorted(t *testing.T) {
 			t.Errorf("TakeSorted(%v) shares the input's buffers: %v, want %v", c.idx, shared, c.shared)
 		}
 		out.Release()
+	}
+}
+
+// Groups numbers keys as a map of AppendKey strings does, whatever the
+// columns (one string column is keyed in place, others through AppendKey),
+// the size hint (the table grows), nulls, and the order rows come in
+// (in order they are hashed in batches ahead).
+func TestGroupsMatchesAMap(t *testing.T) {
+	mem := checkedMem(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	const n = 5000
+	strs := make([]string, n)
+	valid := make([]bool, n)
+	ints := make([]int64, n)
+	for i := range n {
+		strs[i] = strconv.Itoa(rng.IntN(700))
+		valid[i] = rng.IntN(20) != 0
+		ints[i] = int64(rng.IntN(900))
+	}
+	strs[7], valid[7] = nullText, true // the text of a null, in a string cell
+	sb := array.NewStringBuilder(mem)
+	sb.AppendValues(strs, valid)
+	sc := sb.NewArray()
+	sb.Release()
+	defer sc.Release()
+	ib := array.NewInt64Builder(mem)
+	ib.AppendValues(ints, valid)
+	ic := ib.NewArray()
+	ib.Release()
+	defer ic.Release()
+	inOrder := make([]int, n)
+	for i := range inOrder {
+		inOrder[i] = i
+	}
+	shuffled := slices.Clone(inOrder)
+	rng.Shuffle(n, func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	for _, c := range []struct {
+		name string
+		cols []arrow.Array
+	}{{"string", []arrow.Array{sc}}, {"int64", []arrow.Array{ic}}, {"two", []arrow.Array{sc, ic}}} {
+		for _, hint := range []int{0, n} {
+			for oi, order := range [][]int{inOrder, shuffled} {
+				ref := map[string]int{}
+				g := NewGroups(c.cols, hint)
+				for _, i := range order {
+					k := string(AppendKey(nil, c.cols, i))
+					want, seen := ref[k]
+					if !seen {
+						want = len(ref)
+						ref[k] = want
+					}
+					grp, isNew := g.Add(i)
+					if grp != want || isNew == seen {
+						t.Fatalf("%s hint %d order %d: row %d group %d (new %v), want %d (new %v)", c.name, hint, oi, i, grp, isNew, want, !seen)
+					}
+				}
+				if g.Len() != len(ref) {
+					t.Errorf("%s: %d groups, want %d", c.name, g.Len(), len(ref))
+				}
+				for _, i := range order[:500] {
+					grp, ok := g.Lookup(c.cols, i)
+					if want := ref[string(AppendKey(nil, c.cols, i))]; !ok || grp != want {
+						t.Errorf("%s: Lookup(%d) = %d, %v; want %d", c.name, i, grp, ok, want)
+					}
+				}
+			}
+		}
+	}
+	// An int64 column looked up in a string column's groups: the same Text
+	// is the same key.
+	g := NewGroups([]arrow.Array{sc}, 0)
+	texts := map[string]bool{}
+	for i := range n {
+		g.Add(i)
+		texts[string(AppendKey(nil, []arrow.Array{sc}, i))] = true
+	}
+	for i := range n {
+		_, ok := g.Lookup([]arrow.Array{ic}, i)
+		k := string(AppendKey(nil, []arrow.Array{ic}, i))
+		if found := texts[k]; ok != found {
+			t.Fatalf("Lookup of int64 row %d (%q): %v, want %v", i, k, ok, found)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -11,6 +12,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
 )
 
 func sampleRecord(mem memory.Allocator) arrow.RecordBatch {
@@ -155,5 +158,55 @@ func TestWriteParquetDeterministicForLargeVariedColumns(t *testing.T) {
 		if !bytes.Equal(first, buf.Bytes()) {
 			t.Fatalf("write %d differs from the first (%d vs %d bytes)", i+1, buf.Len(), len(first))
 		}
+	}
+}
+
+// A string column Snappy cannot shrink (hex ids) is stored uncompressed,
+// the others Snappy-compressed; both read back as written.
+func TestParquetIncompressibleColumnUncompressed(t *testing.T) {
+	mem := checkedMem(t)
+	const n = 4000
+	rng := rand.New(rand.NewPCG(5, 6))
+	ids := make([]string, n)
+	paths := make([]string, n)
+	for i := range n {
+		ids[i] = fmt.Sprintf("%016x%016x%016x", rng.Uint64(), rng.Uint64(), rng.Uint64())
+		paths[i] = fmt.Sprintf("MedicalExpert-I/0Normal/NormalG0 (%d).png", i)
+	}
+	rec := New(Strings(mem, "file_id", ids), Strings(mem, "relative_path", paths))
+	defer rec.Release()
+	if !incompressible(rec.Column(0)) || incompressible(rec.Column(1)) {
+		t.Fatalf("incompressible: ids %v, paths %v; want true, false", incompressible(rec.Column(0)), incompressible(rec.Column(1)))
+	}
+	path := filepath.Join(t.TempDir(), "t.parquet")
+	data := writeParquetFile(t, rec, path)
+	r, err := file.NewParquetReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for rg := range r.NumRowGroups() {
+		md := r.MetaData().RowGroup(rg)
+		for c, want := range []compress.Compression{compress.Codecs.Uncompressed, compress.Codecs.Snappy} {
+			cc, err := md.ColumnChunk(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := cc.Compression(); got != want {
+				t.Errorf("row group %d column %d: %v, want %v", rg, c, got, want)
+			}
+		}
+	}
+	back, err := ReadParquet(context.Background(), mem, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer back.Release()
+	if !array.RecordEqual(back, rec) {
+		t.Errorf("read back differs")
+	}
+	again := writeParquetFile(t, rec, path)
+	if !bytes.Equal(data, again) {
+		t.Errorf("two writes differ")
 	}
 }
