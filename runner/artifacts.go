@@ -62,7 +62,7 @@ func (x *execution) writeArtifacts(ctx context.Context) ([]string, map[string]st
 			defer wg.Done()
 			if old, ok := prev[a.Name]; ok && old.Source == string(r.source) && x.unchanged(old.Files) {
 				r.status, r.sums = ArtifactUnchanged, old.Files
-				x.runs[a.From.Stage].outs.done() // its stage output is not needed
+				x.runs[a.From.Stage].outs.doneWith(a.From.Output) // its stage output is not needed
 				return
 			}
 			files, sums, err := x.copyArtifact(r.source)
@@ -71,7 +71,7 @@ func (x *execution) writeArtifacts(ctx context.Context) ([]string, map[string]st
 			}
 			if files != nil {
 				r.status, r.files, r.sums = ArtifactCopied, files, sums
-				x.runs[a.From.Stage].outs.done() // its stage output is not needed
+				x.runs[a.From.Stage].outs.doneWith(a.From.Output) // its stage output is not needed
 			}
 		}()
 	}
@@ -87,7 +87,7 @@ func (x *execution) writeArtifacts(ctx context.Context) ([]string, map[string]st
 			continue
 		}
 		files, sums, err := x.renderArtifact(ctx, a, r.source)
-		x.runs[a.From.Stage].outs.done()
+		x.runs[a.From.Stage].outs.doneWith(a.From.Output)
 		if err != nil {
 			cleanup()
 			return nil, nil, err

@@ -91,7 +91,7 @@ func (x *execution) runStage(ctx context.Context, sr *stageRun) {
 			return
 		}
 		for _, ref := range sr.st.Inputs {
-			x.runs[ref.Stage].outs.done()
+			x.runs[ref.Stage].outs.doneWith(ref.Output)
 		}
 	}()
 	if sr.err = x.awaitInputs(ctx, sr); sr.err != nil {
@@ -109,6 +109,10 @@ func (x *execution) awaitInputs(ctx context.Context, sr *stageRun) error {
 	sr.desc = uptodate.Stage{
 		Name: st.Name, Kind: st.Kind.Name, Params: st.Params.Fingerprinted(),
 		Inputs: map[string]cache.Key{}, Volatile: st.Kind.Volatile,
+	}
+	if st.Used != nil {
+		// The columns kept are part of what the entry stores.
+		sr.desc.Params[usedParam] = st.Used
 	}
 	if st.Kind.Source {
 		sr.desc.Source = x.cfg.Source.URI + " " + x.cfg.Source.Endpoint
@@ -168,10 +172,12 @@ func (x *execution) decideAndRun(ctx context.Context, sr *stageRun) error {
 	env := *x.env
 	env.StateDir = x.stateDir(sr.desc)
 	env.Forced = d.Forced
+	env.Used = st.Used
 	res, err := runImpl(ctx, st.Impl, &env, in, log)
 	if err != nil {
 		return err
 	}
+	narrow(st, res.Outputs)
 	if err := checkOutputs(st.Kind, res); err != nil {
 		releaseAll(res.Outputs)
 		return err
@@ -243,4 +249,19 @@ func (x *execution) stateDir(d uptodate.Stage) string {
 	var h cache.Hasher
 	h.Add("kind", d.Kind).Add("source", d.Source)
 	return filepath.Join(x.opts.CacheDir, "state", d.Kind+"-"+string(h.Key()[:16]))
+}
+
+// usedParam keys a stage's Used among its fingerprinted parameters; no
+// parameter has parentheses in its name.
+const usedParam = "(columns used)"
+
+// narrow drops the columns of each output that nobody downstream reads
+// (st.Used), sharing the arrays of the rest.
+func narrow(st *Stage, outs map[string]arrow.RecordBatch) {
+	for name, cols := range st.Used {
+		if rec, ok := outs[name]; ok && cols != nil {
+			outs[name] = stages.UsedColumns(rec, cols)
+			rec.Release()
+		}
+	}
 }

@@ -41,6 +41,9 @@ func crossCheckKind() Kind {
 			return &crossCheck{item: p.Str("item"), rater: p.Str("rater"), grade: p.Str("grade"), missingDisagrees: p.Bool("missing_disagrees"), maxGrades: int(p.Int("max_grades"))}, nil
 		},
 		Schema: crossCheckSchema,
+		Reads: func(p Params, _ map[string][]string) map[string][]string {
+			return map[string][]string{"rows": {p.Str("item"), p.Str("rater"), p.Str("grade")}}
+		},
 	}
 }
 
