@@ -295,11 +295,9 @@ func (s *mapSeverity) Run(ctx context.Context, env *Env, in map[string]arrow.Rec
 			name += "_label"
 		}
 		if keep[f] = used == nil || slices.Contains(used, name); keep[f] {
-			fields[f].Reserve(n)
+			fields[f].Resize(n) // exactly n rows: Reserve rounds up to a power of two
 		}
 	}
-	label := array.NewStringBuilder(env.Mem)
-	defer label.Release()
 	grades := make([]int64, 0, n)
 	ok := make([]int, 0, n)
 	var bad []int
