@@ -30,6 +30,19 @@ func Strings(mem memory.Allocator, name string, vals []string) Column {
 	return Column{name, a}
 }
 
+// StringsFunc builds a string column of n cells from cell(k) (false:
+// null), its buffers sized exactly.
+func StringsFunc(mem memory.Allocator, name string, n int, cell func(k int) (string, bool)) (Column, error) {
+	a, err := exactStrings(mem, n, cell)
+	return Column{name, a}, err
+}
+
+// Int64sFunc builds an int64 column of n cells from cell(k) (false: null),
+// its buffers sized exactly.
+func Int64sFunc(mem memory.Allocator, name string, n int, cell func(k int) (int64, bool)) Column {
+	return Column{name, exactInt64s(mem, n, cell)}
+}
+
 // Int64s builds an int64 column; valid may be nil (all valid). Its
 // buffers are sized exactly.
 func Int64s(mem memory.Allocator, name string, vals []int64, valid []bool) Column {
