@@ -69,7 +69,7 @@ func (x *execution) startArtifacts(ctx context.Context) *artifactWork {
 	for i, a := range x.cfg.Artifacts {
 		r, sr := &w.results[i], x.runs[a.From.Stage]
 		w.wg.Go(func() {
-			defer sr.outs.done() // the artifact's hold (see plan)
+			defer sr.outs.doneWith(a.From.Output) // the artifact's hold on its output (see plan)
 			defer safe.Recover(&r.err)
 			select {
 			case <-sr.done:

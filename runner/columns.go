@@ -3,6 +3,7 @@ package runner
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 
 	"gopkg.in/yaml.v3"
@@ -35,7 +36,76 @@ func (l *loader) checkColumns(cfg *Config) error {
 			return err
 		}
 	}
+	usedColumns(order, cfg.Artifacts)
 	return nil
+}
+
+// usedColumns works out, from the last stage back, which columns of each
+// output anyone reads: an artifact its `columns:` (every column without,
+// or for files), a stage what its kind's Reads says (every column
+// without), and sets each stage's Used. An output nobody reads is left
+// as the stage makes it. Stages that read the source or the outside world,
+// or run per object (a shard's part, merged by key), keep every column:
+// their outputs are not narrowed.
+func usedColumns(order []*Stage, artifacts []*Artifact) {
+	used := map[string]map[string][]string{}
+	read := func(ref Ref, cols []string) {
+		if used[ref.Stage] == nil {
+			used[ref.Stage] = map[string][]string{}
+		}
+		prev, ok := used[ref.Stage][ref.Output]
+		switch {
+		case !ok:
+			used[ref.Stage][ref.Output] = slices.Clone(cols)
+		case prev == nil || cols == nil:
+			used[ref.Stage][ref.Output] = nil
+		default:
+			for _, c := range cols {
+				if !slices.Contains(prev, c) {
+					prev = append(prev, c)
+				}
+			}
+			used[ref.Stage][ref.Output] = prev
+		}
+	}
+	for _, a := range artifacts {
+		if len(a.Columns) > 0 && !slices.Contains(a.Formats, "files") {
+			read(a.From, a.Columns)
+		} else {
+			read(a.From, nil)
+		}
+	}
+	for i := len(order) - 1; i >= 0; i-- {
+		st := order[i]
+		var reads map[string][]string
+		if st.Kind.Reads != nil {
+			outs := map[string][]string{}
+			for _, p := range st.Kind.Outputs {
+				cols, ok := used[st.Name][p.Name]
+				if !ok {
+					cols = []string{} // nobody reads it
+				}
+				outs[p.Name] = cols
+			}
+			reads = st.Kind.Reads(st.Params, outs)
+		}
+		for _, port := range slices.Sorted(maps.Keys(st.Inputs)) {
+			read(st.Inputs[port], reads[port])
+		}
+		st.Used = nil
+		if st.Kind.Source || st.Kind.Volatile || st.Kind.PerObject {
+			continue
+		}
+		for name, cols := range used[st.Name] {
+			if cols == nil {
+				continue
+			}
+			if st.Used == nil {
+				st.Used = map[string][]string{}
+			}
+			st.Used[name] = slices.Sorted(slices.Values(cols))
+		}
+	}
 }
 
 // schemaError places a kind's schema error: at the parameter (or its

@@ -42,6 +42,9 @@ type Stage struct {
 	Cache storepolicy.Policy
 	// Schemas are the declared columns of each output, derived at load.
 	Schemas map[string]stages.Schema
+	// Used names, per output, the columns read downstream, derived at load
+	// (see usedColumns); nil, or an output left out: all are kept.
+	Used map[string][]string
 	// The YAML nodes column errors point into.
 	node, paramsNode *yaml.Node
 }

@@ -12,15 +12,21 @@ import (
 )
 
 // outputs holds one stage's output records for as long as anyone needs
-// them, and releases them after the last one is done: at 10M rows a table
-// nobody reads any more is memory the next stage could use. A cached
-// stage's records are read from its entry on first use, so that a no-op
-// run reads only what an artifact or a recomputed stage needs.
+// them, and releases each one after its last reader is done: at 10M rows a
+// table nobody reads any more is memory the next stage could use. Holds
+// are counted per output, so that an artifact of a small output (dedupe's
+// removed rows) does not keep a big one (its kept rows) until the run
+// ends. A cached stage's records are read from its entry on first use, so
+// that a no-op run reads only what an artifact or a recomputed stage needs.
 type outputs struct {
 	stage string
 
-	mu      sync.Mutex
-	users   int // holds not yet given back
+	mu sync.Mutex
+	// whole counts holds on every output: the stage's own until its run
+	// ends, a cache write, RunStages' caller. holds counts holds on one
+	// output: downstream inputs and artifacts.
+	whole   int
+	holds   map[string]int
 	recs    map[string]arrow.RecordBatch
 	entry   *cache.Entry
 	loadErr error
@@ -31,11 +37,16 @@ type outputs struct {
 	onRelease func()
 }
 
-// newOutputs counts the holds on a stage's outputs: one per downstream
-// input and artifact that reads them, and one for the stage itself until
-// its run ends (so that outputs nobody reads are released then).
-func newOutputs(stage string, consumers int) *outputs {
-	return &outputs{stage: stage, users: consumers + 1}
+// newOutputs counts the holds on a stage's outputs: readers per output
+// (downstream inputs and artifacts), and whole holds on all of them, one
+// for the stage itself until its run ends (so that outputs nobody reads
+// are released then).
+func newOutputs(stage string, whole int, readers map[string]int) *outputs {
+	holds := map[string]int{}
+	for name, n := range readers {
+		holds[name] = n
+	}
+	return &outputs{stage: stage, whole: whole, holds: holds}
 }
 
 // set stores computed records.
@@ -61,7 +72,7 @@ func (o *outputs) recomputeWith(compute func(context.Context, memory.Allocator) 
 }
 
 // get returns one output, reading a cached entry the first time. The
-// caller must hold the outputs (not have called done yet).
+// caller must hold the output (not have given its hold back yet).
 func (o *outputs) get(ctx context.Context, mem memory.Allocator, name string) (arrow.RecordBatch, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -73,6 +84,8 @@ func (o *outputs) get(ctx context.Context, mem memory.Allocator, name string) (a
 		}
 		if o.loadErr != nil {
 			o.loadErr = fmt.Errorf("load cached outputs: %w", o.loadErr)
+		} else {
+			o.releaseUnheld() // loaded whole: drop what nobody reads
 		}
 	}
 	if o.loadErr != nil {
@@ -85,20 +98,54 @@ func (o *outputs) get(ctx context.Context, mem memory.Allocator, name string) (a
 	return rec, nil
 }
 
-// hold adds a hold, for a reader the count did not foresee (the cache
-// write).
+// hold adds a whole hold, for a reader the count did not foresee (the
+// cache write).
 func (o *outputs) hold() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.users++
+	o.whole++
 }
 
-// done gives back one hold; the last releases the records.
+// done gives back one whole hold.
 func (o *outputs) done() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	o.users--
-	if o.users == 0 {
+	o.whole--
+	o.releaseUnheld()
+}
+
+// doneWith gives back one reader's hold on the named output.
+func (o *outputs) doneWith(name string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.holds[name]--
+	o.releaseUnheld()
+}
+
+// releaseUnheld releases the records nobody holds any more, once no whole
+// hold is left; when no output is held at all, everything goes.
+func (o *outputs) releaseUnheld() {
+	if o.whole > 0 {
+		return
+	}
+	held := false
+	for name, n := range o.holds {
+		if n > 0 {
+			held = true
+			continue
+		}
+		if rec, ok := o.recs[name]; ok {
+			rec.Release()
+			delete(o.recs, name)
+		}
+	}
+	for name, rec := range o.recs {
+		if _, counted := o.holds[name]; !counted {
+			rec.Release() // an output no reader was counted for
+			delete(o.recs, name)
+		}
+	}
+	if !held {
 		o.releaseLocked()
 	}
 }

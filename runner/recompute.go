@@ -84,12 +84,14 @@ func (x *execution) recomputable(sr *stageRun) bool {
 		}
 		env := *x.env
 		env.StateDir = x.stateDir(sr.desc)
+		env.Used = st.Used
 		log := x.opts.Log.With("stage", st.Name)
 		log.Info("stage recomputed (its outputs are recorded, not stored)")
 		res, err := runImpl(ctx, st.Impl, &env, in, log)
 		if err != nil {
 			return nil, fmt.Errorf("recompute: %w", err)
 		}
+		narrow(st, res.Outputs)
 		if err := checkOutputs(st.Kind, res); err != nil {
 			releaseAll(res.Outputs)
 			return nil, err
@@ -104,7 +106,7 @@ func (x *execution) recomputable(sr *stageRun) bool {
 	}
 	release := func() {
 		for _, ref := range st.Inputs {
-			x.runs[ref.Stage].outs.done()
+			x.runs[ref.Stage].outs.doneWith(ref.Output)
 		}
 	}
 	sr.outs.recomputeWith(compute, release)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -209,28 +210,34 @@ func (x *execution) load(ctx context.Context) error {
 	return nil
 }
 
-// plan makes one stageRun per stage, counting who reads its outputs:
-// downstream inputs and, in a run, artifacts.
+// plan makes one stageRun per stage, counting who reads each of its
+// outputs: downstream inputs and, in a run, artifacts; RunStages' caller
+// takes every output of its stages.
 func (x *execution) plan() {
-	consumers := map[string]int{}
+	readers := map[string]map[string]int{}
+	read := func(ref Ref) {
+		if readers[ref.Stage] == nil {
+			readers[ref.Stage] = map[string]int{}
+		}
+		readers[ref.Stage][ref.Output]++
+	}
 	for _, st := range x.order {
 		for _, ref := range st.Inputs {
-			consumers[ref.Stage]++
+			read(ref)
 		}
 	}
-	switch {
-	case x.only != nil:
-		for _, name := range x.only {
-			consumers[name]++ // taken by RunStages' caller
-		}
-	case !x.dry:
+	if x.only == nil && !x.dry {
 		for _, a := range x.cfg.Artifacts {
-			consumers[a.From.Stage]++
+			read(a.From)
 		}
 	}
 	x.runs = map[string]*stageRun{}
 	for _, st := range x.order {
-		x.runs[st.Name] = &stageRun{st: st, done: make(chan struct{}), outs: newOutputs(st.Name, consumers[st.Name])}
+		whole := 1 // the stage's own hold
+		if slices.Contains(x.only, st.Name) {
+			whole++ // taken by RunStages' caller
+		}
+		x.runs[st.Name] = &stageRun{st: st, done: make(chan struct{}), outs: newOutputs(st.Name, whole, readers[st.Name])}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kneepipe/kneepipe/internal/table"
 )
@@ -46,6 +47,11 @@ func dedupeKind() Kind {
 				return nil, &InputError{Input: "rows", Msg: err.Error()}
 			}
 			return map[string]Schema{"rows": in["rows"], "removed": in["rows"], "conflicts": conflicts}, nil
+		},
+		// The key and checked columns, and what the outputs pass on.
+		Reads: func(p Params, used map[string][]string) map[string][]string {
+			return map[string][]string{"rows": unionCols(p.Strings("on"), withoutCols([]string{p.Str("check")}, ""),
+				used["rows"], used["removed"], withoutCols(used["conflicts"], "group"))}
 		},
 	}
 }
@@ -122,11 +128,12 @@ func (s *dedupe) Run(ctx context.Context, env *Env, in map[string]arrow.RecordBa
 		env.Log.Warn("duplicates disagree", "column", s.check, "rows", len(conflictRows))
 	}
 
-	keptRec, err := table.TakeSorted(ctx, env.Mem, rows, kept)
+	// Each output gets only the columns read downstream (env.Used).
+	keptRec, err := takeUsed(ctx, env, rows, "rows", kept, table.TakeSorted)
 	if err != nil {
 		return nil, err
 	}
-	removedRec, err := table.Take(ctx, env.Mem, rows, removed)
+	removedRec, err := takeUsed(ctx, env, rows, "removed", removed, table.Take)
 	if err != nil {
 		keptRec.Release()
 		return nil, err
@@ -144,6 +151,15 @@ func (s *dedupe) Run(ctx context.Context, env *Env, in map[string]arrow.RecordBa
 		"removed":   removedRec,
 		"conflicts": table.New(cc...),
 	}}, nil
+}
+
+// takeUsed takes the rows at idx of the columns of rec read from output
+// (env.Used).
+func takeUsed(ctx context.Context, env *Env, rec arrow.RecordBatch, output string, idx []int,
+	take func(context.Context, memory.Allocator, arrow.RecordBatch, []int) (arrow.RecordBatch, error)) (arrow.RecordBatch, error) {
+	cols := UsedColumns(rec, usedOf(env.Used, output))
+	defer cols.Release()
+	return take(ctx, env.Mem, cols, idx)
 }
 
 // sameCell says whether rows i and j of a hold the same Text.

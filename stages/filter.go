@@ -42,6 +42,13 @@ func filterKind() Kind {
 			}
 			return map[string]Schema{"rows": in["rows"]}, nil
 		},
+		Reads: func(p Params, used map[string][]string) map[string][]string {
+			by := p.Str("by_column")
+			if by == "" {
+				by = p.Str("column")
+			}
+			return map[string][]string{"rows": unionCols([]string{p.Str("column")}, used["rows"]), "by": {by}}
+		},
 	}
 }
 
@@ -83,7 +90,7 @@ func (s *filter) Run(ctx context.Context, env *Env, in map[string]arrow.RecordBa
 			idx = append(idx, i)
 		}
 	}
-	out, err := table.TakeSorted(ctx, env.Mem, rows, idx)
+	out, err := takeUsed(ctx, env, rows, "rows", idx, table.TakeSorted)
 	if err != nil {
 		return nil, err
 	}

@@ -50,6 +50,7 @@ func mapSeverityKind() Kind {
 			return &mapSeverity{pathCol: p.Str("path_column"), layout: l, grade: grade, grades: p.IntMap("grades")}, nil
 		},
 		Schema: mapSeveritySchema,
+		Reads:  mapSeverityReads,
 	}
 }
 
@@ -72,6 +73,18 @@ func mapSeveritySchema(p Params, in map[string]Schema) (map[string]Schema, error
 		rows = rows.Set(Col{f, StringType})
 	}
 	return map[string]Schema{"rows": rows, "rejected": in["rows"].Set(Col{"reason", StringType})}, nil
+}
+
+// mapSeverityReads: the path column, and the input columns the outputs
+// pass on (a layout field replaces the input's column of its name).
+func mapSeverityReads(p Params, used map[string][]string) map[string][]string {
+	l, err := ParseLayout(p.Str("layout"))
+	if err != nil {
+		return nil // New rejects it
+	}
+	made := append(slices.Clone(l.Fields), p.Str("grade_field")+"_label")
+	return map[string][]string{"rows": unionCols([]string{p.Str("path_column")},
+		withoutCols(used["rows"], made...), withoutCols(used["rejected"], "reason"))}
 }
 
 // Layout is a compiled path pattern such as "{expert}/{severity}/{file}".
@@ -271,14 +284,20 @@ func (s *mapSeverity) Run(ctx context.Context, env *Env, in map[string]arrow.Rec
 	// The field columns are built as the paths are matched, and sized from
 	// the first rows (arrow zeroes what a builder reserves, so reserving
 	// the paths' whole size for each field would cost memory).
+	// A field column nobody reads downstream (env.Used) is not built.
+	used := usedOf(env.Used, "rows")
 	fields := make([]*array.StringBuilder, len(s.layout.Fields))
-	for f := range fields {
+	keep := make([]bool, len(fields))
+	for f, name := range s.layout.Fields {
 		fields[f] = array.NewStringBuilder(env.Mem)
 		defer fields[f].Release()
-		fields[f].Reserve(n)
+		if name == s.grade {
+			name += "_label"
+		}
+		if keep[f] = used == nil || slices.Contains(used, name); keep[f] {
+			fields[f].Resize(n) // exactly n rows: Reserve rounds up to a power of two
+		}
 	}
-	label := array.NewStringBuilder(env.Mem)
-	defer label.Release()
 	grades := make([]int64, 0, n)
 	ok := make([]int, 0, n)
 	var bad []int
@@ -305,7 +324,9 @@ func (s *mapSeverity) Run(ctx context.Context, env *Env, in map[string]arrow.Rec
 		ok = append(ok, i)
 		grades = append(grades, g)
 		for f, v := range vals {
-			fields[f].Append(v)
+			if keep[f] {
+				fields[f].Append(v)
+			}
 		}
 	}
 	kept, err := table.TakeSorted(ctx, env.Mem, rows, ok)
@@ -317,10 +338,11 @@ func (s *mapSeverity) Run(ctx context.Context, env *Env, in map[string]arrow.Rec
 	for f, name := range s.layout.Fields {
 		if name == s.grade {
 			cols = table.Set(cols, table.Int64s(env.Mem, name, grades, nil))
-			cols = table.Set(cols, table.Column{Name: name + "_label", Array: fields[f].NewArray()})
-			continue
+			name += "_label"
 		}
-		cols = table.Set(cols, table.Column{Name: name, Array: fields[f].NewArray()})
+		if keep[f] {
+			cols = table.Set(cols, table.Column{Name: name, Array: fields[f].NewArray()})
+		}
 	}
 	rejected, err := table.Take(ctx, env.Mem, rows, bad)
 	if err != nil {

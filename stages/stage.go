@@ -49,6 +49,12 @@ type Kind struct {
 	// Run returns must match: every run in the stage tests is checked.
 	// Nil: the outputs' columns are unknown.
 	Schema func(p Params, in map[string]Schema) (map[string]Schema, error)
+	// Reads says which columns of each input the stage reads, given the
+	// columns of each output read downstream (used; nil or a port left out:
+	// all of them), nil or a port left out meaning all. The runner keeps,
+	// and stores, only the columns of an output that someone reads (see
+	// Env.Used). Nil Reads: every column of every input.
+	Reads func(p Params, used map[string][]string) map[string][]string
 	// RunStats names the Result.Stats that count this run's work (fetch's
 	// downloaded), not what the outputs hold: a stage taken from the cache
 	// did none, and reports them as 0.
@@ -129,6 +135,10 @@ type Env struct {
 	// Forced is set when the user forced this stage (--force): state kept
 	// between runs is a cache like the others, and must not be reused.
 	Forced bool
+	// Used names the columns of each output read downstream (an output
+	// left out: all). The runner drops the others from what Run returns;
+	// a stage may spare itself building them (see UsedColumns).
+	Used map[string][]string
 }
 
 // Progress reports work done, for a progress bar or log lines.

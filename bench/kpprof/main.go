@@ -23,6 +23,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"runtime/trace"
 	"strconv"
@@ -52,13 +53,14 @@ func run() error {
 	mem := flag.String("memprofile", "", "write a heap profile (end of run) here")
 	tr := flag.String("trace", "", "write an execution trace here")
 	peak := flag.Bool("peakheap", false, "report the peak Go heap and the process's VmHWM")
+	peakProf := flag.String("peakprofile", "", "with -peakheap: write the heap profile of the collection that found the most live bytes here (inuse_space: what was live at the peak)")
 	verbose := flag.Bool("v", false, "log stage progress to stderr")
 	repeat := flag.Int("repeat", 1, "run this many times on the same cache, each into a new folder OUT/<i> (profiles no-op reruns)")
 	flag.Parse()
 	if *cacheDir == "" {
 		return errors.New("-cache is required")
 	}
-	if *mem != "" {
+	if *mem != "" || *peakProf != "" {
 		runtime.MemProfileRate = 512 << 10
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
@@ -106,6 +108,7 @@ func run() error {
 		defer trace.Stop()
 	}
 	var peakInuse, peakSys atomic.Uint64
+	var peakLive uint64
 	done := make(chan struct{})
 	if *peak {
 		go func() {
@@ -119,6 +122,9 @@ func run() error {
 				case <-t.C:
 				}
 				runtime.ReadMemStats(&ms)
+				if *peakProf != "" {
+					peakLive = writeAtPeak(*peakProf, peakLive)
+				}
 				if ms.HeapInuse > peakInuse.Load() {
 					peakInuse.Store(ms.HeapInuse)
 				}
@@ -166,6 +172,23 @@ func run() error {
 		}
 	}
 	return runErr
+}
+
+// writeAtPeak writes the heap profile to file when the last collection
+// found more live bytes than peak, and returns the new peak.
+func writeAtPeak(file string, peak uint64) uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	live := s[0].Value.Uint64()
+	if live <= peak+peak/50 {
+		return peak
+	}
+	if f, err := os.Create(file); err == nil {
+		_ = pprof.Lookup("heap").WriteTo(f, 0)
+		f.Close()
+	}
+	fmt.Fprintf(os.Stderr, "kpprof: live heap %d MiB, profile written\n", live>>20)
+	return live
 }
 
 // vmHWM reads the process's peak resident set from /proc.

@@ -6,9 +6,11 @@ package table
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
@@ -19,20 +21,32 @@ type Column struct {
 	Array arrow.Array
 }
 
-// Strings builds a non-null string column.
+// Strings builds a non-null string column, its buffers sized exactly.
 func Strings(mem memory.Allocator, name string, vals []string) Column {
-	b := array.NewStringBuilder(mem)
-	defer b.Release()
-	b.AppendValues(vals, nil)
-	return Column{name, b.NewArray()}
+	a, err := exactStrings(mem, len(vals), func(k int) (string, bool) { return vals[k], true })
+	if err != nil {
+		panic(err) // over 2 GiB of text in one column: no caller comes near
+	}
+	return Column{name, a}
 }
 
-// Int64s builds an int64 column; valid may be nil (all valid).
+// StringsFunc builds a string column of n cells from cell(k) (false:
+// null), its buffers sized exactly.
+func StringsFunc(mem memory.Allocator, name string, n int, cell func(k int) (string, bool)) (Column, error) {
+	a, err := exactStrings(mem, n, cell)
+	return Column{name, a}, err
+}
+
+// Int64sFunc builds an int64 column of n cells from cell(k) (false: null),
+// its buffers sized exactly.
+func Int64sFunc(mem memory.Allocator, name string, n int, cell func(k int) (int64, bool)) Column {
+	return Column{name, exactInt64s(mem, n, cell)}
+}
+
+// Int64s builds an int64 column; valid may be nil (all valid). Its
+// buffers are sized exactly.
 func Int64s(mem memory.Allocator, name string, vals []int64, valid []bool) Column {
-	b := array.NewInt64Builder(mem)
-	defer b.Release()
-	b.AppendValues(vals, valid)
-	return Column{name, b.NewArray()}
+	return Column{name, exactInt64s(mem, len(vals), func(k int) (int64, bool) { return vals[k], valid == nil || valid[k] })}
 }
 
 // Timestamps builds a UTC microsecond timestamp column.
@@ -177,19 +191,9 @@ func Take(ctx context.Context, mem memory.Allocator, rec arrow.RecordBatch, idx 
 func takeColumn(ctx context.Context, mem memory.Allocator, col arrow.Array, idx []int, indices *arrow.Array) (arrow.Array, error) {
 	switch a := col.(type) {
 	case *array.String:
-		return takeStrings(mem, a, idx), nil
+		return exactStrings(mem, len(idx), func(k int) (string, bool) { return a.Value(idx[k]), a.IsValid(idx[k]) })
 	case *array.Int64:
-		b := array.NewInt64Builder(mem)
-		defer b.Release()
-		b.Reserve(len(idx))
-		for _, i := range idx {
-			if a.IsNull(i) {
-				b.AppendNull()
-				continue
-			}
-			b.UnsafeAppend(a.Value(i))
-		}
-		return b.NewArray(), nil
+		return exactInt64s(mem, len(idx), func(k int) (int64, bool) { return a.Value(idx[k]), a.IsValid(idx[k]) }), nil
 	}
 	if *indices == nil {
 		ib := array.NewInt64Builder(mem)
@@ -203,25 +207,96 @@ func takeColumn(ctx context.Context, mem memory.Allocator, col arrow.Array, idx 
 	return compute.TakeArray(ctx, col, *indices)
 }
 
-// takeStrings gathers a string column's rows at idx into buffers of the
-// exact size.
-func takeStrings(mem memory.Allocator, a *array.String, idx []int) arrow.Array {
-	size := 0
-	for _, i := range idx {
-		size += a.ValueLen(i)
+// Columns are built in buffers of the exact size, not with arrow's
+// builders: those round a column's capacity up to a power of two rows
+// (at 10M rows, 16.8M: 68 % more for every offsets, int64 and validity
+// buffer).
+
+// exactStrings builds a string column of n cells from cell(k).
+func exactStrings(mem memory.Allocator, n int, cell func(k int) (string, bool)) (arrow.Array, error) {
+	size, nulls := 0, 0
+	for k := range n {
+		if v, ok := cell(k); ok {
+			size += len(v)
+		} else {
+			nulls++
+		}
 	}
-	b := array.NewStringBuilder(mem)
-	defer b.Release()
-	b.Reserve(len(idx))
-	b.ReserveData(size)
-	for _, i := range idx {
-		if a.IsNull(i) {
-			b.AppendNull()
+	if size > math.MaxInt32 {
+		return nil, fmt.Errorf("%d bytes of text in one column, more than a string column holds (2 GiB)", size)
+	}
+	offsets, data := newBuffer(mem, (n+1)*arrow.Int32SizeBytes), newBuffer(mem, size)
+	valid := validity(mem, n, nulls)
+	offs := arrow.Int32Traits.CastFromBytes(offsets.Bytes())
+	buf := data.Bytes()
+	pos := 0
+	for k := range n {
+		offs[k] = int32(pos)
+		v, ok := cell(k)
+		if !ok {
 			continue
 		}
-		b.Append(a.Value(i))
+		if valid != nil {
+			bitutil.SetBit(valid.Bytes(), k)
+		}
+		pos += copy(buf[pos:], v)
 	}
-	return b.NewArray()
+	offs[n] = int32(pos)
+	return newArray(arrow.BinaryTypes.String, n, nulls, valid, offsets, data), nil
+}
+
+// exactInt64s builds an int64 column of n cells from cell(k).
+func exactInt64s(mem memory.Allocator, n int, cell func(k int) (int64, bool)) arrow.Array {
+	nulls := 0
+	for k := range n {
+		if _, ok := cell(k); !ok {
+			nulls++
+		}
+	}
+	values := newBuffer(mem, n*arrow.Int64SizeBytes)
+	valid := validity(mem, n, nulls)
+	vals := arrow.Int64Traits.CastFromBytes(values.Bytes())
+	for k := range n {
+		v, ok := cell(k)
+		if !ok {
+			vals[k] = 0
+			continue
+		}
+		vals[k] = v
+		if valid != nil {
+			bitutil.SetBit(valid.Bytes(), k)
+		}
+	}
+	return newArray(arrow.PrimitiveTypes.Int64, n, nulls, valid, values)
+}
+
+// newBuffer allocates size bytes from mem.
+func newBuffer(mem memory.Allocator, size int) *memory.Buffer {
+	b := memory.NewResizableBuffer(mem)
+	b.Resize(size)
+	return b
+}
+
+// validity returns a cleared bitmap for n cells, or nil without nulls.
+func validity(mem memory.Allocator, n, nulls int) *memory.Buffer {
+	if nulls == 0 {
+		return nil
+	}
+	b := newBuffer(mem, int(bitutil.BytesForBits(int64(n))))
+	memory.Set(b.Bytes(), 0)
+	return b
+}
+
+// newArray assembles an array from its buffers, taking them over.
+func newArray(dt arrow.DataType, n, nulls int, bufs ...*memory.Buffer) arrow.Array {
+	d := array.NewData(dt, n, bufs, nil, nulls, 0)
+	for _, b := range bufs {
+		if b != nil {
+			b.Release()
+		}
+	}
+	defer d.Release()
+	return array.MakeFromData(d)
 }
 
 // TakeSorted is Take for indices in ascending order, as a filter keeps

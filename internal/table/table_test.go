@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 )
 
@@ -111,5 +112,40 @@ func TestTakeNulls(t *testing.T) {
 	}
 	if _, err := Take(context.Background(), mem, rec, []int{3}); err == nil {
 		t.Error("Take of row 3 of 3: no error")
+	}
+}
+
+// Take, Strings and Int64s size their buffers exactly: arrow's builders
+// would round 1500 rows up to 2048, a third more for every offsets,
+// int64 and validity buffer.
+func TestBuffersSizedExactly(t *testing.T) {
+	mem := checkedMem(t)
+	const n = 1500
+	vals, ids, valid := make([]string, n), make([]int64, n), make([]bool, n)
+	idx := make([]int, n)
+	for i := range n {
+		vals[i], ids[i], valid[i], idx[i] = strings.Repeat("v", i%7), int64(i), i%3 != 0, n-1-i
+	}
+	rec := New(Strings(mem, "s", vals), Int64s(mem, "i", ids, valid))
+	defer rec.Release()
+	took, err := Take(context.Background(), mem, rec, idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer took.Release()
+	for _, r := range []arrow.RecordBatch{rec, took} {
+		for c, col := range r.Columns() {
+			for b, buf := range col.Data().Buffers() {
+				if buf != nil && buf.Cap() > (buf.Len()+63)/64*64 {
+					t.Errorf("column %d buffer %d: capacity %d for %d bytes", c, b, buf.Cap(), buf.Len())
+				}
+			}
+		}
+	}
+	if got, want := took.Column(0).(*array.String).Value(0), vals[n-1]; got != want {
+		t.Errorf("took s[0] = %q, want %q", got, want)
+	}
+	if i := took.Column(1).(*array.Int64); i.Value(1) != n-2 || i.IsValid(1) != valid[n-2] || i.NullN() != n/3 {
+		t.Errorf("took i[1] = %d valid %v (nulls %d), want %d valid %v (nulls %d)", i.Value(1), i.IsValid(1), i.NullN(), n-2, valid[n-2], n/3)
 	}
 }
