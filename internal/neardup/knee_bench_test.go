@@ -1,7 +1,9 @@
 package neardup
 
 import (
+	"context"
 	"os"
+	"runtime"
 	"syscall"
 	"path/filepath"
 	"testing"
@@ -9,7 +11,7 @@ import (
 
 // kneeFiles reads up to n knee-dev PNGs (NEARDUP_KNEE_DEV, default the
 // repository's ../shared/knee-dev), skipping the benchmark without them.
-func kneeFiles(b *testing.B, n int) [][]byte {
+func kneeFiles(b testing.TB, n int) [][]byte {
 	dir := os.Getenv("NEARDUP_KNEE_DEV")
 	if dir == "" {
 		dir = "../../../shared/knee-dev"
@@ -58,4 +60,26 @@ func cpuTime() int64 {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return ru.Utime.Nano() + ru.Stime.Nano()
+}
+
+// BenchmarkKneeFind groups the fingerprints of the knee-dev images.
+func BenchmarkKneeFind(b *testing.B) {
+	files := kneeFiles(b, 1000)
+	fps := make([]Fingerprint, len(files))
+	for i, data := range files {
+		var err error
+		if fps[i], err = FromBytes(data, 0); err != nil {
+			b.Fatal(err)
+		}
+	}
+	opt := DefaultOptions()
+	opt.Workers = runtime.GOMAXPROCS(0)
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	for b.Loop() {
+		if _, err := Find(context.Background(), fps, opt); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 }
