@@ -3,9 +3,9 @@ package neardup
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"runtime"
 	"syscall"
-	"path/filepath"
 	"testing"
 )
 
