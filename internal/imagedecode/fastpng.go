@@ -58,7 +58,7 @@ type rawDecoder struct {
 // goroutines would otherwise allocate per image.
 var rawDecoders = sync.Pool{New: func() any { return new(rawDecoder) }}
 
-// maxPooledPix is the largest pixel buffer a decoder keeps for reuse.
+// maxPooledPix is the largest buffer a decoder keeps for reuse.
 const maxPooledPix = 16 << 20
 
 // DecodeRaw decodes the common PNG layouts of radiographs (non-interlaced
@@ -76,6 +76,9 @@ func DecodeRaw(data []byte, maxPixels int64, fn func(*Raw)) bool {
 	defer func() {
 		if cap(d.pix) > maxPooledPix {
 			d.pix, d.zero = nil, nil
+		}
+		if cap(d.idat) > maxPooledPix {
+			d.idat = nil
 		}
 		d.src.Reset(nil)
 		rawDecoders.Put(d)
