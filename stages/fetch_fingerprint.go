@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -32,8 +33,64 @@ const (
 // it hashes. The zero value fingerprints nothing and keeps no bytes.
 type fingerprintOpts struct {
 	on        bool
-	maxBytes  int64 // a longer body is not kept, so not fingerprinted
-	maxPixels int64 // a header declaring more pixels is not decoded
+	maxBytes  int64            // a longer body is not kept, so not fingerprinted
+	maxPixels int64            // a header declaring more pixels is not decoded
+	memo      *fingerprintMemo // one per run; nil: no sharing
+}
+
+// fingerprint is the outcome for a body whose SHA-256 is sha, computed
+// once per distinct sha in a run (byte-identical copies are common: the
+// same image under two experts' prefixes).
+func (o fingerprintOpts) fingerprint(sha string, body *cappedBuffer) fingerprinted {
+	k, ok := shaKey(sha)
+	if o.memo == nil || !ok {
+		return body.fingerprint(o.maxPixels)
+	}
+	return o.memo.do(k, func() fingerprinted { return body.fingerprint(o.maxPixels) })
+}
+
+// fingerprintMemo shares fingerprints between a run's workers by content,
+// singleflight-style: the first worker to see a sha computes, the others
+// wait for it. It also answers from the store, for a copy under a new key
+// of a body fingerprinted in an earlier run. It holds the same slices as
+// the run's results, so it costs little memory of its own.
+type fingerprintMemo struct {
+	known map[[sha256.Size]byte]fingerprinted // the store's; read only during the run
+	mu    sync.Mutex
+	calls map[[sha256.Size]byte]*fingerprintCall
+}
+
+type fingerprintCall struct {
+	done chan struct{}
+	f    fingerprinted
+}
+
+func newFingerprintMemo(store *fingerprintStore) *fingerprintMemo {
+	m := &fingerprintMemo{calls: map[[sha256.Size]byte]*fingerprintCall{}}
+	if store != nil {
+		m.known = store.byKey
+	}
+	return m
+}
+
+// do returns the outcome for k, calling compute only if no other worker
+// has or is computing it.
+func (m *fingerprintMemo) do(k [sha256.Size]byte, compute func() fingerprinted) fingerprinted {
+	if f, ok := m.known[k]; ok {
+		return f
+	}
+	m.mu.Lock()
+	if c, ok := m.calls[k]; ok {
+		m.mu.Unlock()
+		<-c.done
+		return c.f
+	}
+	c := &fingerprintCall{done: make(chan struct{}), f: fingerprinted{reason: "not fingerprinted: fingerprinting failed"}}
+	m.calls[k] = c
+	m.mu.Unlock()
+	defer close(c.done) // waiters go on even if compute panics (the run then fails)
+	c.f = compute()
+	return c.f
 }
 
 // fingerprinted is the outcome for one body: the encoded fingerprint, or

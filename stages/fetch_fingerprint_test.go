@@ -8,7 +8,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -237,4 +240,48 @@ func encodePNG(t *testing.T, img image.Image) []byte {
 		t.Fatal(err)
 	}
 	return b.Bytes()
+}
+
+// Byte-identical copies under other keys share one fingerprint, computed
+// once in a run however many workers see them at the same time.
+func TestFetchHashFingerprintSharedCopies(t *testing.T) {
+	store := newMemStore()
+	data := encodePNG(t, texturedGray(70, 50, 2))
+	for _, k := range []string{"e1/a.png", "e2/a.png", "e3/copy.png"} {
+		store.put(k, data)
+	}
+	store.put("other.png", encodePNG(t, texturedGray(70, 50, 3)))
+	env := fetchEnv(t, store)
+	res := fetchRun(t, env, "{fingerprint: true, concurrency: 4}")
+	fps, _ := fingerprintsByKey(t, res.Outputs["rows"])
+	want := wantFingerprint(t, data)
+	for _, k := range []string{"e1/a.png", "e2/a.png", "e3/copy.png"} {
+		if !bytes.Equal(fps[k], want) {
+			t.Errorf("%s: fingerprint differs from neardup.FromBytes of its bytes", k)
+		}
+	}
+	if bytes.Equal(fps["other.png"], want) || fps["other.png"] == nil {
+		t.Errorf("other.png: fingerprint missing or equal to a.png's")
+	}
+
+	m := newFingerprintMemo(nil)
+	var computed atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Go(func() {
+			k := [32]byte{byte(i % 4)}
+			f := m.do(k, func() fingerprinted {
+				computed.Add(1)
+				time.Sleep(time.Millisecond)
+				return fingerprinted{fp: []byte{k[0]}}
+			})
+			if len(f.fp) != 1 || f.fp[0] != k[0] {
+				t.Errorf("key %d: got %v", k[0], f.fp)
+			}
+		})
+	}
+	wg.Wait()
+	if n := computed.Load(); n != 4 {
+		t.Errorf("64 lookups of 4 keys computed %d times, want 4", n)
+	}
 }

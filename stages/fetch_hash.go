@@ -242,7 +242,11 @@ func (s *fetchHash) Run(ctx context.Context, env *Env, in map[string]arrow.Recor
 	if s.keepImages {
 		keep.Dir = env.ImageCache
 	}
-	hashes := sync.Pool{New: func() any { return newDualHash(s.fp, keep) }}
+	fpo := s.fp
+	if fpo.on {
+		fpo.memo = newFingerprintMemo(fps)
+	}
+	hashes := sync.Pool{New: func() any { return newDualHash(fpo, keep) }}
 	next := make(chan int)
 	workers := safe.NewGroup(cancel)
 	for range min(s.concurrency, max(len(todo), 1)) {
@@ -406,7 +410,7 @@ func (h *dualHash) object(body io.Reader, obj hashed) (fetched, error) {
 	}
 	r := fetched{sha: hex.EncodeToString(h.sha.Sum(nil)), md5: md, png: parsePNGHeader(h.head.bytes())}
 	if h.fp.on {
-		r.fp = h.body.fingerprint(h.fp.maxPixels)
+		r.fp = h.fp.fingerprint(r.sha, h.body)
 	}
 	if h.keep.Dir != "" && !h.body.overflow {
 		// The SHA-256 was just computed from these bytes: the body is

@@ -93,6 +93,9 @@ func run(knee, work string, sample int, seed uint64, fid, diag, diagAll, hardneg
 	}
 	fmt.Printf("corpus: %d files (%d originals, %d planted copies) in %s\n", len(items), count(items, "orig"), len(items)-count(items, "orig"), corpus)
 
+	if err := checkDecoders(items); err != nil {
+		return err
+	}
 	t0 := time.Now()
 	fps, err := fingerprintAll(items, opt.Workers)
 	if err != nil {

@@ -41,24 +41,26 @@ var cosTable = func() [maxFreq][half]float64 {
 // resolution, scaled to unit RMS.
 func dctCoeffs(th *[thumbPixels]uint8) [coeffCount]int16 {
 	small := halve(th)
-	var rowDCT [half][maxFreq]float64 // rows to frequencies u, then columns to v
+	// Rows to frequencies u, then columns to v. Each sum runs over x (then
+	// y) in order, but the loops over sums are innermost: independent
+	// additions instead of one chain, the same values.
+	var rowDCT [half][maxFreq]float64
 	for y := range half {
-		for u := range maxFreq {
-			var s float64
-			for x := range half {
-				s += small[y*half+x] * cosTable[u][x]
+		s := &rowDCT[y]
+		for x, v := range small[y*half : (y+1)*half] {
+			for u := range maxFreq {
+				s[u] += v * cosTable[u][x]
 			}
-			rowDCT[y][u] = s
 		}
 	}
 	var vals [coeffCount]float64
-	var ss float64
-	for i, c := range coeffs {
-		var s float64
-		for y := range half {
-			s += rowDCT[y][c[0]] * cosTable[c[1]][y]
+	for y := range half {
+		for i, c := range coeffs {
+			vals[i] += rowDCT[y][c[0]] * cosTable[c[1]][y]
 		}
-		vals[i] = s
+	}
+	var ss float64
+	for _, s := range vals {
 		ss += s * s
 	}
 	var out [coeffCount]int16

@@ -65,14 +65,20 @@ func similarity(a, b *Fingerprint, floor float64) float64 {
 	return best
 }
 
-// profiles are the column means and row means of a thumbnail.
+// profiles are the column and row sums of a thumbnail (integers, so
+// exact in any order).
 func profiles(th *[thumbPixels]uint8) (col, row [ThumbSize]float64) {
+	var c [ThumbSize]uint32
 	for y := range ThumbSize {
-		for x := range ThumbSize {
-			v := float64(th[y*ThumbSize+x])
-			col[x] += v
-			row[y] += v
+		var s uint32
+		for x, v := range th[y*ThumbSize : (y+1)*ThumbSize] {
+			c[x] += uint32(v)
+			s += uint32(v)
 		}
+		row[y] = float64(s)
+	}
+	for x, v := range c {
+		col[x] = float64(v)
 	}
 	return col, row
 }
@@ -81,12 +87,14 @@ func profiles(th *[thumbPixels]uint8) (col, row [ThumbSize]float64) {
 // profile a resampled: a grid, then two finer grids around the best.
 func align1D(a, b *[ThumbSize]float64) transform {
 	best, bestC := transform{1, 0}, math.Inf(-1)
+	var u [ThumbSize]float64 // a's coordinates of b's samples at scale u.s, before the shift
 	try := func(p transform) {
-		if c := ncc1D(a[:], b[:], p); c > bestC {
+		if c := ncc1D(a, b, &u, p.t); c > bestC {
 			best, bestC = p, c
 		}
 	}
 	for s := minScale; s <= maxScale+1e-9; s += scaleStep {
+		scaled(&u, s)
 		for t := -maxShift; t <= maxShift+1e-9; t += shiftStep {
 			try(transform{s, t})
 		}
@@ -94,6 +102,7 @@ func align1D(a, b *[ThumbSize]float64) transform {
 	for ds, dt := scaleStep/3, shiftStep/3; ds > scaleStep/10; ds, dt = ds/3, dt/3 {
 		c := best
 		for i := -1; i <= 1; i++ {
+			scaled(&u, c.s+float64(i)*ds)
 			for j := -1; j <= 1; j++ {
 				try(transform{c.s + float64(i)*ds, c.t + float64(j)*dt})
 			}
@@ -102,31 +111,39 @@ func align1D(a, b *[ThumbSize]float64) transform {
 	return best
 }
 
-// ncc1D correlates profile b with a resampled by p (profiles of any one
-// length).
-func ncc1D(a, b []float64, p transform) float64 {
-	var n, sa, sb, saa, sbb, sab float64
-	size := len(a)
-	off, last := p.t*float64(size)-0.5, float64(size-1)
+// scaled sets u[i] to s·(i+0.5): computed once per scale for all shifts.
+func scaled(u *[ThumbSize]float64, s float64) {
+	for i := range u {
+		u[i] = s * (float64(i) + 0.5)
+	}
+}
+
+// ncc1D correlates profile b with a resampled by scale and shift t (u as
+// scaled sets it for the scale); -1 when too few of b's samples land
+// inside a.
+func ncc1D(a, b, u *[ThumbSize]float64, t float64) float64 {
+	const size = ThumbSize
+	off, last := t*size-0.5, float64(size-1)
 	// x grows with i (s > 0): the samples inside a are one run lo..hi.
 	lo, hi := 0, size-1
-	for lo < size && p.s*(float64(lo)+0.5)+off < 0 {
+	for lo < size && u[lo]+off < 0 {
 		lo++
 	}
-	for hi >= lo && p.s*(float64(hi)+0.5)+off > last {
+	for hi >= lo && u[hi]+off > last {
 		hi--
 	}
+	if float64(hi-lo+1) < minOverlap*size {
+		return -1
+	}
+	var n, sa, sb, saa, sbb, sab float64
 	for i := lo; i <= hi; i++ {
-		x := p.s*(float64(i)+0.5) + off
+		x := u[i] + off
 		x0 := min(int(x), size-2)
 		f := x - float64(x0)
 		va := a[x0]*(1-f) + a[x0+1]*f
 		vb := b[i]
 		n++
 		sa, sb, saa, sbb, sab = sa+va, sb+vb, saa+va*va, sbb+vb*vb, sab+va*vb
-	}
-	if n < minOverlap*float64(size) {
-		return -1
 	}
 	return pearson(n, sa, sb, saa, sbb, sab)
 }

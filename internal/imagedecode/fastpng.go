@@ -1,0 +1,292 @@
+package imagedecode
+
+import (
+	"bytes"
+	"encoding/binary"
+	"hash/crc32"
+	"io"
+	"sync"
+
+	"github.com/klauspost/compress/zlib"
+)
+
+// RawFormat is a PNG sample layout DecodeRaw handles.
+type RawFormat uint8
+
+const (
+	RawGray8  RawFormat = iota + 1 // colour type 0, 8 bits: 1 byte a pixel
+	RawGray16                      // colour type 0, 16 bits: 2 bytes, big-endian
+	RawRGB8                        // colour type 2, 8 bits: R, G, B
+)
+
+// bytesPerPixel of each format.
+func (f RawFormat) bytesPerPixel() int {
+	switch f {
+	case RawGray16:
+		return 2
+	case RawRGB8:
+		return 3
+	}
+	return 1
+}
+
+// Raw is a decoded PNG in its own sample layout, without conversion into
+// an image.Image: row y is Pix[y*Stride:][:Width*bytes per pixel].
+type Raw struct {
+	Format        RawFormat
+	Width, Height int
+	Stride        int
+	Pix           []byte
+}
+
+// Row is row y's samples.
+func (r *Raw) Row(y int) []byte {
+	return r.Pix[y*r.Stride : y*r.Stride+r.Width*r.Format.bytesPerPixel()]
+}
+
+// rawDecoder is DecodeRaw's reusable state: the inflater and the buffers.
+type rawDecoder struct {
+	z    io.ReadCloser // klauspost zlib reader, a zlib.Resetter
+	src  bytes.Reader
+	idat []byte // the IDAT chunks' data joined, when there are several
+	pix  []byte // filter byte + samples, row after row
+	zero []byte // the row "above" the first one
+}
+
+// rawDecoders keeps decoders between calls: a decoder holds a 32 KB
+// inflate window and its buffers, which callers decoding from many
+// goroutines would otherwise allocate per image.
+var rawDecoders = sync.Pool{New: func() any { return new(rawDecoder) }}
+
+// maxPooledPix is the largest buffer a decoder keeps for reuse.
+const maxPooledPix = 16 << 20
+
+// DecodeRaw decodes the common PNG layouts of radiographs (non-interlaced
+// 8- or 16-bit gray, 8-bit RGB, without tRNS or PLTE) ~1.7× as fast as
+// Decode on knee PNGs (BenchmarkKneeDecode): klauspost's inflate, no
+// image.Image, buffers reused. It calls
+// fn with the pixels, which are valid only during fn, and reports whether
+// it did. It is stricter than image/png: anything else, damaged data or a
+// header over maxPixels (DefaultMaxPixels when <= 0) is left to Decode
+// (false), which then gives the error, so its errors stay the same.
+func DecodeRaw(data []byte, maxPixels int64, fn func(*Raw)) bool {
+	if maxPixels <= 0 {
+		maxPixels = DefaultMaxPixels
+	}
+	d := rawDecoders.Get().(*rawDecoder)
+	defer func() {
+		if cap(d.pix) > maxPooledPix {
+			d.pix, d.zero = nil, nil
+		}
+		if cap(d.idat) > maxPooledPix {
+			d.idat = nil
+		}
+		d.src.Reset(nil)
+		rawDecoders.Put(d)
+	}()
+	raw, idat, ok := d.chunks(data, maxPixels)
+	if !ok || !d.inflate(&raw, idat) {
+		return false
+	}
+	fn(&raw)
+	return true
+}
+
+// chunks walks the chunks up to IEND, checking every CRC as image/png does,
+// and returns the header and the IDAT data. ok is false for a layout
+// DecodeRaw leaves to Decode and for anything unusual.
+func (d *rawDecoder) chunks(data []byte, maxPixels int64) (raw Raw, idat []byte, ok bool) {
+	const sig = "\x89PNG\r\n\x1a\n"
+	if !bytes.HasPrefix(data, []byte(sig)) {
+		return raw, nil, false
+	}
+	var segs [][]byte
+	idatDone := false
+	for i := len(sig); ; {
+		if len(data)-i < 12 {
+			return raw, nil, false
+		}
+		n := binary.BigEndian.Uint32(data[i:])
+		if n > 0x7fffffff || int64(n) > int64(len(data)-i-12) {
+			return raw, nil, false
+		}
+		typ, body := string(data[i+4:i+8]), data[i+8:i+8+int(n)]
+		if crc32.ChecksumIEEE(data[i+4:i+8+int(n)]) != binary.BigEndian.Uint32(data[i+8+int(n):]) {
+			return raw, nil, false
+		}
+		i += 12 + int(n)
+		first := raw.Format == 0
+		switch {
+		case typ == "IHDR":
+			if !first || !parseIHDR(body, maxPixels, &raw) {
+				return raw, nil, false
+			}
+		case first, typ == "PLTE", typ == "tRNS":
+			return raw, nil, false
+		case typ == "IDAT":
+			if idatDone {
+				return raw, nil, false
+			}
+			segs = append(segs, body)
+		case typ == "IEND":
+			if len(segs) == 0 || n != 0 {
+				return raw, nil, false
+			}
+			if len(segs) == 1 {
+				return raw, segs[0], true
+			}
+			d.idat = d.idat[:0]
+			for _, s := range segs {
+				d.idat = append(d.idat, s...)
+			}
+			return raw, d.idat, true
+		default:
+			idatDone = len(segs) > 0
+		}
+	}
+}
+
+// parseIHDR accepts the layouts DecodeRaw handles within maxPixels.
+func parseIHDR(b []byte, maxPixels int64, raw *Raw) bool {
+	if len(b) != 13 || b[10] != 0 || b[11] != 0 || b[12] != 0 {
+		return false
+	}
+	w, h := int32(binary.BigEndian.Uint32(b)), int32(binary.BigEndian.Uint32(b[4:]))
+	if w <= 0 || h <= 0 || int64(w)*int64(h) > maxPixels {
+		return false
+	}
+	switch depth, ct := b[8], b[9]; {
+	case depth == 8 && ct == 0:
+		raw.Format = RawGray8
+	case depth == 16 && ct == 0:
+		raw.Format = RawGray16
+	case depth == 8 && ct == 2:
+		raw.Format = RawRGB8
+	default:
+		return false
+	}
+	raw.Width, raw.Height = int(w), int(h)
+	return true
+}
+
+// inflate decompresses idat into the pixel buffer and unfilters it. The
+// zlib stream must fill the rows exactly, end with a valid checksum and
+// use up idat.
+func (d *rawDecoder) inflate(raw *Raw, idat []byte) bool {
+	bpp := raw.Format.bytesPerPixel()
+	stride := 1 + raw.Width*bpp
+	total := stride * raw.Height
+	if len(idat) < 2 || idat[1]&0x20 != 0 { // no preset dictionaries
+		return false
+	}
+	d.src.Reset(idat)
+	if d.z == nil {
+		z, err := zlib.NewReader(&d.src)
+		if err != nil {
+			return false
+		}
+		d.z = z
+	} else if d.z.(zlib.Resetter).Reset(&d.src, nil) != nil {
+		return false
+	}
+	if cap(d.pix) < total {
+		d.pix = make([]byte, total)
+	}
+	pix := d.pix[:total]
+	if _, err := io.ReadFull(d.z, pix); err != nil {
+		return false
+	}
+	var one [1]byte
+	if n, err := d.z.Read(one[:]); n != 0 || err != io.EOF || d.src.Len() != 0 {
+		return false
+	}
+	if cap(d.zero) < stride {
+		d.zero = make([]byte, stride)
+	}
+	prev := d.zero[:stride]
+	for y := range raw.Height {
+		row := pix[y*stride : (y+1)*stride]
+		if !unfilter(row[0], row[1:], prev[1:], bpp) {
+			return false
+		}
+		prev = row
+	}
+	raw.Stride, raw.Pix = stride, pix[1:]
+	return true
+}
+
+// unfilter reverses a row's PNG filter in place, given the unfiltered row
+// above (zeros for the first); false for an unknown filter type.
+func unfilter(ft byte, cur, prev []byte, bpp int) bool {
+	switch ft {
+	case 0:
+	case 1: // Sub
+		if bpp == 1 { // gray: the left sample stays in a register
+			var a byte
+			for i, v := range cur {
+				a += v
+				cur[i] = a
+			}
+			break
+		}
+		for i := bpp; i < len(cur); i++ {
+			cur[i] += cur[i-bpp]
+		}
+	case 2: // Up
+		for i, p := range prev[:len(cur)] {
+			cur[i] += p
+		}
+	case 3: // Average
+		if bpp == 1 {
+			var a int
+			for i, p := range prev[:len(cur)] {
+				a = (int(cur[i]) + (a+int(p))/2) & 0xff
+				cur[i] = uint8(a)
+			}
+			break
+		}
+		for i := range bpp {
+			cur[i] += prev[i] / 2
+		}
+		for i := bpp; i < len(cur); i++ {
+			cur[i] += uint8((int(cur[i-bpp]) + int(prev[i])) / 2)
+		}
+	case 4:
+		paeth(cur, prev, bpp)
+	default:
+		return false
+	}
+	return true
+}
+
+// paeth reverses the Paeth filter, one channel at a time so that the left
+// and upper-left samples stay in registers.
+func paeth(cur, prev []byte, bpp int) {
+	prev = prev[:len(cur)]
+	for ch := range bpp {
+		var a, c int // left and upper-left, reconstructed
+		for j := ch; j < len(cur); j += bpp {
+			b := int(prev[j])
+			pa, pb := b-c, a-c // |p-a| and |p-b| before abs, p = a+b-c
+			pc := abs(pa + pb)
+			pa, pb = abs(pa), abs(pb)
+			switch {
+			case pa <= pb && pa <= pc:
+			case pb <= pc:
+				a = b
+			default:
+				a = c
+			}
+			a = (a + int(cur[j])) & 0xff
+			cur[j] = uint8(a)
+			c = b
+		}
+	}
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}

@@ -1,0 +1,289 @@
+package imagedecode
+
+import (
+	"bytes"
+	"compress/zlib"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"image"
+	"image/png"
+	"math/rand/v2"
+	"testing"
+)
+
+// layout is a PNG IHDR's bit depth and colour type, with its bytes per
+// pixel (0: below one byte).
+type layout struct {
+	depth, colour byte
+	bpp           int
+}
+
+var (
+	rawLayouts   = []layout{{8, 0, 1}, {16, 0, 2}, {8, 2, 3}}
+	otherLayouts = []layout{{1, 0, 0}, {4, 0, 0}, {8, 3, 1}, {8, 4, 2}, {8, 6, 4}, {16, 2, 6}, {16, 6, 8}}
+)
+
+// pngFile writes a PNG by hand, so that each row's filter type is chosen
+// (image/png picks its own): the filters are applied here, independently
+// of the decoder, to the raw rows; the zlib stream is split into IDAT
+// chunks of at most idatSize bytes, and extra chunks go before the data.
+type pngFile struct {
+	w, h      int
+	lay       layout
+	interlace byte
+	rows      [][]byte // unfiltered samples
+	filters   []byte
+	idatSize  int
+	extra     map[string][]byte
+}
+
+func (p pngFile) bytes() []byte {
+	var out bytes.Buffer
+	out.WriteString("\x89PNG\r\n\x1a\n")
+	chunk := func(typ string, data []byte) {
+		binary.Write(&out, binary.BigEndian, uint32(len(data)))
+		out.WriteString(typ)
+		out.Write(data)
+		binary.Write(&out, binary.BigEndian, crc32.ChecksumIEEE(append([]byte(typ), data...)))
+	}
+	ihdr := make([]byte, 13)
+	binary.BigEndian.PutUint32(ihdr, uint32(p.w))
+	binary.BigEndian.PutUint32(ihdr[4:], uint32(p.h))
+	ihdr[8], ihdr[9], ihdr[12] = p.lay.depth, p.lay.colour, p.interlace
+	chunk("IHDR", ihdr)
+	for _, typ := range []string{"PLTE", "tRNS", "tEXt"} {
+		if data, ok := p.extra[typ]; ok {
+			chunk(typ, data)
+		}
+	}
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	prev := make([]byte, len(p.rows[0]))
+	for y, row := range p.rows {
+		zw.Write([]byte{p.filters[y]})
+		zw.Write(filterRow(p.filters[y], row, prev, max(p.lay.bpp, 1)))
+		prev = row
+	}
+	zw.Close()
+	for data := z.Bytes(); len(data) > 0; {
+		n := min(len(data), p.idatSize)
+		chunk("IDAT", data[:n])
+		data = data[n:]
+	}
+	chunk("IEND", nil)
+	return out.Bytes()
+}
+
+// filterRow applies PNG filter ft to row, given the row above.
+func filterRow(ft byte, row, prev []byte, bpp int) []byte {
+	out := make([]byte, len(row))
+	for i, x := range row {
+		var a, b, c int
+		if i >= bpp {
+			a, c = int(row[i-bpp]), int(prev[i-bpp])
+		}
+		b = int(prev[i])
+		var pred int
+		switch ft {
+		case 1:
+			pred = a
+		case 2:
+			pred = b
+		case 3:
+			pred = (a + b) / 2
+		case 4:
+			p := a + b - c
+			pa, pb, pc := abs(p-a), abs(p-b), abs(p-c)
+			switch {
+			case pa <= pb && pa <= pc:
+				pred = a
+			case pb <= pc:
+				pred = b
+			default:
+				pred = c
+			}
+		}
+		out[i] = x - byte(pred)
+	}
+	return out
+}
+
+// randomPNG is a w×h image of layout l with random samples (for 16 bits,
+// every other image with values that are multiples of 257, as 8-bit
+// pictures stored as 16-bit are) and random filters.
+func randomPNG(r *rand.Rand, w, h int, l layout) pngFile {
+	p := pngFile{w: w, h: h, lay: l, idatSize: 1 + r.IntN(300)}
+	rowBytes := (w*int(l.depth)*channels(l.colour) + 7) / 8
+	smooth := r.IntN(2) == 0
+	for range h {
+		row := make([]byte, rowBytes)
+		for i := range row {
+			switch {
+			case l.depth == 16 && smooth && i%2 == 1:
+				row[i] = row[i-1] // v*257
+			case smooth && i > 0:
+				row[i] = row[i-1] + byte(r.IntN(5)) - 2
+			default:
+				row[i] = byte(r.Uint32())
+			}
+		}
+		p.rows = append(p.rows, row)
+		p.filters = append(p.filters, byte(r.IntN(5)))
+	}
+	return p
+}
+
+func channels(colour byte) int {
+	return map[byte]int{0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[colour]
+}
+
+// samples is a decoded image's pixels as PNG row bytes, for the types
+// image/png returns for the raw layouts.
+func samples(t *testing.T, img image.Image) [][]byte {
+	t.Helper()
+	var rows [][]byte
+	h := img.Bounds().Dy()
+	for y := range h {
+		switch m := img.(type) {
+		case *image.Gray:
+			rows = append(rows, m.Pix[y*m.Stride:][:m.Rect.Dx()])
+		case *image.Gray16:
+			rows = append(rows, m.Pix[y*m.Stride:][:2*m.Rect.Dx()])
+		case *image.RGBA:
+			var row []byte
+			for x := range m.Rect.Dx() {
+				px := m.Pix[y*m.Stride+4*x:][:4]
+				if px[3] != 0xff {
+					t.Fatalf("image/png gave alpha %d for an RGB file", px[3])
+				}
+				row = append(row, px[:3]...)
+			}
+			rows = append(rows, row)
+		default:
+			t.Fatalf("image/png returned %T", img)
+		}
+	}
+	return rows
+}
+
+// DecodeRaw gives the same samples as image/png (and as were encoded) for
+// every filter type, odd widths, 1-pixel images and IDATs split anywhere.
+func TestDecodeRawMatchesImagePNG(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	sizes := [][2]int{{1, 1}, {1, 7}, {7, 1}, {3, 5}, {17, 9}, {64, 33}, {101, 64}, {224, 3}}
+	for _, l := range rawLayouts {
+		for _, sz := range sizes {
+			for rep := range 4 {
+				p := randomPNG(r, sz[0], sz[1], l)
+				if rep == 0 {
+					p.extra = map[string][]byte{"tEXt": []byte("Comment\x00made by the test")}
+				}
+				name := fmt.Sprintf("depth%d-colour%d-%dx%d-%d", l.depth, l.colour, sz[0], sz[1], rep)
+				data := p.bytes()
+				img, err := png.Decode(bytes.NewReader(data))
+				if err != nil {
+					t.Fatalf("%s: image/png: %v", name, err)
+				}
+				want := samples(t, img)
+				for y := range want {
+					if !bytes.Equal(want[y], p.rows[y]) {
+						t.Fatalf("%s: image/png row %d differs from the encoded one: the test's filters are wrong", name, y)
+					}
+				}
+				var got Raw
+				ok := DecodeRaw(data, 0, func(raw *Raw) {
+					got = *raw
+					got.Pix = bytes.Clone(raw.Pix)
+				})
+				if !ok {
+					t.Fatalf("%s: DecodeRaw declined", name)
+				}
+				if got.Width != sz[0] || got.Height != sz[1] {
+					t.Fatalf("%s: DecodeRaw says %dx%d", name, got.Width, got.Height)
+				}
+				for y := range want {
+					if !bytes.Equal(got.Row(y), want[y]) {
+						t.Fatalf("%s: row %d: DecodeRaw %x, image/png %x (filter %d)", name, y, got.Row(y), want[y], p.filters[y])
+					}
+				}
+			}
+		}
+	}
+}
+
+// Layouts, chunks and damage DecodeRaw leaves to Decode; damage it must
+// refuse as image/png does.
+func TestDecodeRawDeclines(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	declined := func(name string, data []byte) {
+		t.Helper()
+		if DecodeRaw(data, 0, func(*Raw) { t.Errorf("%s: fn called", name) }) {
+			t.Errorf("%s: DecodeRaw decoded it", name)
+		}
+	}
+	for _, l := range otherLayouts {
+		p := randomPNG(r, 13, 5, l)
+		if l.colour == 3 {
+			p.extra = map[string][]byte{"PLTE": bytes.Repeat([]byte{1, 2, 3}, 256)}
+		}
+		declined(fmt.Sprintf("depth %d colour %d", l.depth, l.colour), p.bytes())
+	}
+	base := randomPNG(r, 20, 6, rawLayouts[0])
+	p := base
+	p.interlace = 1
+	declined("interlaced", p.bytes())
+	p = base
+	p.extra = map[string][]byte{"tRNS": {0, 7}}
+	declined("tRNS", p.bytes())
+	p = base
+	p.filters = append([]byte{5}, base.filters[1:]...)
+	declined("filter type 5", p.bytes())
+	declined("empty", nil)
+	if DecodeRaw(base.bytes(), 20*6-1, func(*Raw) {}) {
+		t.Error("an image over maxPixels decoded")
+	}
+
+	good := base.bytes()
+	for i := 8; i < len(good); i += 3 {
+		declined(fmt.Sprintf("truncated at %d", i), good[:i])
+		bad := bytes.Clone(good)
+		bad[i] ^= 0x40
+		if _, err := png.Decode(bytes.NewReader(bad)); err != nil {
+			declined(fmt.Sprintf("byte %d flipped", i), bad)
+		}
+	}
+}
+
+// FuzzDecodeRaw: never a panic, and whatever DecodeRaw decodes, image/png
+// decodes to the same samples. Seeds: each layout and filter, damaged.
+func FuzzDecodeRaw(f *testing.F) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, l := range append(rawLayouts, otherLayouts...) {
+		data := randomPNG(r, 9, 4, l).bytes()
+		f.Add(data)
+		f.Add(data[:len(data)-20])
+	}
+	f.Add(hugePNG(20000, 20000))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var got [][]byte
+		ok := DecodeRaw(data, 1<<16, func(raw *Raw) {
+			for y := range raw.Height {
+				got = append(got, bytes.Clone(raw.Row(y)))
+			}
+		})
+		if !ok {
+			return
+		}
+		img, err := png.Decode(bytes.NewReader(data))
+		if err != nil {
+			t.Fatalf("DecodeRaw decoded what image/png refuses: %v", err)
+		}
+		want := samples(t, img)
+		for y := range want {
+			if !bytes.Equal(got[y], want[y]) {
+				t.Fatalf("row %d differs", y)
+			}
+		}
+	})
+}
