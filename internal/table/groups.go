@@ -3,6 +3,7 @@ package table
 import (
 	"hash/maphash"
 	"math/bits"
+	"slices"
 	"strconv"
 	"unsafe"
 
@@ -119,7 +120,7 @@ const batchRows = 32
 // NewGroups prepares to group rows of cols; rows is a size hint.
 func NewGroups(cols []arrow.Array, rows int) *Groups {
 	return &Groups{
-		cols:  cols,
+		cols:  slices.Clone(cols),
 		seed:  maphash.MakeSeed(),
 		slots: make([]uint64, slotsFor(rows)),
 		first: make([]int32, 0, rows),
@@ -208,7 +209,8 @@ func (g *Groups) hash(cols []arrow.Array, i int) uint64 {
 	if len(cols) == 0 || i != 0 && !(sameCols(b.cols, cols) && i == b.start+b.n) {
 		return rowHash(g.seed, cols, i, &g.buf) // not in order
 	}
-	b.cols, b.start, b.n = cols, i, min(batchRows, cols[0].Len()-i)
+	// A copy: a caller may reuse its slice for the columns of another table.
+	b.cols, b.start, b.n = append(b.cols[:0], cols...), i, min(batchRows, cols[0].Len()-i)
 	for j := range b.n {
 		b.h[j] = rowHash(g.seed, cols, i+j, &g.buf)
 	}
