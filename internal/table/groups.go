@@ -203,10 +203,10 @@ func (g *Groups) grow() {
 // hashed a batch ahead (see Groups).
 func (g *Groups) hash(cols []arrow.Array, i int) uint64 {
 	b := &g.ahead
-	if sameCols(b.cols, cols) && i >= b.start && i < b.start+b.n {
+	if slices.Equal(b.cols, cols) && i >= b.start && i < b.start+b.n {
 		return b.h[i-b.start]
 	}
-	if len(cols) == 0 || i != 0 && !(sameCols(b.cols, cols) && i == b.start+b.n) {
+	if len(cols) == 0 || i != 0 && !(slices.Equal(b.cols, cols) && i == b.start+b.n) {
 		return rowHash(g.seed, cols, i, &g.buf) // not in order
 	}
 	// A copy: a caller may reuse its slice for the columns of another table.
@@ -223,18 +223,6 @@ func (g *Groups) hash(cols []arrow.Array, i int) uint64 {
 	}
 	b.touched += sum
 	return b.h[0]
-}
-
-func sameCols(a, b []arrow.Array) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Len is the number of groups.
