@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -108,5 +109,28 @@ artifacts:
 	}
 	if rep := readRunJSON(t, out); rep.Status == RunOK || rep.Error == "" || len(rep.Artifacts) != 0 {
 		t.Errorf("run.json: status %q error %q artifacts %v", rep.Status, rep.Error, rep.Artifacts)
+	}
+}
+
+// A write that fails half way (here the writer's own error after a big
+// write and a small one) leaves no file behind: never a half-written one
+// to be renamed into --out.
+func TestWriteHashedFailureRemovesFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "f")
+	errHalf := errors.New("half way")
+	_, err := writeHashed(path, func(w io.Writer) error {
+		if _, err := w.Write(make([]byte, 300<<10)); err != nil {
+			return err
+		}
+		if _, err := w.Write([]byte("tail")); err != nil {
+			return err
+		}
+		return errHalf
+	})
+	if !errors.Is(err, errHalf) {
+		t.Errorf("err %v, want %v", err, errHalf)
+	}
+	if _, serr := os.Stat(path); !errors.Is(serr, os.ErrNotExist) {
+		t.Errorf("file left after a failed write: %v", serr)
 	}
 }
