@@ -286,7 +286,9 @@ func (c *cutter) next() (piece []byte, err error) {
 	c.carry = nil
 	for {
 		if !c.eof {
-			grown := make([]byte, len(buf), len(buf)+c.chunk)
+			// A record longer than a chunk: the buffer doubles, so that
+			// it is copied and scanned a few times, not once a chunk.
+			grown := make([]byte, len(buf), len(buf)+max(c.chunk, len(buf)))
 			copy(grown, buf)
 			n, err := io.ReadFull(c.r, grown[len(buf):cap(grown)])
 			buf = grown[:len(buf)+n]

@@ -2,6 +2,7 @@ package table
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 
@@ -105,5 +106,34 @@ func TestReadCSVChunkedTextLimit(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), `column "s": more than 100 bytes of text`) || !strings.HasPrefix(err.Error(), "line ") {
 			t.Fatalf("chunk %d: 101 bytes at a limit of 100: %v", chunk, err)
 		}
+	}
+}
+
+// countReads counts the reads of a reader.
+type countReads struct {
+	r     io.Reader
+	reads int
+}
+
+func (c *countReads) Read(p []byte) (int, error) { c.reads++; return c.r.Read(p) }
+
+// A field far longer than a piece (here 1 MiB in 1 KiB pieces) is read in
+// a buffer that doubles: a few reads, each copying what came before, not
+// one a piece (a 1 GB quoted field was a quarter of a million copies of up
+// to 1 GB); it reads as in one pass.
+func TestReadCSVChunkedLongField(t *testing.T) {
+	mem := checkedMem(t)
+	src := "a,b\n1,\"" + strings.Repeat("x\n", 512<<10) + "\"\n2,y\n"
+	r := &countReads{r: strings.NewReader(src)}
+	rec, err := readCSVChunked(mem, r, nil, int64(len(src)), 1<<10, maxStringBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Release()
+	if got := writeCSV(t, rec); got != src {
+		t.Errorf("read and written back: %d bytes differ from the %d-byte file", len(got), len(src))
+	}
+	if r.reads > 64 {
+		t.Errorf("%d reads for a 1 MiB field in 1 KiB pieces, want a few (doubling)", r.reads)
 	}
 }
