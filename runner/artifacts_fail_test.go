@@ -134,3 +134,30 @@ func TestWriteHashedFailureRemovesFile(t *testing.T) {
 		t.Errorf("file left after a failed write: %v", serr)
 	}
 }
+
+// A directory where an artifact file goes fails the run before anything
+// is published: not one.csv renamed into --out and then two.csv refused.
+func TestArtifactOverDirectoryPublishesNothing(t *testing.T) {
+	dir := t.TempDir()
+	k := &testKinds{}
+	out := filepath.Join(dir, "out")
+	if err := os.MkdirAll(filepath.Join(out, "two.csv"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := k.pipeline(t, dir, "p.yaml", `stages:
+  - {name: a, kind: gen}
+artifacts:
+  - {from: a, name: one}
+  - {from: a, name: two}
+`)
+	_, err := Run(context.Background(), cfg, testOptions(dir))
+	if err == nil || !strings.Contains(err.Error(), "two.csv") || !strings.Contains(err.Error(), "is a directory") {
+		t.Errorf("run: %v, want an error naming two.csv", err)
+	}
+	if left := outFiles(t, out, "two.csv"); len(left) > 0 {
+		t.Errorf("--out holds %v after the failed run", left)
+	}
+	if rep := readRunJSON(t, out); rep.Status != RunFailed || len(rep.Artifacts) != 0 {
+		t.Errorf("run.json: status %q artifacts %v", rep.Status, rep.Artifacts)
+	}
+}
