@@ -281,6 +281,11 @@ func (x *execution) stagedFile(name string) (stagedFile, error) {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return stagedFile{}, err
 	}
+	// Found now, not when publish renames it after other artifacts'
+	// files: --out would hold some of this run's artifacts and not all.
+	if fi, err := os.Lstat(dst); err == nil && fi.IsDir() {
+		return stagedFile{}, fmt.Errorf("%s is a directory", dst)
+	}
 	return stagedFile{tmp: dst + ".tmp-kneepipe", dst: dst}, nil
 }
 

@@ -22,7 +22,7 @@ import (
 func ReadCSV(mem memory.Allocator, r io.Reader, types map[string]arrow.DataType) (arrow.RecordBatch, error) {
 	size := fileSize(r)
 	if size >= 4*csvChunk {
-		return readCSVChunked(mem, r, types, size, csvChunk)
+		return readCSVChunked(mem, r, types, size, csvChunk, maxStringBytes)
 	}
 	cr := csv.NewReader(bufio.NewReaderSize(r, 1<<16))
 	cr.ReuseRecord = true

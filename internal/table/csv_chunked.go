@@ -27,6 +27,9 @@ const csvChunk = 4 << 20
 // chunksAhead bounds the pieces in flight, and so the memory they hold.
 const chunksAhead = 4
 
+// maxStringBytes is the text an Arrow string column holds (int32 offsets).
+const maxStringBytes = math.MaxInt32
+
 // csvPiece is one piece of a file: whole records, starting at line line.
 type csvPiece struct {
 	data []byte
@@ -48,8 +51,9 @@ type pieceCol struct {
 // readCSVChunked is ReadCSV for a big file of size bytes: the same values,
 // the same errors, with the tokenizing spread over the cores. The file is
 // cut only at a line end outside quotes (an even number of '"' before
-// it), so a quoted field holding a line break stays in one piece.
-func readCSVChunked(mem memory.Allocator, r io.Reader, types map[string]arrow.DataType, size int64, chunk int) (arrow.RecordBatch, error) {
+// it), so a quoted field holding a line break stays in one piece. A string
+// column of more than maxText bytes is an error.
+func readCSVChunked(mem memory.Allocator, r io.Reader, types map[string]arrow.DataType, size int64, chunk, maxText int) (arrow.RecordBatch, error) {
 	cut := newCutter(r, chunk)
 	first, err := cut.next()
 	if errors.Is(err, io.EOF) {
@@ -130,7 +134,7 @@ func readCSVChunked(mem memory.Allocator, r io.Reader, types map[string]arrow.Da
 		if rows == 0 {
 			reserveCols(cols, p.cols, float64(size)/float64(read)*1.05)
 		}
-		n, err := appendPiece(cols, p, header)
+		n, err := appendPiece(cols, p, header, maxText)
 		if err != nil {
 			return nil, err
 		}
@@ -203,7 +207,7 @@ func reserveCols(cols, first []pieceCol, scale float64) {
 }
 
 // appendPiece appends a parsed piece's columns and returns its rows.
-func appendPiece(cols []pieceCol, p *csvPiece, header []string) (int, error) {
+func appendPiece(cols []pieceCol, p *csvPiece, header []string, maxText int) (int, error) {
 	n := 0
 	for i, c := range p.cols {
 		dst := &cols[i]
@@ -214,8 +218,8 @@ func appendPiece(cols []pieceCol, p *csvPiece, header []string) (int, error) {
 			continue
 		}
 		base := len(dst.data)
-		if base+len(c.data) > math.MaxInt32 {
-			return 0, fmt.Errorf("column %q: more than 2 GiB of text, more than one string column holds", header[i])
+		if base+len(c.data) > maxText {
+			return 0, fmt.Errorf("line %d: column %q: more than %d bytes of text, more than one string column holds", p.line, header[i], maxText)
 		}
 		dst.data = append(dst.data, c.data...)
 		for _, e := range c.ends {
@@ -282,7 +286,9 @@ func (c *cutter) next() (piece []byte, err error) {
 	c.carry = nil
 	for {
 		if !c.eof {
-			grown := make([]byte, len(buf), len(buf)+c.chunk)
+			// A record longer than a chunk: the buffer doubles, so that
+			// it is copied and scanned a few times, not once a chunk.
+			grown := make([]byte, len(buf), len(buf)+max(c.chunk, len(buf)))
 			copy(grown, buf)
 			n, err := io.ReadFull(c.r, grown[len(buf):cap(grown)])
 			buf = grown[:len(buf)+n]

@@ -2,6 +2,7 @@ package table
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 
@@ -28,7 +29,7 @@ func readBoth(t *testing.T, src string, types map[string]arrow.DataType) (string
 		want = writeCSV(t, onePass)
 	}
 	for chunk := 1; chunk <= 64; chunk++ {
-		rec, err := readCSVChunked(mem, strings.NewReader(src), types, int64(len(src)), chunk)
+		rec, err := readCSVChunked(mem, strings.NewReader(src), types, int64(len(src)), chunk, maxStringBytes)
 		if err == nil && !array.RecordEqual(rec, onePass) {
 			t.Fatalf("chunk %d: the record differs from the one-pass read's", chunk)
 		}
@@ -79,12 +80,60 @@ func TestReadCSVBigFileInPieces(t *testing.T) {
 	src := sb.String()
 	mem := checkedMem(t)
 	types := map[string]arrow.DataType{"n": arrow.PrimitiveTypes.Int64}
-	rec, err := readCSVChunked(mem, strings.NewReader(src), types, int64(len(src)), csvChunk)
+	rec, err := readCSVChunked(mem, strings.NewReader(src), types, int64(len(src)), csvChunk, maxStringBytes)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rec.Release()
 	if got := writeCSV(t, rec); got != src {
 		t.Errorf("read in pieces and written back: %d bytes differ from the %d-byte file", len(got), len(src))
+	}
+}
+
+// A string column longer than an Arrow string column holds is a clear
+// error naming the column and where it overflowed (here with a limit of
+// 100 bytes in place of 2 GiB), on every piece size; at the limit it reads.
+func TestReadCSVChunkedTextLimit(t *testing.T) {
+	mem := checkedMem(t)
+	src := "n,s\n" + strings.Repeat("1,abcdefghij\n", 10) // s: 100 bytes
+	for chunk := 1; chunk <= 40; chunk++ {
+		rec, err := readCSVChunked(mem, strings.NewReader(src), map[string]arrow.DataType{"n": arrow.PrimitiveTypes.Int64}, int64(len(src)), chunk, 100)
+		if err != nil {
+			t.Fatalf("chunk %d: 100 bytes of text at a limit of 100: %v", chunk, err)
+		}
+		rec.Release()
+		_, err = readCSVChunked(mem, strings.NewReader(src+"2,k\n"), nil, int64(len(src)+4), chunk, 100)
+		if err == nil || !strings.Contains(err.Error(), `column "s": more than 100 bytes of text`) || !strings.HasPrefix(err.Error(), "line ") {
+			t.Fatalf("chunk %d: 101 bytes at a limit of 100: %v", chunk, err)
+		}
+	}
+}
+
+// countReads counts the reads of a reader.
+type countReads struct {
+	r     io.Reader
+	reads int
+}
+
+func (c *countReads) Read(p []byte) (int, error) { c.reads++; return c.r.Read(p) }
+
+// A field far longer than a piece (here 1 MiB in 1 KiB pieces) is read in
+// a buffer that doubles: a few reads, each copying what came before, not
+// one a piece (a 1 GB quoted field was a quarter of a million copies of up
+// to 1 GB); it reads as in one pass.
+func TestReadCSVChunkedLongField(t *testing.T) {
+	mem := checkedMem(t)
+	src := "a,b\n1,\"" + strings.Repeat("x\n", 512<<10) + "\"\n2,y\n"
+	r := &countReads{r: strings.NewReader(src)}
+	rec, err := readCSVChunked(mem, r, nil, int64(len(src)), 1<<10, maxStringBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Release()
+	if got := writeCSV(t, rec); got != src {
+		t.Errorf("read and written back: %d bytes differ from the %d-byte file", len(got), len(src))
+	}
+	if r.reads > 64 {
+		t.Errorf("%d reads for a 1 MiB field in 1 KiB pieces, want a few (doubling)", r.reads)
 	}
 }

@@ -24,7 +24,7 @@ func (p panicAfter) Read(b []byte) (int, error) {
 // read's error, not a crash.
 func TestReadCSVChunkedReaderPanicIsError(t *testing.T) {
 	src := "a,b\n" + strings.Repeat("x,1\n", 100)
-	_, err := readCSVChunked(memory.NewGoAllocator(), panicAfter{strings.NewReader(src)}, nil, int64(len(src)), 64)
+	_, err := readCSVChunked(memory.NewGoAllocator(), panicAfter{strings.NewReader(src)}, nil, int64(len(src)), 64, maxStringBytes)
 	if p, ok := errors.AsType[*safe.PanicError](err); !ok || p.Value != "reader bug" {
 		t.Fatalf("err = %v, want the reader's panic", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -325,24 +326,12 @@ func TestReadCSVHeaderOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rec.Release()
-	if rec.NumRows() != 0 || !slicesEqual(Names(rec), []string{"expert", "size"}) {
+	if rec.NumRows() != 0 || !slices.Equal(Names(rec), []string{"expert", "size"}) {
 		t.Errorf("got %d rows, columns %v", rec.NumRows(), Names(rec))
 	}
 	if rec.Column(1).DataType().ID() != arrow.INT64 {
 		t.Errorf("size is %s, want int64", rec.Column(1).DataType())
 	}
-}
-
-func slicesEqual(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // A file's builders are sized from its first rows; a file that grows in

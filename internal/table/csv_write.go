@@ -23,12 +23,35 @@ import (
 // Rows are formatted in chunks on every core and written in order: at 10M
 // rows one core formatting the largest artifact was the run's last seconds.
 func WriteCSV(w io.Writer, rec arrow.RecordBatch) error {
-	return writeCSVChunks(w, rec, csvWriteRows, runtime.GOMAXPROCS(0))
+	return writeCSVChunks(w, rec, csvChunkRows(rec, csvWriteRows, csvWriteBytes), runtime.GOMAXPROCS(0))
 }
 
 // csvWriteRows is the rows of one formatted chunk (about 2.5 MB for the
-// notebook's tables).
-const csvWriteRows = 16 << 10
+// notebook's tables), fewer when rows are long (csvWriteBytes).
+const (
+	csvWriteRows  = 16 << 10
+	csvWriteBytes = 4 << 20
+)
+
+// csvChunkRows is how many rows of rec make a chunk of about maxBytes
+// (from the average length of its strings), at most maxRows: the chunks
+// in flight are bounded in bytes, not only in rows, whatever the cells.
+func csvChunkRows(rec arrow.RecordBatch, maxRows, maxBytes int) int {
+	n := int(rec.NumRows())
+	if n == 0 {
+		return maxRows
+	}
+	rowBytes := 1
+	for _, c := range rec.Columns() {
+		switch a := c.(type) {
+		case *array.String:
+			rowBytes += 3 + len(a.ValueBytes())/n // a comma, maybe quotes
+		default:
+			rowBytes += 33 // a number or timestamp and a comma
+		}
+	}
+	return max(1, min(maxRows, maxBytes/rowBytes))
+}
 
 // writeCSVChunks is WriteCSV in chunks of chunkRows rows, up to 2*workers of
 // them formatted or waiting to be written at once.

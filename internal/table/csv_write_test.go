@@ -162,3 +162,33 @@ func TestWriteCSVChunksErrors(t *testing.T) {
 		t.Errorf("float32 column: %v, want an error naming it", err)
 	}
 }
+
+// maxWrite records the largest write.
+type maxWrite struct{ max, total int }
+
+func (m *maxWrite) Write(p []byte) (int, error) {
+	m.max, m.total = max(m.max, len(p)), m.total+len(p)
+	return len(p), nil
+}
+
+// Long rows are formatted in chunks of a few MB, not of 16K rows: 200
+// rows of 64 KB are not one 13 MB buffer (and on many cores, many of them).
+func TestWriteCSVChunksBoundedInBytes(t *testing.T) {
+	mem := checkedMem(t)
+	cells := make([]string, 200)
+	for i := range cells {
+		cells[i] = strings.Repeat(string(rune('a'+i%26)), 64<<10)
+	}
+	rec := New(Strings(mem, "s", cells), Strings(mem, "t", cells[:200]))
+	defer rec.Release()
+	var m maxWrite
+	if err := WriteCSV(&m, rec); err != nil {
+		t.Fatal(err)
+	}
+	if m.max > csvWriteBytes+2*(64<<10+3) || m.total != len(referenceCSV(t, rec)) {
+		t.Errorf("largest write %d bytes of %d, want at most %d", m.max, m.total, csvWriteBytes)
+	}
+	if rows := csvChunkRows(rec, csvWriteRows, csvWriteBytes); rows < 1 || rows > 40 {
+		t.Errorf("%d rows a chunk of 128 KB rows", rows)
+	}
+}

@@ -3,6 +3,7 @@ package table
 import (
 	"hash/maphash"
 	"math/bits"
+	"slices"
 	"strconv"
 	"unsafe"
 
@@ -119,7 +120,7 @@ const batchRows = 32
 // NewGroups prepares to group rows of cols; rows is a size hint.
 func NewGroups(cols []arrow.Array, rows int) *Groups {
 	return &Groups{
-		cols:  cols,
+		cols:  slices.Clone(cols),
 		seed:  maphash.MakeSeed(),
 		slots: make([]uint64, slotsFor(rows)),
 		first: make([]int32, 0, rows),
@@ -202,13 +203,14 @@ func (g *Groups) grow() {
 // hashed a batch ahead (see Groups).
 func (g *Groups) hash(cols []arrow.Array, i int) uint64 {
 	b := &g.ahead
-	if sameCols(b.cols, cols) && i >= b.start && i < b.start+b.n {
+	if slices.Equal(b.cols, cols) && i >= b.start && i < b.start+b.n {
 		return b.h[i-b.start]
 	}
-	if len(cols) == 0 || i != 0 && !(sameCols(b.cols, cols) && i == b.start+b.n) {
+	if len(cols) == 0 || i != 0 && !(slices.Equal(b.cols, cols) && i == b.start+b.n) {
 		return rowHash(g.seed, cols, i, &g.buf) // not in order
 	}
-	b.cols, b.start, b.n = cols, i, min(batchRows, cols[0].Len()-i)
+	// A copy: a caller may reuse its slice for the columns of another table.
+	b.cols, b.start, b.n = append(b.cols[:0], cols...), i, min(batchRows, cols[0].Len()-i)
 	for j := range b.n {
 		b.h[j] = rowHash(g.seed, cols, i+j, &g.buf)
 	}
@@ -221,18 +223,6 @@ func (g *Groups) hash(cols []arrow.Array, i int) uint64 {
 	}
 	b.touched += sum
 	return b.h[0]
-}
-
-func sameCols(a, b []arrow.Array) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Len is the number of groups.

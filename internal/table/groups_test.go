@@ -1,6 +1,7 @@
 package table
 
 import (
+	"bytes"
 	"context"
 	"math/rand/v2"
 	"slices"
@@ -202,4 +203,94 @@ func TestGroupsMatchesAMap(t *testing.T) {
 			t.Fatalf("Lookup of int64 row %d (%q): %v, want %v", i, k, ok, found)
 		}
 	}
+}
+
+// A caller may look up the tables of several batches through one slice,
+// setting its columns in place: the hashes read ahead for one table are
+// not those of the next.
+func TestGroupsLookupReusedSlice(t *testing.T) {
+	mem := checkedMem(t)
+	base := Strings(mem, "k", []string{"x", "y"})
+	defer base.Array.Release()
+	first := Strings(mem, "k", []string{"p", "q"})
+	defer first.Array.Release()
+	second := Strings(mem, "k", []string{"y", "x"})
+	defer second.Array.Release()
+	grouped := []arrow.Array{base.Array}
+	g := NewGroups(grouped, 2)
+	for i := range 2 {
+		g.Add(i)
+	}
+	grouped[0] = first.Array // Groups keeps its own slice
+	cols := []arrow.Array{first.Array}
+	if _, ok := g.Lookup(cols, 0); ok {
+		t.Fatal("p found")
+	}
+	cols[0] = second.Array
+	if grp, ok := g.Lookup(cols, 1); !ok || grp != 0 {
+		t.Errorf("Lookup(x) through a reused slice = %d, %v; want 0, true", grp, ok)
+	}
+	if grp, ok := g.Lookup([]arrow.Array{base.Array}, 1); !ok || grp != 1 {
+		t.Errorf("Lookup(y) = %d, %v; want 1, true", grp, ok)
+	}
+}
+
+// FuzzGroups holds Groups to a map of AppendKey strings over rows of one
+// or two columns read from the input: each byte a row, its low bits the
+// key (a small alphabet, so keys repeat), 0xff a null. The seeds are the
+// edges: no row, one, all equal, all null, enough distinct keys to grow.
+func FuzzGroups(f *testing.F) {
+	f.Add([]byte{}, false)
+	f.Add([]byte{1}, true)
+	f.Add(bytes.Repeat([]byte{7}, 100), false)
+	f.Add(bytes.Repeat([]byte{0xff}, 40), true)
+	grow := make([]byte, 600)
+	for i := range grow {
+		grow[i] = byte(i*37) &^ 0x80
+	}
+	f.Add(grow, false)
+	f.Add(grow, true)
+	f.Fuzz(func(t *testing.T, data []byte, two bool) {
+		mem := checkedMem(t)
+		sb, ib := array.NewStringBuilder(mem), array.NewInt64Builder(mem)
+		defer sb.Release()
+		defer ib.Release()
+		for _, b := range data {
+			if b == 0xff {
+				sb.AppendNull()
+				ib.AppendNull()
+				continue
+			}
+			sb.Append(strconv.Itoa(int(b & 0x7f)))
+			ib.Append(int64(b >> 5))
+		}
+		sc, ic := sb.NewArray(), ib.NewArray()
+		defer sc.Release()
+		defer ic.Release()
+		cols := []arrow.Array{sc}
+		if two {
+			cols = append(cols, ic)
+		}
+		ref := map[string]int{}
+		g := NewGroups(cols, 0)
+		for i := range data {
+			k := string(AppendKey(nil, cols, i))
+			want, seen := ref[k]
+			if !seen {
+				want = len(ref)
+				ref[k] = want
+			}
+			if grp, isNew := g.Add(i); grp != want || isNew == seen || g.First(grp) > i {
+				t.Fatalf("row %d: group %d (new %v), want %d (new %v)", i, grp, isNew, want, !seen)
+			}
+		}
+		if g.Len() != len(ref) {
+			t.Fatalf("%d groups, want %d", g.Len(), len(ref))
+		}
+		for i := len(data) - 1; i >= 0; i-- {
+			if grp, ok := g.Lookup(cols, i); !ok || grp != ref[string(AppendKey(nil, cols, i))] {
+				t.Fatalf("Lookup(%d) = %d, %v", i, grp, ok)
+			}
+		}
+	})
 }
