@@ -22,14 +22,16 @@ import (
 // one other whatever the size of the collection (shorter keys find more heavily
 // cropped copies in small collections, at no cost there); an image is
 // filed under its key in each band and looks itself up under that key and
-// under the keys with its probeBits least reliable bits of the band (the
-// coefficients nearest the mean, which a crop flips most) flipped. Two
+// under the keys with subsets of its probeBits least reliable bits of the
+// band (the coefficients nearest the mean, which a crop flips most)
+// flipped (fewer subsets from allProbesBelow images on, for speed). Two
 // images are candidates when one finds the other in some band and their
 // signatures differ in at most MaxHamming of all coeffCount bits and
 // their whitened coefficients correlate at least minCoeffCorrelation
 // (which rejects random pairs far more sharply than bits: on knee-dev,
 // 5 %-crops correlate >= 0.58, 99 % of distinct pairs < 0.45, random
-// vectors ~N(0, 1/128)). Buckets are addressed
+// vectors ~N(0, 1/128); on chest films, which sit closer to their mean,
+// one crop of similarity 0.9991 correlates 0.457, hence 0.4). Buckets are addressed
 // directly (a counting sort per band), so the work grows linearly with
 // the number of images.
 const (
@@ -37,10 +39,16 @@ const (
 	bandCount   = 32
 	maxBandBits = 21
 	minBandBits = 12
-	probeBits   = 2 // probes() flips the two least reliable bits
-	meanPrior   = 64
+	probeBits   = 3 // probes() flips subsets of the three least reliable bits
+	// allProbesBelow is the collection size under which an image looks
+	// itself up under all 1<<probeBits probes; above it, the first 4 (the
+	// key and its two least reliable bits flipped) only: all 8 cost 1.6×
+	// the CPU time at 1M images (BenchmarkFind1M), 8 buckets in 65,536
+	// images cost little.
+	allProbesBelow = 1 << 16
+	meanPrior      = 64
 
-	minCoeffCorrelation = 0.5
+	minCoeffCorrelation = 0.4
 )
 
 // bandPositions are the bit positions of each band, drawn from a fixed
@@ -126,23 +134,32 @@ func hamming(a, b *[2]uint64) int {
 }
 
 // probes are the keys an image looks itself up under in band b: its key
-// (keyBits bits from sign, its signature's sigBits low bits), then with its two least
-// reliable bits (smallest rel: |whitened coefficient|) flipped.
+// (keyBits bits from sign, its signature's sigBits low bits), then the
+// key with subsets of its probeBits least reliable bits (smallest rel:
+// |whitened coefficient|) flipped: the first, then the second, both,
+// the third, and so on. Three bits, not two: with two, a chest combo copy
+// (similarity 0.9985) and a knee crop and combo copy (0.9976, 0.9962)
+// differed from their originals in some unprobed bit of every band.
 func probes(sign uint64, rel *[sigBits]uint8, b, keyBits int) [1 << probeBits]uint32 {
 	var key uint32
-	w0, w1 := 0, 0 // band bit indices of the smallest and second smallest rel
-	r0, r1 := 256, 256
+	w0, w1, w2 := 0, 0, 0 // band bit indices of the three smallest rel, smallest first
+	r0, r1, r2 := 256, 256, 256
 	for j, pos := range bandPositions[b][:keyBits] {
 		key |= uint32(sign>>pos&1) << j
 		switch r := int(rel[pos]); {
 		case r < r0:
+			w2, r2 = w1, r1
 			w1, r1 = w0, r0
 			w0, r0 = j, r
 		case r < r1:
+			w2, r2 = w1, r1
 			w1, r1 = j, r
+		case r < r2:
+			w2, r2 = j, r
 		}
 	}
-	return [1 << probeBits]uint32{key, key ^ 1<<w0, key ^ 1<<w1, key ^ 1<<w0 ^ 1<<w1}
+	k0, k1, k2 := uint32(1)<<w0, uint32(1)<<w1, uint32(1)<<w2
+	return [1 << probeBits]uint32{key, key ^ k0, key ^ k1, key ^ k0 ^ k1, key ^ k2, key ^ k2 ^ k0, key ^ k2 ^ k1, key ^ k2 ^ k0 ^ k1}
 }
 
 // reliability quantizes |w| of the sigBits low coefficients to a byte
@@ -203,6 +220,7 @@ func candidates(ctx context.Context, fps []*Fingerprint, maxHamming, workers int
 // buckets holds one band's images by key: start[k]..start[k+1] in items.
 type buckets struct {
 	bits   int // key length
+	nProbe int // probes looked up per image
 	start  []int32
 	sigs   [][2]uint64 // signatures in bucket order, next to each other
 	items  []int32
@@ -211,7 +229,11 @@ type buckets struct {
 
 func newBuckets(n int) *buckets {
 	k := bandBits(n)
-	return &buckets{bits: k, start: make([]int32, 1<<k+1), items: make([]int32, n), sigs: make([][2]uint64, n), probes: make([][1 << probeBits]uint32, n)}
+	nProbe := 1 << probeBits
+	if n >= allProbesBelow {
+		nProbe = 4
+	}
+	return &buckets{bits: k, nProbe: nProbe, start: make([]int32, 1<<k+1), items: make([]int32, n), sigs: make([][2]uint64, n), probes: make([][1 << probeBits]uint32, n)}
 }
 
 // bandBits is the key length for n images: ceil(log2 n) + 1, clamped, so
@@ -242,7 +264,7 @@ func (bk *buckets) pairs(f *filter, b int) [][2]int32 {
 	var out [][2]int32
 	for i := range fps {
 		sig := &f.sigs[i]
-		for _, k := range bk.probes[i] {
+		for _, k := range bk.probes[i][:bk.nProbe] {
 			for x := bk.start[k]; x < bk.start[k+1]; x++ {
 				j := bk.items[x]
 				if int(j) == i || hamming(sig, &bk.sigs[x]) > f.maxHamming || !f.pass(i, int(j)) {
