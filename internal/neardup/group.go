@@ -19,7 +19,7 @@ type Options struct {
 	Workers int
 }
 
-// DefaultOptions were tuned on real knee radiographs with planted copies
+// DefaultOptions were tuned on real knee and chest radiographs with planted copies
 // (bench/neardup): see the README's near-duplicates section.
 func DefaultOptions() Options {
 	return Options{Threshold: DefaultThreshold, MaxHamming: DefaultMaxHamming, Workers: 2}

@@ -30,8 +30,8 @@ import (
 // their whitened coefficients correlate at least minCoeffCorrelation
 // (which rejects random pairs far more sharply than bits: on knee-dev,
 // 5 %-crops correlate >= 0.58, 99 % of distinct pairs < 0.45, random
-// vectors ~N(0, 1/128); on chest films, which sit closer to their mean,
-// one crop of similarity 0.9991 correlates 0.457, hence 0.4). Buckets are addressed
+// vectors ~N(0, 1/128); one chest crop of similarity 0.9991 correlates
+// 0.457 and is missed, but 0.4 triples the candidates on knee-dev). Buckets are addressed
 // directly (a counting sort per band), so the work grows linearly with
 // the number of images.
 const (
@@ -42,13 +42,13 @@ const (
 	probeBits   = 3 // probes() flips subsets of the three least reliable bits
 	// allProbesBelow is the collection size under which an image looks
 	// itself up under all 1<<probeBits probes; above it, the first 4 (the
-	// key and its two least reliable bits flipped) only: all 8 cost 1.6×
-	// the CPU time at 1M images (BenchmarkFind1M), 8 buckets in 65,536
-	// images cost little.
+	// key and its two least reliable bits flipped) only: all 8 cost ~1.6×
+	// the CPU time at 1M images (BenchmarkFind1M, over the 10 s target);
+	// in 65,536 images they cost little.
 	allProbesBelow = 1 << 16
 	meanPrior      = 64
 
-	minCoeffCorrelation = 0.4
+	minCoeffCorrelation = 0.5
 )
 
 // bandPositions are the bit positions of each band, drawn from a fixed
@@ -224,7 +224,7 @@ type buckets struct {
 	start  []int32
 	sigs   [][2]uint64 // signatures in bucket order, next to each other
 	items  []int32
-	probes [][1 << probeBits]uint32 // per image; [0] is its key
+	probes []uint32 // nProbe per image, image i's key at i*nProbe
 }
 
 func newBuckets(n int) *buckets {
@@ -233,7 +233,7 @@ func newBuckets(n int) *buckets {
 	if n >= allProbesBelow {
 		nProbe = 4
 	}
-	return &buckets{bits: k, nProbe: nProbe, start: make([]int32, 1<<k+1), items: make([]int32, n), sigs: make([][2]uint64, n), probes: make([][1 << probeBits]uint32, n)}
+	return &buckets{bits: k, nProbe: nProbe, start: make([]int32, 1<<k+1), items: make([]int32, n), sigs: make([][2]uint64, n), probes: make([]uint32, n*nProbe)}
 }
 
 // bandBits is the key length for n images: ceil(log2 n) + 1, clamped, so
@@ -248,15 +248,16 @@ func (bk *buckets) pairs(f *filter, b int) [][2]int32 {
 	fps := f.fps
 	clear(bk.start)
 	for i := range fps {
-		bk.probes[i] = probes(f.sigs[i][0], &f.rel[i], b, bk.bits)
-		bk.start[bk.probes[i][0]+1]++
+		p := probes(f.sigs[i][0], &f.rel[i], b, bk.bits)
+		copy(bk.probes[i*bk.nProbe:(i+1)*bk.nProbe], p[:])
+		bk.start[p[0]+1]++
 	}
 	for k := 1; k < len(bk.start); k++ {
 		bk.start[k] += bk.start[k-1]
 	}
 	fill := slices.Clone(bk.start[:1<<bk.bits])
 	for i := range fps {
-		k := bk.probes[i][0]
+		k := bk.probes[i*bk.nProbe]
 		bk.items[fill[k]] = int32(i)
 		bk.sigs[fill[k]] = f.sigs[i]
 		fill[k]++
@@ -264,7 +265,7 @@ func (bk *buckets) pairs(f *filter, b int) [][2]int32 {
 	var out [][2]int32
 	for i := range fps {
 		sig := &f.sigs[i]
-		for _, k := range bk.probes[i][:bk.nProbe] {
+		for _, k := range bk.probes[i*bk.nProbe : (i+1)*bk.nProbe] {
 			for x := bk.start[k]; x < bk.start[k+1]; x++ {
 				j := bk.items[x]
 				if int(j) == i || hamming(sig, &bk.sigs[x]) > f.maxHamming || !f.pass(i, int(j)) {
