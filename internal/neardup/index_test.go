@@ -1,7 +1,10 @@
 package neardup
 
 import (
+	"context"
 	"math/bits"
+	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -38,5 +41,38 @@ func TestProbesFlipWeakestBits(t *testing.T) {
 		if d := bits.OnesCount32(got ^ key); d != bits.OnesCount(uint(m)) {
 			t.Errorf("probe %d differs from the key in %d bits", m, d)
 		}
+	}
+}
+
+// TestFilterUsesLowFrequencies checks that the candidate filter looks at
+// the low-frequency coefficients: a copy whose 64 high-frequency
+// coefficients are replaced by strong noise (what a crop does to a film
+// near its collection's mean; over all 128 it would correlate ~0.3) stays
+// a candidate, one whose low ones are replaced is not.
+func TestFilterUsesLowFrequencies(t *testing.T) {
+	fps := synthetic(400)
+	r := rand.New(rand.NewPCG(3, 4))
+	fps[1], fps[2] = fps[0], fps[0]
+	fps[1].Pixels[0]++
+	fps[2].Pixels[0] += 2
+	for k := sigBits; k < coeffCount; k++ {
+		fps[1].Coeffs[k] = int16(r.NormFloat64() * 2 * coeffScale)
+	}
+	for k := range sigBits {
+		fps[2].Coeffs[k] = int16(r.NormFloat64() * coeffScale)
+	}
+	ptrs := make([]*Fingerprint, len(fps))
+	for i := range fps {
+		ptrs[i] = &fps[i]
+	}
+	cand, err := candidates(context.Background(), ptrs, coeffCount, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(cand, [2]int32{0, 1}) {
+		t.Error("a copy with other high frequencies is not a candidate")
+	}
+	if slices.Contains(cand, [2]int32{0, 2}) {
+		t.Error("a copy with other low frequencies is a candidate")
 	}
 }
