@@ -219,9 +219,9 @@ func TestExclusionsSample(t *testing.T) {
 	unique := run(t, env, "dedupe", build(t, "dedupe", ""), in("rows", graded["rows"])).Outputs
 	cross := run(t, env, "cross-check", build(t, "cross-check", "{missing_disagrees: true}"), in("rows", unique["rows"])).Outputs
 	agreed := run(t, env, "filter", build(t, "filter", "{column: file_id, mode: drop}"), in("rows", unique["rows"], "by", cross["disagreements"])).Outputs
-	// The pipeline's min_similarity, 0.982: the sample's distinct images stay
+	// The pipeline's min_similarity, 0.986: the sample's distinct images stay
 	// below it (testdata/gen's TestNearDuplicates).
-	near := run(t, env, "near-duplicates", build(t, "near-duplicates", "{min_similarity: '0.982'}"), in("rows", agreed["rows"])).Outputs
+	near := run(t, env, "near-duplicates", build(t, "near-duplicates", "{min_similarity: '0.986'}"), in("rows", agreed["rows"])).Outputs
 	clean := run(t, env, "dedupe", build(t, "dedupe", "{on: [file_id]}"), in("rows", near["rows"])).Outputs
 	ex := run(t, env, "exclusions", build(t, "exclusions", ""), in(
 		"objects", list["objects"], "list_rejected", list["rejected"], "failed", fetch["failed"], "fetch_rejected", fetch["rejected"], "rejected", graded["rejected"],

@@ -30,7 +30,7 @@ func nearDuplicatesKind() Kind {
 			{Name: "fingerprint", Type: String, Default: "fingerprint", Doc: "binary column holding the fingerprints"},
 			{Name: "id", Type: String, Default: "file_id", Doc: "column naming each image in the outputs"},
 			{Name: "path", Type: String, Default: "relative_path", Doc: "column with each image's path, copied to the outputs"},
-			{Name: "min_similarity", Type: String, Default: strconv.FormatFloat(neardup.DefaultThreshold, 'f', -1, 64), Doc: "aligned correlation a pair must reach, in (0, 1]; the default was tuned on real knee radiographs"},
+			{Name: "min_similarity", Type: String, Default: strconv.FormatFloat(neardup.DefaultThreshold, 'f', -1, 64), Doc: "aligned correlation a pair must reach, in (0, 1]; the default was tuned on real knee and chest radiographs"},
 		},
 		New: func(p Params) (Stage, error) {
 			t, err := strconv.ParseFloat(p.Str("min_similarity"), 64)

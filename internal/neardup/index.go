@@ -22,14 +22,16 @@ import (
 // one other whatever the size of the collection (shorter keys find more heavily
 // cropped copies in small collections, at no cost there); an image is
 // filed under its key in each band and looks itself up under that key and
-// under the keys with its probeBits least reliable bits of the band (the
-// coefficients nearest the mean, which a crop flips most) flipped. Two
+// under the keys with subsets of its probeBits least reliable bits of the
+// band (the coefficients nearest the mean, which a crop flips most)
+// flipped (fewer subsets from allProbesBelow images on, for speed). Two
 // images are candidates when one finds the other in some band and their
 // signatures differ in at most MaxHamming of all coeffCount bits and
-// their whitened coefficients correlate at least minCoeffCorrelation
-// (which rejects random pairs far more sharply than bits: on knee-dev,
-// 5 %-crops correlate >= 0.58, 99 % of distinct pairs < 0.45, random
-// vectors ~N(0, 1/128)). Buckets are addressed
+// their sigBits lowest whitened coefficients correlate at least
+// minCoeffCorrelation (which rejects random pairs far more sharply than
+// bits: planted copies other than flips and rotations correlate >= 0.673
+// on knee-dev and >= 0.659 on chest films, 99 % of distinct pairs < 0.52,
+// random vectors ~N(0, 1/64)). Buckets are addressed
 // directly (a counting sort per band), so the work grows linearly with
 // the number of images.
 const (
@@ -37,10 +39,17 @@ const (
 	bandCount   = 32
 	maxBandBits = 21
 	minBandBits = 12
-	probeBits   = 2 // probes() flips the two least reliable bits
-	meanPrior   = 64
+	probeBits   = 3 // probes() flips subsets of the three least reliable bits
+	// allProbesBelow is the collection size under which an image looks
+	// itself up under all 1<<probeBits probes; above it, the first 4 (the
+	// key and its two least reliable bits flipped) only: all 8 (measured
+	// with a looser filter) cost ~1.6× the CPU time at 1M images
+	// (BenchmarkFind1M, over its 10 s target);
+	// in 65,536 images they cost little.
+	allProbesBelow = 1 << 16
+	meanPrior      = 64
 
-	minCoeffCorrelation = 0.5
+	minCoeffCorrelation = 0.6
 )
 
 // bandPositions are the bit positions of each band, drawn from a fixed
@@ -77,6 +86,36 @@ func (s *stats) whitened(fp *Fingerprint) [coeffCount]float32 {
 		}
 	}
 	return w
+}
+
+// lowUnit is the sigBits lowest-frequency coefficients of a whitened
+// vector, rescaled to unit norm: the filter's correlation. The high
+// frequencies move most under a crop and, on chest films (which sit close
+// to their collection's mean), dominate the full vector: one crop of
+// similarity 0.9991 correlates 0.457 over all 128, while over these 64
+// every planted chest copy correlates >= 0.659.
+func lowUnit(w *[coeffCount]float32) [sigBits]float32 {
+	var u [sigBits]float32
+	var ss float64
+	for i := range u {
+		u[i] = w[i]
+		ss += float64(w[i]) * float64(w[i])
+	}
+	if ss > 0 {
+		k := float32(1 / math.Sqrt(ss))
+		for i := range u {
+			u[i] *= k
+		}
+	}
+	return u
+}
+
+func dotLow(a, b *[sigBits]float32) float32 {
+	var s float32
+	for i := range a {
+		s += a[i] * b[i]
+	}
+	return s
 }
 
 func dot(a, b *[coeffCount]float32) float32 {
@@ -126,23 +165,32 @@ func hamming(a, b *[2]uint64) int {
 }
 
 // probes are the keys an image looks itself up under in band b: its key
-// (keyBits bits from sign, its signature's sigBits low bits), then with its two least
-// reliable bits (smallest rel: |whitened coefficient|) flipped.
+// (keyBits bits from sign, its signature's sigBits low bits), then the
+// key with subsets of its probeBits least reliable bits (smallest rel:
+// |whitened coefficient|) flipped: the first, then the second, both,
+// the third, and so on. Three bits, not two: with two, a chest combo copy
+// (similarity 0.9985) and a knee crop and combo copy (0.9976, 0.9962)
+// differed from their originals in some unprobed bit of every band.
 func probes(sign uint64, rel *[sigBits]uint8, b, keyBits int) [1 << probeBits]uint32 {
 	var key uint32
-	w0, w1 := 0, 0 // band bit indices of the smallest and second smallest rel
-	r0, r1 := 256, 256
+	w0, w1, w2 := 0, 0, 0 // band bit indices of the three smallest rel, smallest first
+	r0, r1, r2 := 256, 256, 256
 	for j, pos := range bandPositions[b][:keyBits] {
 		key |= uint32(sign>>pos&1) << j
 		switch r := int(rel[pos]); {
 		case r < r0:
+			w2, r2 = w1, r1
 			w1, r1 = w0, r0
 			w0, r0 = j, r
 		case r < r1:
+			w2, r2 = w1, r1
 			w1, r1 = j, r
+		case r < r2:
+			w2, r2 = j, r
 		}
 	}
-	return [1 << probeBits]uint32{key, key ^ 1<<w0, key ^ 1<<w1, key ^ 1<<w0 ^ 1<<w1}
+	k0, k1, k2 := uint32(1)<<w0, uint32(1)<<w1, uint32(1)<<w2
+	return [1 << probeBits]uint32{key, key ^ k0, key ^ k1, key ^ k0 ^ k1, key ^ k2, key ^ k2 ^ k0, key ^ k2 ^ k1, key ^ k2 ^ k0 ^ k1}
 }
 
 // reliability quantizes |w| of the sigBits low coefficients to a byte
@@ -168,10 +216,11 @@ func candidates(ctx context.Context, fps []*Fingerprint, maxHamming, workers int
 	for i, fp := range fps {
 		sigs[i] = st.signature(fp)
 	}
-	f := filter{fps: fps, sigs: sigs, white: make([][coeffCount]float32, len(fps)), rel: make([][sigBits]uint8, len(fps)), maxHamming: maxHamming}
+	f := filter{fps: fps, sigs: sigs, low: make([][sigBits]float32, len(fps)), rel: make([][sigBits]uint8, len(fps)), maxHamming: maxHamming}
 	for i, fp := range fps {
-		f.white[i] = st.whitened(fp)
-		f.rel[i] = reliability(&f.white[i])
+		w := st.whitened(fp)
+		f.low[i] = lowUnit(&w)
+		f.rel[i] = reliability(&w)
 	}
 	if len(fps) < exhaustiveBelow {
 		var out [][2]int32
@@ -203,15 +252,20 @@ func candidates(ctx context.Context, fps []*Fingerprint, maxHamming, workers int
 // buckets holds one band's images by key: start[k]..start[k+1] in items.
 type buckets struct {
 	bits   int // key length
+	nProbe int // probes looked up per image
 	start  []int32
 	sigs   [][2]uint64 // signatures in bucket order, next to each other
 	items  []int32
-	probes [][1 << probeBits]uint32 // per image; [0] is its key
+	probes []uint32 // nProbe per image, image i's key at i*nProbe
 }
 
 func newBuckets(n int) *buckets {
 	k := bandBits(n)
-	return &buckets{bits: k, start: make([]int32, 1<<k+1), items: make([]int32, n), sigs: make([][2]uint64, n), probes: make([][1 << probeBits]uint32, n)}
+	nProbe := 1 << probeBits
+	if n >= allProbesBelow {
+		nProbe = 4
+	}
+	return &buckets{bits: k, nProbe: nProbe, start: make([]int32, 1<<k+1), items: make([]int32, n), sigs: make([][2]uint64, n), probes: make([]uint32, n*nProbe)}
 }
 
 // bandBits is the key length for n images: ceil(log2 n) + 1, clamped, so
@@ -226,15 +280,16 @@ func (bk *buckets) pairs(f *filter, b int) [][2]int32 {
 	fps := f.fps
 	clear(bk.start)
 	for i := range fps {
-		bk.probes[i] = probes(f.sigs[i][0], &f.rel[i], b, bk.bits)
-		bk.start[bk.probes[i][0]+1]++
+		p := probes(f.sigs[i][0], &f.rel[i], b, bk.bits)
+		copy(bk.probes[i*bk.nProbe:(i+1)*bk.nProbe], p[:])
+		bk.start[p[0]+1]++
 	}
 	for k := 1; k < len(bk.start); k++ {
 		bk.start[k] += bk.start[k-1]
 	}
 	fill := slices.Clone(bk.start[:1<<bk.bits])
 	for i := range fps {
-		k := bk.probes[i][0]
+		k := bk.probes[i*bk.nProbe]
 		bk.items[fill[k]] = int32(i)
 		bk.sigs[fill[k]] = f.sigs[i]
 		fill[k]++
@@ -242,7 +297,7 @@ func (bk *buckets) pairs(f *filter, b int) [][2]int32 {
 	var out [][2]int32
 	for i := range fps {
 		sig := &f.sigs[i]
-		for _, k := range bk.probes[i] {
+		for _, k := range bk.probes[i*bk.nProbe : (i+1)*bk.nProbe] {
 			for x := bk.start[k]; x < bk.start[k+1]; x++ {
 				j := bk.items[x]
 				if int(j) == i || hamming(sig, &bk.sigs[x]) > f.maxHamming || !f.pass(i, int(j)) {
@@ -259,7 +314,7 @@ func (bk *buckets) pairs(f *filter, b int) [][2]int32 {
 type filter struct {
 	fps        []*Fingerprint
 	sigs       [][2]uint64
-	white      [][coeffCount]float32
+	low        [][sigBits]float32 // lowUnit of each image
 	rel        [][sigBits]uint8
 	maxHamming int
 }
@@ -267,7 +322,7 @@ type filter struct {
 // pass checks all but the Hamming distance, which callers check first
 // (cheaply, on signatures they hold).
 func (f *filter) pass(i, j int) bool {
-	return dot(&f.white[i], &f.white[j]) >= minCoeffCorrelation && aspectClose(f.fps[i], f.fps[j])
+	return dotLow(&f.low[i], &f.low[j]) >= minCoeffCorrelation && aspectClose(f.fps[i], f.fps[j])
 }
 
 // aspectClose says whether two sizes could be crops of one another (5 %

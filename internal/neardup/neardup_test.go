@@ -176,28 +176,30 @@ func TestBadInput(t *testing.T) {
 }
 
 // The index (used from exhaustiveBelow images on) finds near copies among
-// many random fingerprints without listing all pairs.
+// many random fingerprints without listing all pairs, below allProbesBelow
+// (8 probes) and above it (4).
 func TestIndexFindsPlanted(t *testing.T) {
-	const n = 20000
-	fps := synthetic(n)
-	ptrs := make([]*Fingerprint, n)
-	for i := range fps {
-		ptrs[i] = &fps[i]
-	}
-	cand, err := candidates(context.Background(), ptrs, DefaultMaxHamming, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := 0
-	for _, c := range cand {
-		if c[1] == c[0]+1 && c[1]%100 == 99 {
-			found++
+	for _, n := range []int{20000, allProbesBelow + 10000} {
+		fps := synthetic(n)
+		ptrs := make([]*Fingerprint, n)
+		for i := range fps {
+			ptrs[i] = &fps[i]
 		}
-	}
-	if found < n/100*98/100 {
-		t.Errorf("index found %d of %d planted pairs", found, n/100)
-	}
-	if len(cand) > 4*n/100 {
-		t.Errorf("%d candidates for %d planted pairs: the index lists random pairs", len(cand), n/100)
+		cand, err := candidates(context.Background(), ptrs, DefaultMaxHamming, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := 0
+		for _, c := range cand {
+			if c[1] == c[0]+1 && c[1]%100 == 99 {
+				found++
+			}
+		}
+		if found < n/100*98/100 {
+			t.Errorf("n %d: index found %d of %d planted pairs", n, found, n/100)
+		}
+		if len(cand) > 4*n/100 {
+			t.Errorf("n %d: %d candidates for %d planted pairs: the index lists random pairs", n, len(cand), n/100)
+		}
 	}
 }

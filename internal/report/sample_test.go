@@ -79,7 +79,7 @@ func sampleFiles(t *testing.T, reportParams string) map[string][]byte {
 	unique := step("dedupe", "", map[string]arrow.RecordBatch{"rows": graded["rows"]})
 	cross := step("cross-check", "{missing_disagrees: true}", map[string]arrow.RecordBatch{"rows": unique["rows"]})
 	agreed := step("filter", "{column: file_id, mode: drop}", map[string]arrow.RecordBatch{"rows": unique["rows"], "by": cross["disagreements"]})
-	near := step("near-duplicates", "{min_similarity: '0.982'}", map[string]arrow.RecordBatch{"rows": agreed["rows"]}) // as pipeline.yaml
+	near := step("near-duplicates", "{min_similarity: '0.986'}", map[string]arrow.RecordBatch{"rows": agreed["rows"]}) // as pipeline.yaml
 	clean := step("dedupe", "{on: [file_id]}", map[string]arrow.RecordBatch{"rows": near["rows"]})
 	excluded := step("exclusions", "", map[string]arrow.RecordBatch{
 		"objects": list["objects"], "list_rejected": list["rejected"], "failed": fetch["failed"], "fetch_rejected": fetch["rejected"], "rejected": graded["rejected"],

@@ -22,7 +22,7 @@
 // shapes, so distinct images differ the way different patients' radiographs
 // do: no two reach 0.97 under internal/neardup's verified similarity
 // (neardup_test.go), except the one planted near-duplicate (item 8), and
-// the default pipeline's 0.982 groups only byte copies and that one. Sizes
+// the default pipeline's 0.986 groups only byte copies and that one. Sizes
 // are 300x162 (one knee) and 640x161 (two knees side by side); grade 4 only
 // ever uses 300x162, as in the real data.
 //

@@ -10,7 +10,7 @@ import (
 )
 
 // maxDistinct is the similarity no two distinct sample images may reach:
-// well under neardup.DefaultThreshold (0.982), so the default pipeline can
+// well under neardup.DefaultThreshold (0.986), so the default pipeline can
 // run on the sample at the tuned threshold without false groups.
 const maxDistinct = 0.97
 
