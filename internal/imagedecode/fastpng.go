@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"io"
+	"math"
 	"sync"
 
 	"github.com/klauspost/compress/zlib"
@@ -60,6 +61,10 @@ var rawDecoders = sync.Pool{New: func() any { return new(rawDecoder) }}
 
 // maxPooledPix is the largest buffer a decoder keeps for reuse.
 const maxPooledPix = 16 << 20
+
+// maxRawBytes bounds the filtered rows' size: an int (32-bit platforms),
+// and below the runtime's 2^48-byte slice limit, past which make panics.
+const maxRawBytes = min(math.MaxInt, 1<<46)
 
 // DecodeRaw decodes the common PNG layouts of radiographs (non-interlaced
 // 8- or 16-bit gray, 8-bit RGB, without tRNS or PLTE) ~1.7× as fast as
@@ -174,6 +179,11 @@ func parseIHDR(b []byte, maxPixels int64, raw *Raw) bool {
 // use up idat.
 func (d *rawDecoder) inflate(raw *Raw, idat []byte) bool {
 	bpp := raw.Format.bytesPerPixel()
+	// In uint64: h·(1+w·bpp) < 2^64 for w, h < 2^31, but not always below
+	// an int's or a slice's limit when maxPixels is large.
+	if n := uint64(raw.Height) * (1 + uint64(raw.Width)*uint64(bpp)); n > maxRawBytes {
+		return false
+	}
 	stride := 1 + raw.Width*bpp
 	total := stride * raw.Height
 	if len(idat) < 2 || idat[1]&0x20 != 0 { // no preset dictionaries

@@ -8,6 +8,7 @@ import (
 	"hash/crc32"
 	"image"
 	"image/png"
+	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -286,4 +287,47 @@ func FuzzDecodeRaw(f *testing.F) {
 			}
 		}
 	})
+}
+
+// chunkedPNG is a PNG of the given IHDR fields and chunks (type, data),
+// with valid CRCs.
+func chunkedPNG(w, h uint32, depth, colour byte, chunks ...any) []byte {
+	var b bytes.Buffer
+	b.WriteString("\x89PNG\r\n\x1a\n")
+	chunk := func(typ string, data []byte) {
+		binary.Write(&b, binary.BigEndian, uint32(len(data)))
+		b.WriteString(typ)
+		b.Write(data)
+		binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(append([]byte(typ), data...)))
+	}
+	ihdr := make([]byte, 13)
+	binary.BigEndian.PutUint32(ihdr, w)
+	binary.BigEndian.PutUint32(ihdr[4:], h)
+	ihdr[8], ihdr[9] = depth, colour
+	chunk("IHDR", ihdr)
+	for i := 0; i < len(chunks); i += 2 {
+		chunk(chunks[i].(string), chunks[i+1].([]byte))
+	}
+	chunk("IEND", nil)
+	return b.Bytes()
+}
+
+// A header within a huge maxPixels whose rows overflow an int (RGB) or
+// exceed the largest slice (gray) is declined, not a panic in make or in
+// slicing by a negative size.
+func TestDecodeRawHugeRows(t *testing.T) {
+	zdata := []byte{0x78, 0x9c, 0x63, 0x60, 0x64, 0x62, 0x66, 0x01, 0x00, 0x00, 0x19, 0x00, 0x0b}
+	for _, l := range rawLayouts {
+		data := chunkedPNG(math.MaxInt32, math.MaxInt32, l.depth, l.colour, "IDAT", zdata)
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Errorf("depth %d colour %d: panic: %v", l.depth, l.colour, p)
+				}
+			}()
+			if DecodeRaw(data, math.MaxInt64, func(*Raw) {}) {
+				t.Errorf("depth %d colour %d: decoded", l.depth, l.colour)
+			}
+		}()
+	}
 }
