@@ -105,7 +105,10 @@ func (d *rawDecoder) chunks(data []byte, maxPixels int64) (raw Raw, idat []byte,
 	if !bytes.HasPrefix(data, []byte(sig)) {
 		return raw, nil, false
 	}
-	var segs [][]byte
+	// One IDAT is used where it lies; several are joined as they come
+	// (d.idat): a list of them would cost 24 bytes for each 12-byte chunk.
+	var idat1 []byte
+	nIDAT := 0
 	idatDone := false
 	for i := len(sig); ; {
 		if len(data)-i < 12 {
@@ -132,21 +135,24 @@ func (d *rawDecoder) chunks(data []byte, maxPixels int64) (raw Raw, idat []byte,
 			if idatDone {
 				return raw, nil, false
 			}
-			segs = append(segs, body)
+			switch nIDAT++; nIDAT {
+			case 1:
+				idat1 = body
+			case 2:
+				d.idat = append(append(d.idat[:0], idat1...), body...)
+			default:
+				d.idat = append(d.idat, body...)
+			}
 		case typ == "IEND":
-			if len(segs) == 0 || n != 0 {
+			if nIDAT == 0 || n != 0 {
 				return raw, nil, false
 			}
-			if len(segs) == 1 {
-				return raw, segs[0], true
-			}
-			d.idat = d.idat[:0]
-			for _, s := range segs {
-				d.idat = append(d.idat, s...)
+			if nIDAT == 1 {
+				return raw, idat1, true
 			}
 			return raw, d.idat, true
 		default:
-			idatDone = len(segs) > 0
+			idatDone = nIDAT > 0
 		}
 	}
 }

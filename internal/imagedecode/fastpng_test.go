@@ -331,3 +331,29 @@ func TestDecodeRawHugeRows(t *testing.T) {
 		}()
 	}
 }
+
+// Many small IDAT chunks cost DecodeRaw memory for their data, not for
+// each chunk: a file of 12-byte empty chunks is no multiplier of its size.
+func TestDecodeRawManyIDATs(t *testing.T) {
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	zw.Write(bytes.Repeat([]byte{0, 1, 2, 3, 4}, 4)) // 4×4 gray, filter 0
+	zw.Close()
+	var chunks []any
+	for _, b := range z.Bytes() {
+		chunks = append(chunks, "IDAT", []byte{b})
+	}
+	for range 200_000 {
+		chunks = append(chunks, "IDAT", []byte{})
+	}
+	data := chunkedPNG(4, 4, 8, 0, chunks...)
+	decode := func() {
+		if !DecodeRaw(data, 0, func(*Raw) {}) {
+			t.Fatal("declined")
+		}
+	}
+	decode()
+	if n := allocated(3, decode); n > uint64(len(data))/8 {
+		t.Errorf("DecodeRaw of %d bytes in %d IDAT chunks allocated %d bytes", len(data), len(chunks)/2, n)
+	}
+}
