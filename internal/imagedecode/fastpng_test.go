@@ -267,26 +267,53 @@ func FuzzDecodeRaw(f *testing.F) {
 	}
 	f.Add(hugePNG(20000, 20000))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var got [][]byte
-		ok := DecodeRaw(data, 1<<16, func(raw *Raw) {
-			for y := range raw.Height {
-				got = append(got, bytes.Clone(raw.Row(y)))
-			}
-		})
-		if !ok {
-			return
+		checkRawAgainstPNG(t, data)
+		// Most mutations break a CRC, which DecodeRaw checks first: again
+		// with the CRCs made right, to reach inflate and the filters.
+		checkRawAgainstPNG(t, withCRCs(data))
+	})
+}
+
+// withCRCs is data with each whole chunk's CRC recomputed.
+func withCRCs(data []byte) []byte {
+	data = bytes.Clone(data)
+	for i := 8; i+12 <= len(data); {
+		n := int(binary.BigEndian.Uint32(data[i:]) & 0x7fffffff)
+		if n > len(data)-i-12 {
+			break
 		}
-		img, err := png.Decode(bytes.NewReader(data))
-		if err != nil {
-			t.Fatalf("DecodeRaw decoded what image/png refuses: %v", err)
-		}
-		want := samples(t, img)
-		for y := range want {
-			if !bytes.Equal(got[y], want[y]) {
-				t.Fatalf("row %d differs", y)
-			}
+		binary.BigEndian.PutUint32(data[i+8+n:], crc32.ChecksumIEEE(data[i+4:i+8+n]))
+		i += 12 + n
+	}
+	return data
+}
+
+// checkRawAgainstPNG: whatever DecodeRaw decodes, image/png decodes to
+// the same samples.
+func checkRawAgainstPNG(t *testing.T, data []byte) {
+	t.Helper()
+	var got [][]byte
+	ok := DecodeRaw(data, 1<<16, func(raw *Raw) {
+		for y := range raw.Height {
+			got = append(got, bytes.Clone(raw.Row(y)))
 		}
 	})
+	if !ok {
+		return
+	}
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("DecodeRaw decoded what image/png refuses: %v", err)
+	}
+	want := samples(t, img)
+	if len(got) != len(want) {
+		t.Fatalf("DecodeRaw gave %d rows, image/png %d", len(got), len(want))
+	}
+	for y := range want {
+		if !bytes.Equal(got[y], want[y]) {
+			t.Fatalf("row %d differs", y)
+		}
+	}
 }
 
 // chunkedPNG is a PNG of the given IHDR fields and chunks (type, data),
