@@ -285,3 +285,33 @@ func TestFetchHashFingerprintSharedCopies(t *testing.T) {
 		t.Errorf("64 lookups of 4 keys computed %d times, want 4", n)
 	}
 }
+
+// An outcome remembered under other caps is not reused where it may not
+// hold: a reason given under a smaller fingerprint_max_bytes, for the
+// object and for a copy under a new key (the memo answers from the
+// store), nor a fingerprint for a body now over the cap.
+func TestFetchHashFingerprintCapsChange(t *testing.T) {
+	store := newMemStore()
+	data := encodePNG(t, texturedGray(70, 50, 2))
+	store.put("a.png", data)
+	env := fetchEnv(t, store)
+	env.StateDir = t.TempDir()
+	small := "{fingerprint: true, fingerprint_max_bytes: 100}"
+	if _, reasons := fingerprintsByKey(t, fetchRun(t, env, small).Outputs["rows"]); !strings.Contains(reasons["a.png"], "fingerprint_max_bytes (100") {
+		t.Fatalf("a.png under a 100-byte cap: reason %q", reasons["a.png"])
+	}
+	store.put("copy/a.png", data)
+	fps, reasons := fingerprintsByKey(t, fetchRun(t, env, "{fingerprint: true}").Outputs["rows"])
+	want := wantFingerprint(t, data)
+	for _, k := range []string{"a.png", "copy/a.png"} {
+		if !bytes.Equal(fps[k], want) {
+			t.Errorf("cap raised: %s: no fingerprint (reason %q)", k, reasons[k])
+		}
+	}
+	fps, reasons = fingerprintsByKey(t, fetchRun(t, env, small).Outputs["rows"])
+	for _, k := range []string{"a.png", "copy/a.png"} {
+		if fps[k] != nil || !strings.Contains(reasons[k], "fingerprint_max_bytes (100") {
+			t.Errorf("cap lowered again: %s: reason %q, fingerprint %v", k, reasons[k], fps[k] != nil)
+		}
+	}
+}
