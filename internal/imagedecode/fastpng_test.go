@@ -10,6 +10,7 @@ import (
 	"image/png"
 	"math"
 	"math/rand/v2"
+	"sync"
 	"testing"
 )
 
@@ -383,4 +384,34 @@ func TestDecodeRawManyIDATs(t *testing.T) {
 	if n := allocated(3, decode); n > uint64(len(data))/8 {
 		t.Errorf("DecodeRaw of %d bytes in %d IDAT chunks allocated %d bytes", len(data), len(chunks)/2, n)
 	}
+}
+
+// Decoders from the pool, used by many goroutines at once, give each
+// caller its own image's samples (run with -race).
+func TestDecodeRawConcurrent(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 18))
+	var files []pngFile
+	for i := range 8 {
+		files = append(files, randomPNG(r, 30+7*i, 20+3*i, rawLayouts[i%3]))
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 40 {
+				p := files[(g+i)%len(files)]
+				ok := DecodeRaw(p.bytes(), 0, func(raw *Raw) {
+					for y := range raw.Height {
+						if !bytes.Equal(raw.Row(y), p.rows[y]) {
+							t.Errorf("goroutine %d: row %d differs", g, y)
+							return
+						}
+					}
+				})
+				if !ok {
+					t.Errorf("goroutine %d: declined", g)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
