@@ -315,3 +315,32 @@ func TestFetchHashFingerprintCapsChange(t *testing.T) {
 		}
 	}
 }
+
+// A worker whose fingerprinting panics (the run then fails) does not leave
+// the workers waiting for the same content blocked.
+func TestFingerprintMemoPanicReleasesWaiters(t *testing.T) {
+	m := newFingerprintMemo(nil)
+	k := [32]byte{1}
+	started, release := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer func() { recover() }()
+		m.do(k, func() fingerprinted {
+			close(started)
+			<-release
+			panic("decoder bug")
+		})
+	}()
+	<-started
+	got := make(chan fingerprinted)
+	go func() { got <- m.do(k, func() fingerprinted { t.Error("computed twice"); return fingerprinted{} }) }()
+	time.Sleep(10 * time.Millisecond) // let the waiter block
+	close(release)
+	select {
+	case f := <-got:
+		if f.fp != nil || !strings.Contains(f.reason, "failed") {
+			t.Errorf("waiter got %+v, want a failure reason", f)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("waiter still blocked after the computing worker panicked")
+	}
+}
