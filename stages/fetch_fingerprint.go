@@ -43,7 +43,7 @@ type fingerprintOpts struct {
 // same image under two experts' prefixes).
 func (o fingerprintOpts) fingerprint(sha string, body *cappedBuffer) fingerprinted {
 	k, ok := shaKey(sha)
-	if o.memo == nil || !ok {
+	if o.memo == nil || !ok || body.overflow { // overflow: no decoding to share
 		return body.fingerprint(o.maxPixels)
 	}
 	return o.memo.do(k, func() fingerprinted { return body.fingerprint(o.maxPixels) })
@@ -147,17 +147,26 @@ func (c *cappedBuffer) fingerprint(maxPixels int64) fingerprinted {
 // when anything changed: one sequential write instead of a file per object.
 // Each record carries a CRC-32C, so a damaged record reads as missing (its
 // object is fetched again) and a torn tail is dropped.
+//
+// A reason may depend on the caps (fingerprint_max_bytes, max_pixels): the
+// file records the caps it was written under, and reasons remembered under
+// other caps are dropped (see forCaps).
 type fingerprintStore struct {
 	path  string
 	byKey map[[sha256.Size]byte]fingerprinted
 	dirty bool
+	caps  storeCaps // the file's, then (forCaps) this run's
 }
+
+// storeCaps are the caps an outcome was computed under.
+type storeCaps struct{ maxPixels, maxBytes int64 }
 
 // Record layout: sha (32 bytes), kind (1), payload length (uint32 BE),
 // payload, CRC-32C of all that (uint32 BE).
 const (
 	fpKindPrint  = 'F' // payload: neardup.Fingerprint.MarshalBinary
 	fpKindReason = 'R' // payload: why the body has no fingerprint (UTF-8)
+	fpKindCaps   = 'C' // sha zero, payload: storeCaps (2 × int64 BE), first
 	fpHeaderLen  = sha256.Size + 1 + 4
 	fpMaxPayload = neardup.EncodedSize
 	fpStoreFile  = "fingerprints"
@@ -235,10 +244,34 @@ func (s *fingerprintStore) read(r io.Reader) (damaged int, err error) {
 			s.byKey[key] = fingerprinted{fp: bytes.Clone(payload)}
 		case fpKindReason:
 			s.byKey[key] = fingerprinted{reason: string(payload)}
+		case fpKindCaps:
+			if n != 16 {
+				damaged++
+				continue
+			}
+			s.caps = storeCaps{int64(binary.BigEndian.Uint64(payload)), int64(binary.BigEndian.Uint64(payload[8:]))}
 		default:
 			damaged++
 		}
 	}
+}
+
+// forCaps keeps what holds under this run's caps: a fingerprint of at most
+// maxPixels pixels (one over maxBytes is refused by lookup, which knows
+// the size), a reason only if the caps are the same as when it was given
+// (a body too large or refused as damaged may decode under larger caps).
+func (s *fingerprintStore) forCaps(o fingerprintOpts) {
+	c := storeCaps{o.maxPixels, o.maxBytes}
+	if s == nil || s.caps == c {
+		return
+	}
+	for k, f := range s.byKey {
+		var fp neardup.Fingerprint
+		if f.fp == nil || fp.UnmarshalBinary(f.fp) != nil || int64(fp.Width)*int64(fp.Height) > c.maxPixels {
+			delete(s.byKey, k)
+		}
+	}
+	s.caps, s.dirty = c, true
 }
 
 func shaKey(sha string) ([sha256.Size]byte, bool) {
@@ -254,7 +287,7 @@ func shaKey(sha string) ([sha256.Size]byte, bool) {
 // lookup says what is remembered for an unchanged object: with
 // fingerprints off there is nothing to remember (have is true); with them
 // on, have is false when the store holds nothing verified for the sha.
-func (s *fingerprintStore) lookup(on bool, sha string) (f fingerprinted, have bool) {
+func (s *fingerprintStore) lookup(on bool, sha string, size int64) (f fingerprinted, have bool) {
 	if !on {
 		return fingerprinted{}, true
 	}
@@ -266,6 +299,9 @@ func (s *fingerprintStore) lookup(on bool, sha string) (f fingerprinted, have bo
 		return fingerprinted{}, false
 	}
 	f, have = s.byKey[k]
+	if have && f.fp != nil && size > s.caps.maxBytes { // fingerprinted under a larger cap
+		return fingerprinted{}, false
+	}
 	return f, have
 }
 
@@ -331,20 +367,24 @@ func (s *fingerprintStore) write(order [][sha256.Size]byte) error {
 	w := bufio.NewWriterSize(tmp, 1<<16)
 	var head [fpHeaderLen]byte
 	var tail [4]byte
-	for _, k := range order {
-		f := s.byKey[k]
+	record := func(k [sha256.Size]byte, kind byte, payload []byte) {
 		copy(head[:], k[:])
-		payload := f.fp
-		head[sha256.Size] = fpKindPrint
-		if payload == nil {
-			head[sha256.Size] = fpKindReason
-			payload = []byte(f.reason)[:min(len(f.reason), fpMaxPayload)]
-		}
+		head[sha256.Size] = kind
 		binary.BigEndian.PutUint32(head[sha256.Size+1:], uint32(len(payload)))
 		binary.BigEndian.PutUint32(tail[:], crc32.Update(crc32.Checksum(head[:], crc32c), crc32c, payload))
 		w.Write(head[:])
 		w.Write(payload)
 		w.Write(tail[:])
+	}
+	caps := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, uint64(s.caps.maxPixels)), uint64(s.caps.maxBytes))
+	record([sha256.Size]byte{}, fpKindCaps, caps)
+	for _, k := range order {
+		f := s.byKey[k]
+		if f.fp != nil {
+			record(k, fpKindPrint, f.fp)
+		} else {
+			record(k, fpKindReason, []byte(f.reason)[:min(len(f.reason), fpMaxPayload)])
+		}
 	}
 	err = w.Flush()
 	if cerr := tmp.Close(); err == nil {

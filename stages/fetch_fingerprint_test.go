@@ -285,3 +285,62 @@ func TestFetchHashFingerprintSharedCopies(t *testing.T) {
 		t.Errorf("64 lookups of 4 keys computed %d times, want 4", n)
 	}
 }
+
+// An outcome remembered under other caps is not reused where it may not
+// hold: a reason given under a smaller fingerprint_max_bytes, for the
+// object and for a copy under a new key (the memo answers from the
+// store), nor a fingerprint for a body now over the cap.
+func TestFetchHashFingerprintCapsChange(t *testing.T) {
+	store := newMemStore()
+	data := encodePNG(t, texturedGray(70, 50, 2))
+	store.put("a.png", data)
+	env := fetchEnv(t, store)
+	env.StateDir = t.TempDir()
+	small := "{fingerprint: true, fingerprint_max_bytes: 100}"
+	if _, reasons := fingerprintsByKey(t, fetchRun(t, env, small).Outputs["rows"]); !strings.Contains(reasons["a.png"], "fingerprint_max_bytes (100") {
+		t.Fatalf("a.png under a 100-byte cap: reason %q", reasons["a.png"])
+	}
+	store.put("copy/a.png", data)
+	fps, reasons := fingerprintsByKey(t, fetchRun(t, env, "{fingerprint: true}").Outputs["rows"])
+	want := wantFingerprint(t, data)
+	for _, k := range []string{"a.png", "copy/a.png"} {
+		if !bytes.Equal(fps[k], want) {
+			t.Errorf("cap raised: %s: no fingerprint (reason %q)", k, reasons[k])
+		}
+	}
+	fps, reasons = fingerprintsByKey(t, fetchRun(t, env, small).Outputs["rows"])
+	for _, k := range []string{"a.png", "copy/a.png"} {
+		if fps[k] != nil || !strings.Contains(reasons[k], "fingerprint_max_bytes (100") {
+			t.Errorf("cap lowered again: %s: reason %q, fingerprint %v", k, reasons[k], fps[k] != nil)
+		}
+	}
+}
+
+// A worker whose fingerprinting panics (the run then fails) does not leave
+// the workers waiting for the same content blocked.
+func TestFingerprintMemoPanicReleasesWaiters(t *testing.T) {
+	m := newFingerprintMemo(nil)
+	k := [32]byte{1}
+	started, release := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer func() { recover() }()
+		m.do(k, func() fingerprinted {
+			close(started)
+			<-release
+			panic("decoder bug")
+		})
+	}()
+	<-started
+	got := make(chan fingerprinted)
+	go func() { got <- m.do(k, func() fingerprinted { t.Error("computed twice"); return fingerprinted{} }) }()
+	time.Sleep(10 * time.Millisecond) // let the waiter block
+	close(release)
+	select {
+	case f := <-got:
+		if f.fp != nil || !strings.Contains(f.reason, "failed") {
+			t.Errorf("waiter got %+v, want a failure reason", f)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("waiter still blocked after the computing worker panicked")
+	}
+}

@@ -206,13 +206,14 @@ func (s *fetchHash) Run(ctx context.Context, env *Env, in map[string]arrow.Recor
 		if fps, err = newFingerprintStore(env); err != nil {
 			return nil, err
 		}
+		fps.forCaps(s.fp)
 	}
 	var todo []int
 	for i := range n {
 		if p, ok := previous[ident[i].Key]; ok && p.same(ident[i]) {
 			r := fetched{sha: p.SHA256, md5: p.MD5, png: p.PNG}
 			var have bool
-			if r.fp, have = fps.lookup(s.fp.on, p.SHA256); have {
+			if r.fp, have = fps.lookup(s.fp.on, p.SHA256, p.Size); have {
 				results[i] = r
 				continue
 			}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"io"
+	"math"
 	"sync"
 
 	"github.com/klauspost/compress/zlib"
@@ -61,6 +62,10 @@ var rawDecoders = sync.Pool{New: func() any { return new(rawDecoder) }}
 // maxPooledPix is the largest buffer a decoder keeps for reuse.
 const maxPooledPix = 16 << 20
 
+// maxRawBytes bounds the filtered rows' size: an int (32-bit platforms),
+// and below the runtime's 2^48-byte slice limit, past which make panics.
+const maxRawBytes = min(math.MaxInt, 1<<46)
+
 // DecodeRaw decodes the common PNG layouts of radiographs (non-interlaced
 // 8- or 16-bit gray, 8-bit RGB, without tRNS or PLTE) ~1.7× as fast as
 // Decode on knee PNGs (BenchmarkKneeDecode): klauspost's inflate, no
@@ -100,7 +105,10 @@ func (d *rawDecoder) chunks(data []byte, maxPixels int64) (raw Raw, idat []byte,
 	if !bytes.HasPrefix(data, []byte(sig)) {
 		return raw, nil, false
 	}
-	var segs [][]byte
+	// One IDAT is used where it lies; several are joined as they come
+	// (d.idat): a list of them would cost 24 bytes for each 12-byte chunk.
+	var idat1 []byte
+	nIDAT := 0
 	idatDone := false
 	for i := len(sig); ; {
 		if len(data)-i < 12 {
@@ -127,21 +135,24 @@ func (d *rawDecoder) chunks(data []byte, maxPixels int64) (raw Raw, idat []byte,
 			if idatDone {
 				return raw, nil, false
 			}
-			segs = append(segs, body)
+			switch nIDAT++; nIDAT {
+			case 1:
+				idat1 = body
+			case 2:
+				d.idat = append(append(d.idat[:0], idat1...), body...)
+			default:
+				d.idat = append(d.idat, body...)
+			}
 		case typ == "IEND":
-			if len(segs) == 0 || n != 0 {
+			if nIDAT == 0 || n != 0 {
 				return raw, nil, false
 			}
-			if len(segs) == 1 {
-				return raw, segs[0], true
-			}
-			d.idat = d.idat[:0]
-			for _, s := range segs {
-				d.idat = append(d.idat, s...)
+			if nIDAT == 1 {
+				return raw, idat1, true
 			}
 			return raw, d.idat, true
 		default:
-			idatDone = len(segs) > 0
+			idatDone = nIDAT > 0
 		}
 	}
 }
@@ -174,6 +185,11 @@ func parseIHDR(b []byte, maxPixels int64, raw *Raw) bool {
 // use up idat.
 func (d *rawDecoder) inflate(raw *Raw, idat []byte) bool {
 	bpp := raw.Format.bytesPerPixel()
+	// In uint64: h·(1+w·bpp) < 2^64 for w, h < 2^31, but not always below
+	// an int's or a slice's limit when maxPixels is large.
+	if n := uint64(raw.Height) * (1 + uint64(raw.Width)*uint64(bpp)); n > maxRawBytes {
+		return false
+	}
 	stride := 1 + raw.Width*bpp
 	total := stride * raw.Height
 	if len(idat) < 2 || idat[1]&0x20 != 0 { // no preset dictionaries

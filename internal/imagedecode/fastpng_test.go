@@ -8,7 +8,9 @@ import (
 	"hash/crc32"
 	"image"
 	"image/png"
+	"math"
 	"math/rand/v2"
+	"sync"
 	"testing"
 )
 
@@ -266,24 +268,150 @@ func FuzzDecodeRaw(f *testing.F) {
 	}
 	f.Add(hugePNG(20000, 20000))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var got [][]byte
-		ok := DecodeRaw(data, 1<<16, func(raw *Raw) {
-			for y := range raw.Height {
-				got = append(got, bytes.Clone(raw.Row(y)))
-			}
-		})
-		if !ok {
-			return
+		checkRawAgainstPNG(t, data)
+		// Most mutations break a CRC, which DecodeRaw checks first: again
+		// with the CRCs made right, to reach inflate and the filters.
+		checkRawAgainstPNG(t, withCRCs(data))
+	})
+}
+
+// withCRCs is data with each whole chunk's CRC recomputed.
+func withCRCs(data []byte) []byte {
+	data = bytes.Clone(data)
+	for i := 8; i+12 <= len(data); {
+		n := int(binary.BigEndian.Uint32(data[i:]) & 0x7fffffff)
+		if n > len(data)-i-12 {
+			break
 		}
-		img, err := png.Decode(bytes.NewReader(data))
-		if err != nil {
-			t.Fatalf("DecodeRaw decoded what image/png refuses: %v", err)
-		}
-		want := samples(t, img)
-		for y := range want {
-			if !bytes.Equal(got[y], want[y]) {
-				t.Fatalf("row %d differs", y)
-			}
+		binary.BigEndian.PutUint32(data[i+8+n:], crc32.ChecksumIEEE(data[i+4:i+8+n]))
+		i += 12 + n
+	}
+	return data
+}
+
+// checkRawAgainstPNG: whatever DecodeRaw decodes, image/png decodes to
+// the same samples.
+func checkRawAgainstPNG(t *testing.T, data []byte) {
+	t.Helper()
+	var got [][]byte
+	ok := DecodeRaw(data, 1<<16, func(raw *Raw) {
+		for y := range raw.Height {
+			got = append(got, bytes.Clone(raw.Row(y)))
 		}
 	})
+	if !ok {
+		return
+	}
+	img, err := png.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("DecodeRaw decoded what image/png refuses: %v", err)
+	}
+	want := samples(t, img)
+	if len(got) != len(want) {
+		t.Fatalf("DecodeRaw gave %d rows, image/png %d", len(got), len(want))
+	}
+	for y := range want {
+		if !bytes.Equal(got[y], want[y]) {
+			t.Fatalf("row %d differs", y)
+		}
+	}
+}
+
+// chunkedPNG is a PNG of the given IHDR fields and chunks (type, data),
+// with valid CRCs.
+func chunkedPNG(w, h uint32, depth, colour byte, chunks ...any) []byte {
+	var b bytes.Buffer
+	b.WriteString("\x89PNG\r\n\x1a\n")
+	chunk := func(typ string, data []byte) {
+		binary.Write(&b, binary.BigEndian, uint32(len(data)))
+		b.WriteString(typ)
+		b.Write(data)
+		binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(append([]byte(typ), data...)))
+	}
+	ihdr := make([]byte, 13)
+	binary.BigEndian.PutUint32(ihdr, w)
+	binary.BigEndian.PutUint32(ihdr[4:], h)
+	ihdr[8], ihdr[9] = depth, colour
+	chunk("IHDR", ihdr)
+	for i := 0; i < len(chunks); i += 2 {
+		chunk(chunks[i].(string), chunks[i+1].([]byte))
+	}
+	chunk("IEND", nil)
+	return b.Bytes()
+}
+
+// A header within a huge maxPixels whose rows overflow an int (RGB) or
+// exceed the largest slice (gray) is declined, not a panic in make or in
+// slicing by a negative size.
+func TestDecodeRawHugeRows(t *testing.T) {
+	zdata := []byte{0x78, 0x9c, 0x63, 0x60, 0x64, 0x62, 0x66, 0x01, 0x00, 0x00, 0x19, 0x00, 0x0b}
+	for _, l := range rawLayouts {
+		data := chunkedPNG(math.MaxInt32, math.MaxInt32, l.depth, l.colour, "IDAT", zdata)
+		func() {
+			defer func() {
+				if p := recover(); p != nil {
+					t.Errorf("depth %d colour %d: panic: %v", l.depth, l.colour, p)
+				}
+			}()
+			if DecodeRaw(data, math.MaxInt64, func(*Raw) {}) {
+				t.Errorf("depth %d colour %d: decoded", l.depth, l.colour)
+			}
+		}()
+	}
+}
+
+// Many small IDAT chunks cost DecodeRaw memory for their data, not for
+// each chunk: a file of 12-byte empty chunks is no multiplier of its size.
+func TestDecodeRawManyIDATs(t *testing.T) {
+	var z bytes.Buffer
+	zw := zlib.NewWriter(&z)
+	zw.Write(bytes.Repeat([]byte{0, 1, 2, 3, 4}, 4)) // 4×4 gray, filter 0
+	zw.Close()
+	var chunks []any
+	for _, b := range z.Bytes() {
+		chunks = append(chunks, "IDAT", []byte{b})
+	}
+	for range 200_000 {
+		chunks = append(chunks, "IDAT", []byte{})
+	}
+	data := chunkedPNG(4, 4, 8, 0, chunks...)
+	decode := func() {
+		if !DecodeRaw(data, 0, func(*Raw) {}) {
+			t.Fatal("declined")
+		}
+	}
+	decode()
+	if n := allocated(3, decode); n > uint64(len(data))/8 {
+		t.Errorf("DecodeRaw of %d bytes in %d IDAT chunks allocated %d bytes", len(data), len(chunks)/2, n)
+	}
+}
+
+// Decoders from the pool, used by many goroutines at once, give each
+// caller its own image's samples (run with -race).
+func TestDecodeRawConcurrent(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 18))
+	var files []pngFile
+	for i := range 8 {
+		files = append(files, randomPNG(r, 30+7*i, 20+3*i, rawLayouts[i%3]))
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 40 {
+				p := files[(g+i)%len(files)]
+				ok := DecodeRaw(p.bytes(), 0, func(raw *Raw) {
+					for y := range raw.Height {
+						if !bytes.Equal(raw.Row(y), p.rows[y]) {
+							t.Errorf("goroutine %d: row %d differs", g, y)
+							return
+						}
+					}
+				})
+				if !ok {
+					t.Errorf("goroutine %d: declined", g)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

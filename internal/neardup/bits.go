@@ -40,6 +40,12 @@ var cosTable = func() [maxFreq][half]float64 {
 // dctCoeffs computes coeffs of the thumbnail box-filtered to half
 // resolution, scaled to unit RMS.
 func dctCoeffs(th *[thumbPixels]uint8) [coeffCount]int16 {
+	return quantize(dctVals(th))
+}
+
+// dctVals are the unscaled coefficients (apart, so that tests compare the
+// sums exactly, before rounding hides differences).
+func dctVals(th *[thumbPixels]uint8) [coeffCount]float64 {
 	small := halve(th)
 	// Rows to frequencies u, then columns to v. Each sum runs over x (then
 	// y) in order, but the loops over sums are innermost: independent
@@ -59,6 +65,11 @@ func dctCoeffs(th *[thumbPixels]uint8) [coeffCount]int16 {
 			vals[i] += rowDCT[y][c[0]] * cosTable[c[1]][y]
 		}
 	}
+	return vals
+}
+
+// quantize scales coefficients to unit RMS in int16.
+func quantize(vals [coeffCount]float64) [coeffCount]int16 {
 	var ss float64
 	for _, s := range vals {
 		ss += s * s
