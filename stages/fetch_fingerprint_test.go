@@ -344,3 +344,20 @@ func TestFingerprintMemoPanicReleasesWaiters(t *testing.T) {
 		t.Fatal("waiter still blocked after the computing worker panicked")
 	}
 }
+
+// fingerprint_max_bytes decides whether an object gets a fingerprint or a
+// reason, so it is part of what the cache keys the stage on; concurrency
+// only changes how fast.
+func TestFingerprintMaxBytesInCacheKey(t *testing.T) {
+	p, err := decode(t, "fetch-hash", "{fingerprint: true, fingerprint_max_bytes: 100, concurrency: 3}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyed := p.Fingerprinted()
+	if v, ok := keyed["fingerprint_max_bytes"]; !ok || v != int64(100) {
+		t.Errorf("fingerprint_max_bytes not in the cache key: %v", keyed)
+	}
+	if _, ok := keyed["concurrency"]; ok {
+		t.Errorf("concurrency is in the cache key: %v", keyed)
+	}
+}

@@ -51,7 +51,7 @@ func fetchHashKind() Kind {
 			{Name: "expect", Type: String, Default: "png", Enum: []string{"png", "any"}, Doc: "png: reject objects whose bytes are not a PNG; any: accept all non-empty objects"},
 			{Name: "max_pixels", Type: Int, Default: int64(maxPixelsDefault), Min: 1, Max: 1 << 40, Doc: "reject a PNG whose header declares more pixels (width × height): no later stage should decode it"},
 			{Name: "fingerprint", Type: Bool, Default: false, Doc: "also fingerprint each image (PNG or JPEG) for near-duplicates from the bytes already read for hashing: no second GET; remembered by content between runs"},
-			{Name: "fingerprint_max_bytes", Type: Int, Default: int64(64 << 20), Min: 1, Max: 1 << 40, Tuning: true, Doc: "keep at most this many bytes of a body to fingerprint or keep (memory: concurrency × this at worst); a longer object gets no fingerprint, with a reason, and is not kept"},
+			{Name: "fingerprint_max_bytes", Type: Int, Default: int64(64 << 20), Min: 1, Max: 1 << 40, Doc: "keep at most this many bytes of a body to fingerprint or keep (memory: concurrency × this at worst); a longer object gets no fingerprint, with a reason, and is not kept"},
 			{Name: "keep_images", Type: Bool, Default: false, Tuning: true, Doc: "write each verified body into the image cache under --cache that export and report read, so that they download nothing again: one GET per object"},
 		},
 		Connections: func(p Params) int { return int(p.Int("concurrency")) },
