@@ -257,6 +257,7 @@ type buckets struct {
 	sigs   [][2]uint64 // signatures in bucket order, next to each other
 	items  []int32
 	probes []uint32 // nProbe per image, image i's key at i*nProbe
+	sorted []uint32 // the same in bucket order: items[y]'s at y*nProbe
 }
 
 func newBuckets(n int) *buckets {
@@ -265,7 +266,7 @@ func newBuckets(n int) *buckets {
 	if n >= allProbesBelow {
 		nProbe = 4
 	}
-	return &buckets{bits: k, nProbe: nProbe, start: make([]int32, 1<<k+1), items: make([]int32, n), sigs: make([][2]uint64, n), probes: make([]uint32, n*nProbe)}
+	return &buckets{bits: k, nProbe: nProbe, start: make([]int32, 1<<k+1), items: make([]int32, n), sigs: make([][2]uint64, n), probes: make([]uint32, n*nProbe), sorted: make([]uint32, n*nProbe)}
 }
 
 // bandBits is the key length for n images: ceil(log2 n) + 1, clamped, so
@@ -292,18 +293,22 @@ func (bk *buckets) pairs(f *filter, b int) [][2]int32 {
 		k := bk.probes[i*bk.nProbe]
 		bk.items[fill[k]] = int32(i)
 		bk.sigs[fill[k]] = f.sigs[i]
+		copy(bk.sorted[fill[k]*int32(bk.nProbe):], bk.probes[i*bk.nProbe:(i+1)*bk.nProbe])
 		fill[k]++
 	}
+	// Images are visited in bucket order, so an image's own bucket, its
+	// signature and its probes are where the previous image's were: only
+	// the flipped-bit buckets are random accesses.
 	var out [][2]int32
-	for i := range fps {
-		sig := &f.sigs[i]
-		for _, k := range bk.probes[i*bk.nProbe : (i+1)*bk.nProbe] {
+	for y, i := range bk.items {
+		sig := &bk.sigs[y]
+		for _, k := range bk.sorted[y*bk.nProbe : (y+1)*bk.nProbe] {
 			for x := bk.start[k]; x < bk.start[k+1]; x++ {
 				j := bk.items[x]
-				if int(j) == i || hamming(sig, &bk.sigs[x]) > f.maxHamming || !f.pass(i, int(j)) {
+				if j == i || hamming(sig, &bk.sigs[x]) > f.maxHamming || !f.pass(int(i), int(j)) {
 					continue
 				}
-				out = append(out, [2]int32{min(int32(i), j), max(int32(i), j)})
+				out = append(out, [2]int32{min(i, j), max(i, j)})
 			}
 		}
 	}
