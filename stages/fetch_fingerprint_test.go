@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -319,30 +320,34 @@ func TestFetchHashFingerprintCapsChange(t *testing.T) {
 // A worker whose fingerprinting panics (the run then fails) does not leave
 // the workers waiting for the same content blocked.
 func TestFingerprintMemoPanicReleasesWaiters(t *testing.T) {
-	m := newFingerprintMemo(nil)
-	k := [32]byte{1}
-	started, release := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer func() { recover() }()
-		m.do(k, func() fingerprinted {
-			close(started)
-			<-release
-			panic("decoder bug")
-		})
-	}()
-	<-started
-	got := make(chan fingerprinted)
-	go func() { got <- m.do(k, func() fingerprinted { t.Error("computed twice"); return fingerprinted{} }) }()
-	time.Sleep(10 * time.Millisecond) // let the waiter block
-	close(release)
-	select {
-	case f := <-got:
-		if f.fp != nil || !strings.Contains(f.reason, "failed") {
-			t.Errorf("waiter got %+v, want a failure reason", f)
+	// synctest.Wait returns once the waiter is blocked on the computing
+	// worker, so the panic always happens while someone waits.
+	synctest.Test(t, func(t *testing.T) {
+		m := newFingerprintMemo(nil)
+		k := [32]byte{1}
+		started, release := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer func() { recover() }()
+			m.do(k, func() fingerprinted {
+				close(started)
+				<-release
+				panic("decoder bug")
+			})
+		}()
+		<-started
+		got := make(chan fingerprinted)
+		go func() { got <- m.do(k, func() fingerprinted { t.Error("computed twice"); return fingerprinted{} }) }()
+		synctest.Wait()
+		close(release)
+		select {
+		case f := <-got:
+			if f.fp != nil || !strings.Contains(f.reason, "failed") {
+				t.Errorf("waiter got %+v, want a failure reason", f)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("waiter still blocked after the computing worker panicked")
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("waiter still blocked after the computing worker panicked")
-	}
+	})
 }
 
 // fingerprint_max_bytes decides whether an object gets a fingerprint or a
