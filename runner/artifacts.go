@@ -148,15 +148,21 @@ func (x *execution) writeArtifacts(w *artifactWork) ([]string, map[string]string
 		x.artifactSources = append(x.artifactSources, r.source)
 		staged = append(staged, r.files...)
 	}
+	files := make([][]string, len(w.results))
+	for i, r := range w.results {
+		files[i] = slices.Sorted(maps.Keys(r.sums))
+	}
+	if err := checkFileNames(x.cfg.Artifacts, files); err != nil {
+		w.cleanup()
+		return nil, nil, err
+	}
 	if err := syncFiles(staged); err != nil {
 		w.cleanup()
 		return nil, nil, err
 	}
-	for _, p := range staged {
-		if err := os.Rename(p.tmp, p.dst); err != nil {
-			w.cleanup()
-			return nil, nil, err
-		}
+	if err := publishFiles(staged, os.Rename); err != nil {
+		w.cleanup()
+		return nil, nil, err
 	}
 	next := artifactRecord{}
 	status := map[string]string{}
@@ -355,8 +361,6 @@ func writeArtifactRecord(path string, r artifactRecord) error {
 	return cache.WriteFileAtomic(path, data)
 }
 
-type stagedFile struct{ tmp, dst string }
-
 // removeStaged removes staged temporary files (a failed or abandoned write).
 func removeStaged(files []stagedFile) {
 	for _, f := range files {
@@ -383,11 +387,16 @@ func artifactFiles(a *Artifact, rec arrow.RecordBatch) ([]artifactFile, func(), 
 			return nil, nil, err
 		}
 		var out []artifactFile
+		seen := make(map[string]bool, names.Len())
 		for i := range names.Len() {
 			name := filepath.Join(a.Name, filepath.FromSlash(names.Value(i)))
 			if !filepath.IsLocal(name) {
 				return nil, nil, fmt.Errorf("file name %q leaves the output folder", names.Value(i))
 			}
+			if seen[name] {
+				return nil, nil, fmt.Errorf("file name %q is in two rows", names.Value(i))
+			}
+			seen[name] = true
 			out = append(out, artifactFile{name, func(w io.Writer) error { return write(w, i) }})
 		}
 		return out, func() {}, nil
