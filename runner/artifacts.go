@@ -21,6 +21,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 
+	"github.com/kneepipe/kneepipe/internal/atomicfile"
 	"github.com/kneepipe/kneepipe/internal/safe"
 	"github.com/kneepipe/kneepipe/internal/table"
 	"github.com/kneepipe/kneepipe/runner/cache"
@@ -358,7 +359,7 @@ func writeArtifactRecord(path string, r artifactRecord) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return cache.WriteFileAtomic(path, data)
+	return atomicfile.WriteBytes(path, data)
 }
 
 // removeStaged removes staged temporary files (a failed or abandoned write).

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"maps"
 
-	"github.com/kneepipe/kneepipe/runner/cache"
+	"github.com/kneepipe/kneepipe/internal/atomicfile"
 	"github.com/kneepipe/kneepipe/stages"
 )
 
@@ -123,5 +123,5 @@ func writeReport(path string, rep *Report) error {
 	if err != nil {
 		return err
 	}
-	return cache.WriteFileAtomic(path, append(data, '\n'))
+	return atomicfile.WriteBytes(path, append(data, '\n'))
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kneepipe/kneepipe/internal/atomicfile"
 	"github.com/kneepipe/kneepipe/internal/table"
 	"github.com/kneepipe/kneepipe/runner/cache"
 	"github.com/kneepipe/kneepipe/runner/uptodate"
@@ -117,10 +118,10 @@ func (x *execution) remember() error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	if err := cache.WriteFileAtomic(path, data); err != nil {
+	if err := atomicfile.WriteBytes(path, data); err != nil {
 		return err
 	}
-	return cache.WriteFileAtomic(latestRunPath(x.opts.CacheDir), data)
+	return atomicfile.WriteBytes(latestRunPath(x.opts.CacheDir), data)
 }
 
 // ErrNotCache means `cache gc` was pointed at a directory kneepipe did not

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/kneepipe/kneepipe/internal/atomicfile"
 )
 
 // The split stage records each image's split (by its item column) in its
@@ -63,21 +65,7 @@ func writeAssignments(path string, items, splitOf []string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "assignments-*.tmp")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(b.Bytes())
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	return atomicfile.WriteBytes(path, b.Bytes())
 }
 
 // moves compares this run's splits with the record: the images that were

@@ -10,9 +10,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/kneepipe/kneepipe/internal/atomicfile"
 )
 
 // Cache is a folder of images named by SHA-256. An empty Dir keeps
@@ -92,21 +95,7 @@ func (c Cache) put(sum string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return err
 	}
-	f, err := os.CreateTemp(filepath.Dir(dst), sum+".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), dst)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
+	return atomicfile.WriteUnsynced(dst, func(w io.Writer) error { _, err := w.Write(data); return err })
 }
 
 // ValidSum says whether s is a SHA-256 as the cache names files: 64

@@ -20,6 +20,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/kneepipe/kneepipe/internal/atomicfile"
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -167,42 +169,24 @@ func Compact[T any](dir string, records []T) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, ".snapshot-")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	bw := bufio.NewWriterSize(tmp, 1<<16)
-	var line []byte
-	for _, r := range records {
-		if line, err = appendLine(line[:0], r); err != nil {
-			tmp.Close()
-			return err
+	err := atomicfile.Write(filepath.Join(dir, "snapshot"), func(w io.Writer) error {
+		bw := bufio.NewWriterSize(w, 1<<16)
+		var line []byte
+		var err error
+		for _, r := range records {
+			if line, err = appendLine(line[:0], r); err != nil {
+				return err
+			}
+			bw.Write(line)
 		}
-		bw.Write(line)
-	}
-	if err := bw.Flush(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, "snapshot")); err != nil {
+		return bw.Flush()
+	})
+	if err != nil {
 		return err
 	}
 	// The snapshot holds everything the log did; an empty log is now correct.
 	if err := os.Truncate(filepath.Join(dir, "log"), 0); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return atomicfile.SyncDir(dir)
 }

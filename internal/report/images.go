@@ -12,6 +12,7 @@ import (
 	"image/color"
 	"image/draw"
 	"image/png"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/kneepipe/kneepipe/internal/atomicfile"
 	"github.com/kneepipe/kneepipe/internal/imagedecode"
 	"github.com/kneepipe/kneepipe/internal/safe"
 )
@@ -208,10 +210,7 @@ func (c *derivedCache) put(name string, data []byte) {
 	}
 	err := os.MkdirAll(c.dir, 0o755)
 	if err == nil {
-		tmp := filepath.Join(c.dir, name+".tmp")
-		if err = os.WriteFile(tmp, data, 0o644); err == nil {
-			err = os.Rename(tmp, filepath.Join(c.dir, name))
-		}
+		err = atomicfile.WriteUnsynced(filepath.Join(c.dir, name), func(w io.Writer) error { _, err := w.Write(data); return err })
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

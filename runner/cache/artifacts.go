@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/kneepipe/kneepipe/internal/atomicfile"
 )
 
 // Rendered artifacts are kept too, so that a run into a new --out (a
@@ -50,7 +52,7 @@ func (s Store) PutArtifactSet(k Key, files map[string]string) error {
 	if err := os.MkdirAll(filepath.Dir(s.setPath(k)), 0o755); err != nil {
 		return err
 	}
-	return WriteFileAtomic(s.setPath(k), data)
+	return atomicfile.WriteBytes(s.setPath(k), data)
 }
 
 // KeepFile stores a written file whose SHA-256 is sum. It links
@@ -75,14 +77,14 @@ func (s Store) KeepFile(path, sum string) error {
 			os.Remove(tmp)
 			return err
 		}
-		return syncDir(filepath.Dir(dst))
+		return atomicfile.SyncDir(filepath.Dir(dst))
 	}
 	src, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer src.Close()
-	return WriteAtomic(dst, func(w io.Writer) error { _, err := io.Copy(w, src); return err })
+	return atomicfile.Write(dst, func(w io.Writer) error { _, err := io.Copy(w, src); return err })
 }
 
 // CopyFile writes the stored file with SHA-256 sum to dst; the caller syncs

@@ -23,6 +23,8 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/kneepipe/kneepipe/internal/atomicfile"
 )
 
 // FormatVersion is mixed into every key; bump it when the layout of stage
@@ -207,7 +209,7 @@ func (w *Writer) Commit(counts map[string]int64) error {
 	if err != nil {
 		return err
 	}
-	if err := WriteFileAtomic(filepath.Join(w.tmp, "manifest.json"), data); err != nil {
+	if err := atomicfile.WriteBytes(filepath.Join(w.tmp, "manifest.json"), data); err != nil {
 		return err
 	}
 	dst := w.store.dir(w.m.Key)
@@ -224,59 +226,11 @@ func (w *Writer) Commit(counts map[string]int64) error {
 			return err
 		}
 	}
-	return syncDir(filepath.Dir(dst))
+	return atomicfile.SyncDir(filepath.Dir(dst))
 }
 
 // Abort removes a staged entry.
 func (w *Writer) Abort() { os.RemoveAll(w.tmp) }
-
-// WriteFileAtomic writes data to path through a synced temporary file in
-// the same directory and a rename: readers see the old file or the new one.
-func WriteFileAtomic(path string, data []byte) error {
-	return WriteAtomic(path, func(w io.Writer) error { _, err := w.Write(data); return err })
-}
-
-// WriteAtomic is WriteFileAtomic for streamed content.
-func WriteAtomic(path string, write func(io.Writer) error) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	fail := func(err error) error {
-		f.Close()
-		os.Remove(tmp)
-		return err
-	}
-	if err := write(f); err != nil {
-		return fail(err)
-	}
-	if err := f.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Chmod(tmp, 0o644); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 

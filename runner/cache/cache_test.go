@@ -252,29 +252,3 @@ func TestGC(t *testing.T) {
 		t.Errorf("kept entry: %v", err)
 	}
 }
-
-func TestWriteFileAtomic(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "run.json")
-	for _, content := range []string{"one", "two, longer"} {
-		if err := WriteFileAtomic(p, []byte(content)); err != nil {
-			t.Fatal(err)
-		}
-		if b, _ := os.ReadFile(p); string(b) != content {
-			t.Errorf("file = %q, want %q", b, content)
-		}
-	}
-	boom := errors.New("boom")
-	if err := WriteAtomic(p, func(w io.Writer) error { io.WriteString(w, "partial"); return boom }); !errors.Is(err, boom) {
-		t.Errorf("WriteAtomic error = %v", err)
-	}
-	if b, _ := os.ReadFile(p); string(b) != "two, longer" {
-		t.Errorf("a failed write changed the file: %q", b)
-	}
-	if des, _ := os.ReadDir(dir); len(des) != 1 {
-		t.Errorf("temporary files left: %d entries", len(des))
-	}
-	if st, _ := os.Stat(p); st.Mode().Perm() != 0o644 {
-		t.Errorf("mode %v, want 0644", st.Mode().Perm())
-	}
-}

@@ -10,8 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/kneepipe/kneepipe/internal/atomicfile"
 	"github.com/kneepipe/kneepipe/internal/source"
-	"github.com/kneepipe/kneepipe/runner/cache"
 )
 
 // Work is a sharded run's work directory: the plan, the listing and the
@@ -63,7 +63,7 @@ func (d dirWork) Put(_ context.Context, name string, data []byte) error {
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
-	return cache.WriteFileAtomic(p, data)
+	return atomicfile.WriteBytes(p, data)
 }
 
 func (d dirWork) Get(_ context.Context, name string) ([]byte, error) {
