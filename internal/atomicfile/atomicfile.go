@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Write writes path through a temporary file in the same directory, synced
@@ -31,8 +32,18 @@ func WriteUnsynced(path string, write func(w io.Writer) error) error {
 	return replace(path, write, false)
 }
 
+// tempInfix marks a temporary file: "." + the file's name + tempInfix + a
+// random number.
+const tempInfix = ".tmp-"
+
+// IsTemp says whether a file name is one of Write's temporary files, which
+// a killed run may leave behind for a clean-up to remove.
+func IsTemp(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.Contains(name, tempInfix)
+}
+
 func replace(path string, write func(io.Writer) error, sync bool) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-")
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+tempInfix)
 	if err != nil {
 		return err
 	}

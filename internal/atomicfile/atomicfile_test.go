@@ -54,3 +54,21 @@ func TestWriteUnsynced(t *testing.T) {
 		t.Errorf("temporary files left: %d entries", len(des))
 	}
 }
+
+// IsTemp knows the names of the temporary files Write makes.
+func TestIsTemp(t *testing.T) {
+	dir := t.TempDir()
+	err := Write(filepath.Join(dir, "a.png"), func(io.Writer) error {
+		des, err := os.ReadDir(dir)
+		if err != nil || len(des) != 1 || !IsTemp(des[0].Name()) {
+			t.Errorf("during the write: %v, %v; want one temporary file", des, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if IsTemp("a.png") || IsTemp("0a1b.tmp-3") {
+		t.Error("IsTemp took a file of the cache's for a temporary one")
+	}
+}

@@ -238,7 +238,7 @@ func (c *derivedCache) prune() error {
 		if !e.Type().IsRegular() || c.used[e.Name()] {
 			continue
 		}
-		if strings.HasSuffix(e.Name(), ".png") || strings.HasSuffix(e.Name(), ".tmp") {
+		if strings.HasSuffix(e.Name(), ".png") || atomicfile.IsTemp(e.Name()) {
 			errs = append(errs, os.Remove(filepath.Join(c.dir, e.Name())))
 		}
 	}
