@@ -7,8 +7,8 @@ import "sync"
 // the arithmetic, and large frames grew the stacks of every goroutine that
 // fingerprints.
 type scratch struct {
-	small [thumbPixels]float32 // resample's output
-	q     [thumbPixels]uint16  // equalize's quantized values
+	small [thumbPixels]float32      // resample's output
+	q     [thumbPixels]uint16       // equalize's quantized values
 	count [1 << equalizeBits]uint16 // zero between images
 	half  [halfPixels]float64
 	rowT  [maxFreq][half]float64 // rowT[u][y]: row y's DCT at frequency u
@@ -79,13 +79,13 @@ func sumRows[T uint8 | uint16](whole []uint32, row func(int) []T, lo, hi int) {
 		}
 		return
 	}
-	a, b := row(lo)[:len(whole)], row(lo+1)[:len(whole)]
+	a, b := row(lo)[:len(whole)], row(lo + 1)[:len(whole)]
 	for x := range whole {
 		whole[x] = uint32(a[x]) + uint32(b[x])
 	}
 	y := lo + 2
 	for ; y+1 < hi; y += 2 {
-		a, b := row(y)[:len(whole)], row(y+1)[:len(whole)]
+		a, b := row(y)[:len(whole)], row(y + 1)[:len(whole)]
 		for x := range whole {
 			whole[x] += uint32(a[x]) + uint32(b[x])
 		}
