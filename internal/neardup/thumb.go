@@ -65,35 +65,50 @@ func resample[T uint8 | uint16](pix []T, stride, w, h int, gain float32, s *scra
 	}
 }
 
-// sumRows sets whole to the sum of rows lo..hi-1 (none: zero), two rows a
-// pass.
+// sumRows sets whole to the sum of rows lo..hi-1 (none: zero), up to
+// three rows a pass.
 func sumRows[T uint8 | uint16](whole []uint32, row func(int) []T, lo, hi int) {
-	switch hi - lo {
-	case 0:
+	n := len(whole)
+	if hi == lo {
 		clear(whole)
 		return
-	case 1:
-		a := row(lo)[:len(whole)]
-		for x := range whole {
-			whole[x] = uint32(a[x])
-		}
-		return
 	}
-	a, b := row(lo)[:len(whole)], row(lo + 1)[:len(whole)]
-	for x := range whole {
-		whole[x] = uint32(a[x]) + uint32(b[x])
-	}
-	y := lo + 2
-	for ; y+1 < hi; y += 2 {
-		a, b := row(y)[:len(whole)], row(y + 1)[:len(whole)]
-		for x := range whole {
-			whole[x] += uint32(a[x]) + uint32(b[x])
-		}
-	}
-	if y < hi {
-		a := row(y)[:len(whole)]
-		for x := range whole {
-			whole[x] += uint32(a[x])
+	for y := lo; y < hi; y += 3 {
+		set := y == lo
+		switch hi - y {
+		case 1:
+			a := row(y)[:n]
+			if set {
+				for x := range whole {
+					whole[x] = uint32(a[x])
+				}
+			} else {
+				for x := range whole {
+					whole[x] += uint32(a[x])
+				}
+			}
+		case 2:
+			a, b := row(y)[:n], row(y + 1)[:n]
+			if set {
+				for x := range whole {
+					whole[x] = uint32(a[x]) + uint32(b[x])
+				}
+			} else {
+				for x := range whole {
+					whole[x] += uint32(a[x]) + uint32(b[x])
+				}
+			}
+		default:
+			a, b, c := row(y)[:n], row(y + 1)[:n], row(y + 2)[:n]
+			if set {
+				for x := range whole {
+					whole[x] = uint32(a[x]) + uint32(b[x]) + uint32(c[x])
+				}
+			} else {
+				for x := range whole {
+					whole[x] += uint32(a[x]) + uint32(b[x]) + uint32(c[x])
+				}
+			}
 		}
 	}
 }
