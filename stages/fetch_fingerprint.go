@@ -3,6 +3,7 @@ package stages
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -13,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -20,6 +22,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kneepipe/kneepipe/internal/neardup"
+	"github.com/kneepipe/kneepipe/internal/safe"
 	"github.com/kneepipe/kneepipe/internal/table"
 )
 
@@ -93,6 +96,27 @@ func (m *fingerprintMemo) do(k [sha256.Size]byte, compute func() fingerprinted) 
 	return c.f
 }
 
+// seen says whether k's outcome is known or being computed.
+func (m *fingerprintMemo) seen(k [sha256.Size]byte) bool {
+	if _, ok := m.known[k]; ok {
+		return true
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.calls[k]
+	return ok
+}
+
+// outcome is k's outcome once every computation has ended.
+func (m *fingerprintMemo) outcome(k [sha256.Size]byte) fingerprinted {
+	if f, ok := m.known[k]; ok {
+		return f
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.calls[k].f
+}
+
 // fingerprinted is the outcome for one body: the encoded fingerprint, or
 // why there is none.
 type fingerprinted struct {
@@ -109,7 +133,22 @@ type cappedBuffer struct {
 	overflow bool
 }
 
-func (c *cappedBuffer) reset() { c.b, c.overflow = c.b[:0], false }
+// reset empties the buffer for a body of size bytes (the listing's): one
+// that cannot fit overflows at once, one that can gets the room for it.
+func (c *cappedBuffer) reset(size int64) {
+	c.b, c.overflow = c.b[:0], size > c.max
+	if !c.overflow && int64(cap(c.b)) < size {
+		c.b = make([]byte, 0, size)
+	}
+}
+
+// spare is the room left before the cap, to read into.
+func (c *cappedBuffer) spare() []byte {
+	if c.overflow {
+		return nil
+	}
+	return c.b[len(c.b):min(int64(cap(c.b)), c.max)]
+}
 
 func (c *cappedBuffer) Write(p []byte) (int, error) {
 	if !c.overflow {
@@ -412,6 +451,12 @@ func (c *fingerprintColumns) columns(mem memory.Allocator) []table.Column {
 	defer fb.Release()
 	eb := array.NewStringBuilder(mem)
 	defer eb.Release()
+	size := 0
+	for _, fp := range c.fps {
+		size += len(fp)
+	}
+	fb.Reserve(len(c.fps)) // one allocation for the values, not a doubling series
+	fb.ReserveData(size)
 	for i, fp := range c.fps {
 		if fp == nil {
 			fb.AppendNull()
@@ -422,4 +467,68 @@ func (c *fingerprintColumns) columns(mem memory.Allocator) []table.Column {
 		}
 	}
 	return []table.Column{{Name: colFingerprint, Array: fb.NewArray()}, {Name: colFingerprintError, Array: eb.NewArray()}}
+}
+
+// fingerprintPool fingerprints the bodies the fetch workers kept, on
+// GOMAXPROCS workers of its own: the fetch workers go on to their next GET
+// (the connection released, the latency the hedges learn from not counting
+// the decode), at most one decode runs per CPU (its decoder state stays in
+// the cache, and only these goroutines' stacks grow), and a copy of a body
+// already fingerprinted in this run or an earlier one is never queued.
+// Memory: the queue holds at most GOMAXPROCS bodies, each worker one.
+type fingerprintPool struct {
+	opts    fingerprintOpts
+	results []fetched // the run's, each written by its fetch worker before it is queued
+	bodies  *sync.Pool
+	jobs    chan fingerprintJob
+	workers *safe.Group
+	mu      sync.Mutex
+	copies  []int // results whose content was seen: filled from the memo at the end
+}
+
+type fingerprintJob struct {
+	i    int
+	body *cappedBuffer
+}
+
+func startFingerprints(o fingerprintOpts, results []fetched, bodies *sync.Pool, cancel context.CancelCauseFunc) *fingerprintPool {
+	n := runtime.GOMAXPROCS(0)
+	p := &fingerprintPool{opts: o, results: results, bodies: bodies, jobs: make(chan fingerprintJob, n), workers: safe.NewGroup(cancel)}
+	for range n {
+		p.workers.Go(func() {
+			for j := range p.jobs {
+				p.results[j.i].fp = o.fingerprint(p.results[j.i].sha, j.body)
+				p.bodies.Put(j.body)
+			}
+		})
+	}
+	return p
+}
+
+// add fingerprints results[i] from body, which it takes; results[i] is
+// not written again by the caller.
+func (p *fingerprintPool) add(ctx context.Context, i int, body *cappedBuffer) {
+	if k, ok := shaKey(p.results[i].sha); ok && !body.overflow && p.opts.memo.seen(k) {
+		p.bodies.Put(body)
+		p.mu.Lock()
+		p.copies = append(p.copies, i)
+		p.mu.Unlock()
+		return
+	}
+	select {
+	case p.jobs <- fingerprintJob{i, body}:
+	case <-ctx.Done(): // the run fails
+	}
+}
+
+// wait fingerprints what is queued and fills in the copies; add must not
+// be called any more.
+func (p *fingerprintPool) wait() error {
+	close(p.jobs)
+	err := p.workers.Wait()
+	for _, i := range p.copies {
+		k, _ := shaKey(p.results[i].sha)
+		p.results[i].fp = p.opts.memo.outcome(k)
+	}
+	return err
 }

@@ -51,7 +51,7 @@ func fetchHashKind() Kind {
 			{Name: "expect", Type: String, Default: "png", Enum: []string{"png", "any"}, Doc: "png: reject objects whose bytes are not a PNG; any: accept all non-empty objects"},
 			{Name: "max_pixels", Type: Int, Default: int64(maxPixelsDefault), Min: 1, Max: 1 << 40, Doc: "reject a PNG whose header declares more pixels (width × height): no later stage should decode it"},
 			{Name: "fingerprint", Type: Bool, Default: false, Doc: "also fingerprint each image (PNG or JPEG) for near-duplicates from the bytes already read for hashing: no second GET; remembered by content between runs"},
-			{Name: "fingerprint_max_bytes", Type: Int, Default: int64(64 << 20), Min: 1, Max: 1 << 40, Doc: "keep at most this many bytes of a body to fingerprint or keep (memory: concurrency × this at worst); a longer object gets no fingerprint, with a reason, and is not kept"},
+			{Name: "fingerprint_max_bytes", Type: Int, Default: int64(64 << 20), Min: 1, Max: 1 << 40, Doc: "keep at most this many bytes of a body to fingerprint or keep (memory: (concurrency + 2 × CPUs) × this at worst); a longer object gets no fingerprint, with a reason, and is not kept"},
 			{Name: "keep_images", Type: Bool, Default: false, Tuning: true, Doc: "write each verified body into the image cache under --cache that export and report read, so that they download nothing again: one GET per object"},
 		},
 		Connections: func(p Params) int { return int(p.Int("concurrency")) },
@@ -131,6 +131,7 @@ type fetched struct {
 	sha, md5 string
 	png      pngHeader
 	fp       fingerprinted // with fingerprint: true
+	body     *cappedBuffer // with fingerprint: true, the bytes to fingerprint, until queued
 	err      error
 	keepErr  error // the body could not be written to the image cache
 	attempts int   // 0: taken from the record of an earlier run
@@ -244,17 +245,25 @@ func (s *fetchHash) Run(ctx context.Context, env *Env, in map[string]arrow.Recor
 		keep.Dir = env.ImageCache
 	}
 	fpo := s.fp
+	bodies := &sync.Pool{New: func() any { return &cappedBuffer{max: fpo.maxBytes} }}
+	var prints *fingerprintPool
 	if fpo.on {
 		fpo.memo = newFingerprintMemo(fps)
+		prints = startFingerprints(fpo, results, bodies, cancel)
 	}
-	hashes := sync.Pool{New: func() any { return newDualHash(fpo, keep) }}
+	hashes := sync.Pool{New: func() any { return newDualHash(fpo, keep, bodies) }}
 	next := make(chan int)
 	workers := safe.NewGroup(cancel)
 	for range min(s.concurrency, max(len(todo), 1)) {
 		workers.Go(func() {
 			for i := range next {
 				r := fetchOne(ctx, env, retry, &hashes, ident[i])
+				body := r.body
+				r.body = nil
 				results[i] = r
+				if body != nil {
+					prints.add(ctx, i, body) // writes results[i].fp
+				}
 				if r.keepErr != nil {
 					env.Log.Warn("image not kept; export fetches it again", "key", keys.Value(i), "err", r.keepErr)
 				}
@@ -281,7 +290,13 @@ feed:
 		}
 	}
 	close(next)
-	if err := workers.Wait(); err != nil {
+	err = workers.Wait()
+	if prints != nil {
+		if perr := prints.wait(); err == nil {
+			err = perr
+		}
+	}
+	if err != nil {
 		return nil, err
 	}
 	if err := context.Cause(ctx); err != nil {
@@ -366,24 +381,22 @@ func fetchOne(ctx context.Context, env *Env, retry source.Retry, hashes *sync.Po
 // buffer, keeping the first bytes for the PNG header: an object is never
 // held in memory whole, except (with fingerprints on or keep_images) a copy
 // of at most fingerprint_max_bytes to decode or keep once the hashes check
-// out.
+// out. That copy is read into directly and hashed from there: no second
+// copy of the bytes.
 type dualHash struct {
 	sha, md5 hash.Hash
 	head     headBuffer
 	body     *cappedBuffer // nil: no fingerprints, nothing kept
+	bodies   *sync.Pool    // of *cappedBuffer: a kept body to fingerprint leaves with the result
 	fp       fingerprintOpts
 	keep     imagecache.Cache
-	w        io.Writer
 	buf      []byte
 }
 
-func newDualHash(fp fingerprintOpts, keep imagecache.Cache) *dualHash {
-	h := &dualHash{sha: sha256.New(), md5: md5.New(), buf: make([]byte, 64<<10), fp: fp, keep: keep}
+func newDualHash(fp fingerprintOpts, keep imagecache.Cache, bodies *sync.Pool) *dualHash {
+	h := &dualHash{sha: sha256.New(), md5: md5.New(), buf: make([]byte, 64<<10), fp: fp, keep: keep, bodies: bodies}
 	if fp.on || keep.Dir != "" {
-		h.body = &cappedBuffer{max: fp.maxBytes}
-		h.w = io.MultiWriter(h.sha, h.md5, &h.head, h.body)
-	} else {
-		h.w = io.MultiWriter(h.sha, h.md5, &h.head)
+		h.body = bodies.Get().(*cappedBuffer)
 	}
 	return h
 }
@@ -396,9 +409,9 @@ func (h *dualHash) object(body io.Reader, obj hashed) (fetched, error) {
 	h.md5.Reset()
 	h.head.n = 0
 	if h.body != nil {
-		h.body.reset()
+		h.body.reset(obj.Size)
 	}
-	got, err := io.CopyBuffer(h.w, body, h.buf)
+	got, err := h.read(body)
 	if err != nil {
 		return fetched{}, fmt.Errorf("read body: %w", err)
 	}
@@ -410,15 +423,49 @@ func (h *dualHash) object(body io.Reader, obj hashed) (fetched, error) {
 		return fetched{}, fmt.Errorf("MD5 %s differs from ETag %s: body damaged in transit", md, obj.ETag)
 	}
 	r := fetched{sha: hex.EncodeToString(h.sha.Sum(nil)), md5: md, png: parsePNGHeader(h.head.bytes())}
-	if h.fp.on {
-		r.fp = h.fp.fingerprint(r.sha, h.body)
-	}
 	if h.keep.Dir != "" && !h.body.overflow {
 		// The SHA-256 was just computed from these bytes: the body is
 		// filed under it as is.
 		r.keepErr = h.keep.Put(r.sha, h.body.b)
 	}
+	if h.fp.on { // fingerprinted by the run's pool, after the GET
+		r.body, h.body = h.body, h.bodies.Get().(*cappedBuffer)
+	}
 	return r, nil
+}
+
+// read hashes body to its end, reading into the kept copy while it has
+// room and through the scratch buffer otherwise.
+func (h *dualHash) read(body io.Reader) (int64, error) {
+	var total int64
+	for {
+		p, direct := h.buf, false
+		if h.body != nil {
+			if spare := h.body.spare(); len(spare) > 0 {
+				p, direct = spare, true
+			}
+		}
+		n, err := body.Read(p)
+		if n > 0 {
+			b := p[:n]
+			h.sha.Write(b)
+			h.md5.Write(b)
+			h.head.Write(b)
+			switch {
+			case direct:
+				h.body.b = h.body.b[:len(h.body.b)+n]
+			case h.body != nil:
+				h.body.Write(b)
+			}
+			total += int64(n)
+		}
+		if errors.Is(err, io.EOF) {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
 }
 
 // plainMD5ETag says whether an ETag is an object's MD5: single-part

@@ -37,35 +37,39 @@ var cosTable = func() [maxFreq][half]float64 {
 	return t
 }()
 
-// dctCoeffs computes coeffs of the thumbnail box-filtered to half
-// resolution, scaled to unit RMS.
-func dctCoeffs(th *[thumbPixels]uint8) [coeffCount]int16 {
-	return quantize(dctVals(th))
-}
-
-// dctVals are the unscaled coefficients (apart, so that tests compare the
-// sums exactly, before rounding hides differences).
-func dctVals(th *[thumbPixels]uint8) [coeffCount]float64 {
-	small := halve(th)
-	// Rows to frequencies u, then columns to v. Each sum runs over x (then
-	// y) in order, but the loops over sums are innermost: independent
-	// additions instead of one chain, the same values.
-	var rowDCT [half][maxFreq]float64
+// dctVals are the unscaled coefficients of the thumbnail box-filtered to
+// half resolution (apart, so that tests compare the sums exactly, before
+// rounding hides differences). Rows go to frequencies u, then columns to
+// v; every sum runs over x (then y) in order, four sums at a time.
+func (s *scratch) dctVals(th *[thumbPixels]uint8) [coeffCount]float64 {
+	halveInto(th, &s.half)
 	for y := range half {
-		s := &rowDCT[y]
-		for x, v := range small[y*half : (y+1)*half] {
-			for u := range maxFreq {
-				s[u] += v * cosTable[u][x]
-			}
+		r := (*[half]float64)(s.half[y*half:])
+		for u := 0; u < maxFreq; u += 4 {
+			s.rowT[u][y], s.rowT[u+1][y], s.rowT[u+2][y], s.rowT[u+3][y] =
+				dot4(r, &cosTable[u], r, &cosTable[u+1], r, &cosTable[u+2], r, &cosTable[u+3])
 		}
 	}
 	var vals [coeffCount]float64
-	for y := range half {
-		for i, c := range coeffs {
-			vals[i] += rowDCT[y][c[0]] * cosTable[c[1]][y]
-		}
+	for i := 0; i < coeffCount; i += 4 {
+		c := coeffs[i : i+4]
+		vals[i], vals[i+1], vals[i+2], vals[i+3] = dot4(
+			&s.rowT[c[0][0]], &cosTable[c[0][1]], &s.rowT[c[1][0]], &cosTable[c[1][1]],
+			&s.rowT[c[2][0]], &cosTable[c[2][1]], &s.rowT[c[3][0]], &cosTable[c[3][1]])
 	}
 	return vals
+}
+
+// dot4 returns the dot products a0·b0 .. a3·b3, each summed in index
+// order: four independent chains of additions instead of one.
+func dot4(a0, b0, a1, b1, a2, b2, a3, b3 *[half]float64) (s0, s1, s2, s3 float64) {
+	for x := range half {
+		s0 += a0[x] * b0[x]
+		s1 += a1[x] * b1[x]
+		s2 += a2[x] * b2[x]
+		s3 += a3[x] * b3[x]
+	}
+	return s0, s1, s2, s3
 }
 
 // quantize scales coefficients to unit RMS in int16.
@@ -88,13 +92,17 @@ func quantize(vals [coeffCount]float64) [coeffCount]int16 {
 // halve box-filters a thumbnail to half×half.
 func halve(th *[thumbPixels]uint8) *[halfPixels]float64 {
 	var out [halfPixels]float64
+	halveInto(th, &out)
+	return &out
+}
+
+func halveInto(th *[thumbPixels]uint8, out *[halfPixels]float64) {
 	for y := range half {
 		r0, r1 := th[2*y*ThumbSize:], th[(2*y+1)*ThumbSize:]
 		for x := range half {
 			out[y*half+x] = float64(int(r0[2*x])+int(r0[2*x+1])+int(r1[2*x])+int(r1[2*x+1])) / 4
 		}
 	}
-	return &out
 }
 
 // Signatures exposes the index bits for diagnostics (bench/neardup).

@@ -132,9 +132,10 @@ func fromRaw(r *imagedecode.Raw) Fingerprint {
 func fromGray8(pix []byte, stride, w, h int) Fingerprint {
 	fp := Fingerprint{Width: int32(w), Height: int32(h)}
 	fp.Pixels = hashRows("gry8", w, h, func(y int) []byte { return pix[y*stride : y*stride+w] })
-	small := resample(pix, stride, w, h, 257)
-	equalize(small[:], fp.Thumb[:])
-	fp.Coeffs = dctCoeffs(&fp.Thumb)
+	s := scratches.Get().(*scratch)
+	defer scratches.Put(s)
+	resample(pix, stride, w, h, 257, s)
+	s.finish(&fp)
 	return fp
 }
 
@@ -143,9 +144,10 @@ func fromGray8(pix []byte, stride, w, h int) Fingerprint {
 func fromGray(g *imagedecode.Gray, rgbaRow func(y int, row []byte) []byte) Fingerprint {
 	fp := Fingerprint{Width: int32(g.Width), Height: int32(g.Height)}
 	fp.Pixels = pixelHash(g, rgbaRow)
-	small := resample(g.Pix, g.Width, g.Width, g.Height, 1)
-	equalize(small[:], fp.Thumb[:])
-	fp.Coeffs = dctCoeffs(&fp.Thumb)
+	s := scratches.Get().(*scratch)
+	defer scratches.Put(s)
+	resample(g.Pix, g.Width, g.Width, g.Height, 1, s)
+	s.finish(&fp)
 	return fp
 }
 
@@ -202,59 +204,6 @@ func hashRows(kind string, w, h int, row func(y int) []byte) [32]byte {
 	return sum
 }
 
-// resample area-averages a w×h luma image (rows stride apart, values
-// times gain on the 16-bit scale) to ThumbSize×ThumbSize: each target
-// pixel is the mean of the source area it covers (fractional at the
-// edges), so an image and its resized copy give nearly the same result.
-// Columns collapse first (whole source rows summed as integers, one
-// pass over the pixels), then each of the ThumbSize rows.
-func resample[T uint8 | uint16](pix []T, stride, w, h int, gain float32) [thumbPixels]float32 {
-	var out [thumbPixels]float32
-	if w == 0 || h == 0 {
-		return out
-	}
-	wx, wy := axisSpans(w), axisSpans(h)
-	whole := make([]uint32, w)
-	acc := make([]float32, w)
-	row := func(y int) []T { return pix[y*stride : y*stride+w] }
-	for d, sp := range wy {
-		clear(whole)
-		for y := sp.lo; y < sp.hi; y++ {
-			for x, v := range row(y) {
-				whole[x] += uint32(v)
-			}
-		}
-		for x, v := range whole {
-			acc[x] = float32(v)
-		}
-		if sp.wLo > 0 {
-			for x, v := range row(sp.lo - 1) {
-				acc[x] += sp.wLo * float32(v)
-			}
-		}
-		if sp.wHi > 0 {
-			for x, v := range row(sp.hi) {
-				acc[x] += sp.wHi * float32(v)
-			}
-		}
-		o := out[d*ThumbSize : (d+1)*ThumbSize]
-		for e, sx := range wx {
-			var sum float32
-			for _, v := range acc[sx.lo:sx.hi] {
-				sum += v
-			}
-			if sx.wLo > 0 {
-				sum += sx.wLo * acc[sx.lo-1]
-			}
-			if sx.wHi > 0 {
-				sum += sx.wHi * acc[sx.hi]
-			}
-			o[e] = sum * sx.norm * sp.norm * gain
-		}
-	}
-	return out
-}
-
 // span is the source interval a target sample covers: whole samples
 // lo..hi-1 (weight 1 each) and partial ones at lo-1 and hi (weights wLo,
 // wHi), all times norm.
@@ -282,29 +231,6 @@ func axisSpans(n int) [ThumbSize]span {
 		out[d] = sp
 	}
 	return out
-}
-
-// equalize replaces each value (0..65535) by its rank among the values
-// quantized to equalizeLevels (ties share their mean rank), scaled to
-// 0..255: a counting sort, no comparisons.
-func equalize(v []float32, out []uint8) {
-	const shift = 16 - equalizeBits
-	var count [1 << equalizeBits]int32
-	q := make([]uint16, len(v))
-	for i, x := range v {
-		q[i] = uint16(min(max(x+0.5, 0), 65535)) >> shift
-		count[q[i]]++
-	}
-	// count becomes twice the mean rank of each level: 2·below + (n-1).
-	var below int32
-	for l, c := range count {
-		count[l] = 2*below + c - 1
-		below += c
-	}
-	scale := 128 / float64(len(v)) // mean rank × 256 / n, from twice the rank
-	for i, l := range q {
-		out[i] = uint8(float64(count[l]) * scale)
-	}
 }
 
 // equalizeBits is the precision of intensities before equalization.

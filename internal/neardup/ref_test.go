@@ -78,7 +78,7 @@ func TestDCTValsMatchReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
 	for i := range 300 {
 		th := randomThumb(r)
-		if got, want := dctVals(th), dctValsRef(th); got != want {
+		if got, want := new(scratch).dctVals(th), dctValsRef(th); got != want {
 			t.Fatalf("thumbnail %d: coefficients differ from the reference", i)
 		}
 	}
@@ -101,6 +101,123 @@ func TestAlign1DMatchesReference(t *testing.T) {
 			if got, want := align1D(p[0], p[1]), align1DRef(p[0], p[1]); got != want {
 				t.Fatalf("pair %d: align1D %+v, reference %+v", i, got, want)
 			}
+		}
+	}
+}
+
+// resampleRef area-averages a w×h luma image (rows stride apart, values
+// times gain on the 16-bit scale) to ThumbSize×ThumbSize: each target
+// pixel is the mean of the source area it covers (fractional at the
+// edges), so an image and its resized copy give nearly the same result.
+// Columns collapse first (whole source rows summed as integers, one
+// pass over the pixels), then each of the ThumbSize rows.
+func resampleRef[T uint8 | uint16](pix []T, stride, w, h int, gain float32) [thumbPixels]float32 {
+	var out [thumbPixels]float32
+	if w == 0 || h == 0 {
+		return out
+	}
+	wx, wy := axisSpans(w), axisSpans(h)
+	whole := make([]uint32, w)
+	acc := make([]float32, w)
+	row := func(y int) []T { return pix[y*stride : y*stride+w] }
+	for d, sp := range wy {
+		clear(whole)
+		for y := sp.lo; y < sp.hi; y++ {
+			for x, v := range row(y) {
+				whole[x] += uint32(v)
+			}
+		}
+		for x, v := range whole {
+			acc[x] = float32(v)
+		}
+		if sp.wLo > 0 {
+			for x, v := range row(sp.lo - 1) {
+				acc[x] += sp.wLo * float32(v)
+			}
+		}
+		if sp.wHi > 0 {
+			for x, v := range row(sp.hi) {
+				acc[x] += sp.wHi * float32(v)
+			}
+		}
+		o := out[d*ThumbSize : (d+1)*ThumbSize]
+		for e, sx := range wx {
+			var sum float32
+			for _, v := range acc[sx.lo:sx.hi] {
+				sum += v
+			}
+			if sx.wLo > 0 {
+				sum += sx.wLo * acc[sx.lo-1]
+			}
+			if sx.wHi > 0 {
+				sum += sx.wHi * acc[sx.hi]
+			}
+			o[e] = sum * sx.norm * sp.norm * gain
+		}
+	}
+	return out
+}
+
+// equalizeRef replaces each value (0..65535) by its rank among the values
+// quantized to equalizeLevels (ties share their mean rank), scaled to
+// 0..255: a counting sort, no comparisons.
+func equalizeRef(v []float32, out []uint8) {
+	const shift = 16 - equalizeBits
+	var count [1 << equalizeBits]int32
+	q := make([]uint16, len(v))
+	for i, x := range v {
+		q[i] = uint16(min(max(x+0.5, 0), 65535)) >> shift
+		count[q[i]]++
+	}
+	// count becomes twice the mean rank of each level: 2·below + (n-1).
+	var below int32
+	for l, c := range count {
+		count[l] = 2*below + c - 1
+		below += c
+	}
+	scale := 128 / float64(len(v)) // mean rank × 256 / n, from twice the rank
+	for i, l := range q {
+		out[i] = uint8(float64(count[l]) * scale)
+	}
+}
+
+// resample (rows summed two a pass, partial rows weighed in the same
+// pass, pooled scratch) and equalize (running sum over the levels that
+// occur) give exactly the old thumbnails, for 8- and 16-bit pixels, sizes
+// below and above ThumbSize, and strides wider than the rows.
+func TestThumbnailMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 18))
+	s := new(scratch)
+	for i := range 200 {
+		w, h := 1+r.IntN(300), 1+r.IntN(300)
+		if i%5 == 0 {
+			w, h = 1+r.IntN(64), 1+r.IntN(64)
+		}
+		stride := w + r.IntN(3)
+		var want [thumbPixels]float32
+		if i%2 == 0 {
+			pix := make([]uint8, stride*h)
+			for j := range pix {
+				pix[j] = uint8(r.Uint32())
+			}
+			want = resampleRef(pix, stride, w, h, 257)
+			resample(pix, stride, w, h, 257, s)
+		} else {
+			pix := make([]uint16, stride*h)
+			for j := range pix {
+				pix[j] = uint16(r.Uint32())
+			}
+			want = resampleRef(pix, stride, w, h, 1)
+			resample(pix, stride, w, h, 1, s)
+		}
+		if s.small != want {
+			t.Fatalf("%dx%d (stride %d): resampled thumbnail differs from the reference", w, h, stride)
+		}
+		var got, wantTh [thumbPixels]uint8
+		equalizeRef(want[:], wantTh[:])
+		s.equalize(&got)
+		if got != wantTh {
+			t.Fatalf("%dx%d: equalized thumbnail differs from the reference", w, h)
 		}
 	}
 }
