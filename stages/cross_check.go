@@ -115,14 +115,7 @@ func (s *crossCheck) Run(ctx context.Context, env *Env, in map[string]arrow.Reco
 	}
 
 	// Pivot: item -> rater -> grade.
-	raterIdx := map[string]int{}
-	for i := range raters.Len() {
-		raterIdx[raters.Value(i)] = 0
-	}
-	names := slices.Sorted(maps.Keys(raterIdx))
-	for i, n := range names {
-		raterIdx[n] = i
-	}
+	names, raterOf := raterIndex(raters)
 	type cell struct {
 		grade int64
 		ok    bool
@@ -130,7 +123,10 @@ func (s *crossCheck) Run(ctx context.Context, env *Env, in map[string]arrow.Reco
 	// Pivot: each distinct item gets a row of len(names) cells, in one
 	// slice; items are grouped by their bytes (no string per row).
 	n := items.Len()
-	keyItems := nullsAsEmpty(items)
+	keyItems, err := nullsAsEmpty(env.Mem, items)
+	if err != nil {
+		return nil, err
+	}
 	defer keyItems.Release()
 	itemGroups := table.NewGroups([]arrow.Array{keyItems}, n)
 	var pivot []cell
@@ -140,7 +136,7 @@ func (s *crossCheck) Run(ctx context.Context, env *Env, in map[string]arrow.Reco
 		if isNew {
 			pivot = append(pivot, make([]cell, len(names))...)
 		}
-		r := raterIdx[raters.Value(i)]
+		r := raterOf(i)
 		if grades.IsNull(i) {
 			return nil, fmt.Errorf("row %d: %s is empty", i+1, s.grade)
 		}
@@ -158,7 +154,7 @@ func (s *crossCheck) Run(ctx context.Context, env *Env, in map[string]arrow.Reco
 	idOf := func(k int) string { return itemOf(order[k]) }
 	cellsOf := func(k int) []cell { g := order[k]; return pivot[g*len(names) : (g+1)*len(names)] }
 
-	wide, err := s.wideTable(env, names, len(order), idOf, func(k, r int) (int64, bool) { c := cellsOf(k)[r]; return c.grade, c.ok })
+	wide, err := s.wideTable(ctx, env, keyItems, names, len(order), func(k int) int { return itemGroups.First(order[k]) }, func(k, r int) (int64, bool) { c := cellsOf(k)[r]; return c.grade, c.ok })
 	if err != nil {
 		return nil, err
 	}
@@ -295,34 +291,83 @@ func kappaTable(m memory.Allocator, names []string, perPair map[[2]int]map[[2]in
 	return table.New(out...), nil
 }
 
-// wideTable builds the item column and one grade column per rater
-// straight from the pivot (no slice of ids or grades in between: at 10M
-// rows those were 170 MB).
-func (s *crossCheck) wideTable(env *Env, names []string, n int, id func(item int) string, grade func(item, rater int) (int64, bool)) (arrow.RecordBatch, error) {
-	items, err := table.StringsFunc(env.Mem, s.item, n, func(k int) (string, bool) { return id(k), true })
+// wideTable builds the item column (the cells of items at row(k), a
+// dictionary column's codes only) and one grade column per rater
+// straight from the pivot (no slice of grades in between).
+func (s *crossCheck) wideTable(ctx context.Context, env *Env, items arrow.Array, names []string, n int, row func(item int) int, grade func(item, rater int) (int64, bool)) (arrow.RecordBatch, error) {
+	rows := make([]int, n)
+	for k := range rows {
+		rows[k] = row(k)
+	}
+	ids, err := table.TakeColumn(ctx, env.Mem, items, rows)
 	if err != nil {
 		return nil, err
 	}
-	cols := []table.Column{items}
+	cols := []table.Column{{Name: s.item, Array: ids}}
 	for r, name := range names {
 		cols = append(cols, table.Int64sFunc(env.Mem, name, n, func(k int) (int64, bool) { return grade(k, r) }))
 	}
 	return table.New(cols...), nil
 }
 
-// nullsAsEmpty views a string column without its validity bitmap (sharing
-// its buffers; the caller releases it), so that a null item is the item "" (its Value), as the
-// pivot has always keyed items.
-func nullsAsEmpty(a *array.String) arrow.Array {
-	if a.NullN() == 0 {
-		a.Retain()
-		return a
+// raterIndex returns the raters' names in order and each row's position
+// among them (a dictionary column's rows by their codes: no string per row).
+func raterIndex(raters *table.StringCells) ([]string, func(i int) int) {
+	idx := map[string]int{}
+	dict := raters.Dictionary()
+	if dict != nil && dict.Len() < raters.Len() {
+		used := make([]bool, dict.Len())
+		nulls := false
+		for i := range raters.Len() {
+			if raters.IsNull(i) {
+				nulls = true
+			} else {
+				used[raters.Code(i)] = true
+			}
+		}
+		for k, u := range used {
+			if u {
+				idx[dict.Value(k)] = 0
+			}
+		}
+		if nulls {
+			idx[""] = 0
+		}
+		names := slices.Sorted(maps.Keys(idx))
+		for i, n := range names {
+			idx[n] = i
+		}
+		byCode := make([]int, dict.Len())
+		for k := range byCode {
+			byCode[k] = idx[dict.Value(k)]
+		}
+		return names, func(i int) int {
+			if raters.IsNull(i) {
+				return idx[""]
+			}
+			return byCode[raters.Code(i)]
+		}
 	}
-	d := a.Data()
-	bufs := d.Buffers()
-	nd := array.NewData(d.DataType(), d.Len(), []*memory.Buffer{nil, bufs[1], bufs[2]}, nil, 0, d.Offset())
-	defer nd.Release()
-	return array.NewStringData(nd)
+	for i := range raters.Len() {
+		idx[raters.Value(i)] = 0
+	}
+	names := slices.Sorted(maps.Keys(idx))
+	for i, n := range names {
+		idx[n] = i
+	}
+	return names, func(i int) int { return idx[raters.Value(i)] }
+}
+
+// nullsAsEmpty is the item column with a null item as the item "" (its
+// Value), as the pivot has always keyed items: the column itself
+// (retained) when it has no nulls, else a plain copy.
+func nullsAsEmpty(mem memory.Allocator, items *table.StringCells) (arrow.Array, error) {
+	if items.NullN() == 0 {
+		items.Array().Retain()
+		return items.Array(), nil
+	}
+	c, err := table.StringsFunc(mem, "", items.Len(), func(k int) (string, bool) { return items.Value(k), true })
+	return c.Array, err
 }
 
 // sortedGroups returns the groups 0..n-1 in the order of their items. It
