@@ -49,8 +49,13 @@ const sampleBytes = 1 << 20
 // Columns under 64 KB are compressed as before.
 func incompressible(a arrow.Array) bool {
 	var data []byte
-	if s, ok := AsStrings(a); ok {
-		data = s.values.ValueBytes() // a dictionary's values: the same text
+	if s, ok := AsStrings(a); ok && s.width != 0 {
+		// The text of the first rows, as for a plain column.
+		for i := 0; i < s.Len() && len(data) < sampleBytes; i++ {
+			data = append(data, s.Value(i)...)
+		}
+	} else if ok {
+		data = s.values.ValueBytes()
 	} else if b, ok := a.(*array.Binary); ok {
 		data = b.ValueBytes()
 	}
