@@ -166,13 +166,12 @@ func (s *crossCheck) Run(ctx context.Context, env *Env, in map[string]arrow.Reco
 	}
 	counts := map[pairKey]int64{}
 	for n := range order {
-		id := idOf(n)
 		cells := cellsOf(n)
 		var first *cell // the first present rater's grade (grades may be negative)
 		differ := false
 		for r, c := range cells {
 			if !c.ok {
-				missID = append(missID, id)
+				missID = append(missID, idOf(n))
 				missRater = append(missRater, names[r])
 				differ = differ || s.missingDisagrees
 				continue

@@ -18,26 +18,44 @@ import (
 // The values are found by open addressing over one []uint64 (a slot is
 // the hash's high half and the code), as Groups does.
 type dictBuilder struct {
-	seed   maphash.Seed
-	data   []byte
-	ends   []int32  // ends[k+1]: the end of value k in data; ends[0] = 0
-	slots  []uint64 // hash>>32<<32 | code+1, 0 when empty
-	codes  []int32  // per row
-	hashes []uint64 // per value, when kept (a piece's, for the merge)
+	seed  maphash.Seed
+	data  []byte
+	ends  []int32  // ends[k+1]: the end of value k in data; ends[0] = 0
+	slots []uint64 // hash>>32<<32 | code+1, 0 when empty
+	codes []int32  // per row
+	// A piece's dictionary (local) holds its values as the strings the
+	// CSV reader made, not copied, and their hashes, for the merge.
+	local   bool
+	vals    []string
+	hashes  []uint64
+	touched uint64 // merge's read-ahead sums, kept so the reads stay
 }
 
-func newDictBuilder(seed maphash.Seed, keepHashes bool) *dictBuilder {
-	d := &dictBuilder{seed: seed, ends: []int32{0}, slots: make([]uint64, 16)}
-	if keepHashes {
-		d.hashes = []uint64{}
-	}
-	return d
+// newDictBuilder makes a column's dictionary, or (local) a piece's.
+func newDictBuilder(seed maphash.Seed, local bool) *dictBuilder {
+	return &dictBuilder{seed: seed, ends: []int32{0}, slots: make([]uint64, 16), local: local}
+}
+
+// newLocalDict makes a piece's dictionary, sized for rows rows: with a
+// table that does not grow, whatever the values (a table of 64K slots
+// for a piece of 25K rows, 512 KB).
+func newLocalDict(seed maphash.Seed, rows int) *dictBuilder {
+	return &dictBuilder{seed: seed, local: true, slots: make([]uint64, slotsFor(rows)),
+		codes: make([]int32, 0, rows), vals: make([]string, 0, rows), hashes: make([]uint64, 0, rows)}
 }
 
 // size is the number of distinct values.
-func (d *dictBuilder) size() int { return len(d.ends) - 1 }
+func (d *dictBuilder) size() int {
+	if d.local {
+		return len(d.vals)
+	}
+	return len(d.ends) - 1
+}
 
 func (d *dictBuilder) value(k int) string {
+	if d.local {
+		return d.vals[k]
+	}
 	b := d.data[d.ends[k]:d.ends[k+1]]
 	return unsafe.String(unsafe.SliceData(b), len(b))
 }
@@ -67,10 +85,11 @@ func (d *dictBuilder) code(v string, h uint64) int32 {
 		}
 	}
 	d.slots[p] = tag<<32 | uint64(k+1)
-	d.data = append(d.data, v...)
-	d.ends = append(d.ends, int32(len(d.data)))
-	if d.hashes != nil {
-		d.hashes = append(d.hashes, h)
+	if d.local {
+		d.vals, d.hashes = append(d.vals, v), append(d.hashes, h)
+	} else {
+		d.data = append(d.data, v...)
+		d.ends = append(d.ends, int32(len(d.data)))
 	}
 	return int32(k)
 }
@@ -81,7 +100,12 @@ func (d *dictBuilder) resize(n int) {
 	d.slots = make([]uint64, n)
 	mask := n - 1
 	for k := range d.size() {
-		h := maphash.String(d.seed, d.value(k))
+		var h uint64
+		if d.local {
+			h = d.hashes[k]
+		} else {
+			h = maphash.String(d.seed, d.value(k))
+		}
 		p := int(h) & mask
 		for d.slots[p] != 0 {
 			p = (p + 1) & mask
@@ -90,12 +114,17 @@ func (d *dictBuilder) resize(n int) {
 	}
 }
 
-// reserve sizes d for scale times what piece holds, so that it is not
-// copied as it grows (make's memory is touched only when written).
+// reserve sizes d for scale times what a piece's dictionary holds, so
+// that it is not copied as it grows (make's memory is touched only when
+// written).
 func (d *dictBuilder) reserve(piece *dictBuilder, scale float64) {
 	grow := func(n int) int { return int(float64(n) * scale) }
-	d.data = append(make([]byte, 0, grow(len(piece.data))), d.data...)
-	d.ends = append(make([]int32, 0, grow(len(piece.ends))), d.ends...)
+	text := 0
+	for k := range piece.size() {
+		text += len(piece.value(k))
+	}
+	d.data = append(make([]byte, 0, grow(text)), d.data...)
+	d.ends = append(make([]int32, 0, grow(piece.size())+1), d.ends...)
 	d.codes = append(make([]int32, 0, grow(len(piece.codes))), d.codes...)
 	if n := slotsFor(grow(piece.size())); n > len(d.slots) {
 		d.resize(n)
@@ -106,8 +135,19 @@ func (d *dictBuilder) reserve(piece *dictBuilder, scale float64) {
 // with the hashes the piece kept).
 func (d *dictBuilder) merge(piece *dictBuilder) {
 	remap := make([]int32, piece.size())
-	for k := range remap {
-		remap[k] = d.code(piece.value(k), piece.hashes[k])
+	for lo := 0; lo < len(remap); lo += batchRows {
+		hi := min(lo+batchRows, len(remap))
+		// The slots of the batch read first, in a tight loop of
+		// independent reads: their cache misses overlap (see Groups).
+		mask := len(d.slots) - 1
+		var sum uint64
+		for _, h := range piece.hashes[lo:hi] {
+			sum += d.slots[int(h)&mask]
+		}
+		d.touched += sum
+		for k := lo; k < hi; k++ {
+			remap[k] = d.code(piece.value(k), piece.hashes[k])
+		}
 	}
 	for _, c := range piece.codes {
 		d.codes = append(d.codes, remap[c])
@@ -130,3 +170,20 @@ func (d *dictBuilder) array(mem memory.Allocator) arrow.Array {
 	defer idx.Release()
 	return array.MakeFromData(idx)
 }
+
+// DictColumn builds a dictionary string column row by row: for columns
+// whose values repeat (the fields a stage cuts out of paths).
+type DictColumn struct{ d *dictBuilder }
+
+// NewDictColumn starts a column of about rows rows.
+func NewDictColumn(rows int) *DictColumn {
+	d := newDictBuilder(maphash.MakeSeed(), false)
+	d.codes = make([]int32, 0, rows)
+	return &DictColumn{d}
+}
+
+// Append adds a row holding v.
+func (c *DictColumn) Append(v string) { c.d.add(v) }
+
+// NewArray makes the column; c is not to be used after.
+func (c *DictColumn) NewArray(mem memory.Allocator) arrow.Array { return c.d.array(mem) }
