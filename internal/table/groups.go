@@ -153,14 +153,13 @@ const batchRows = 32
 
 // NewGroups prepares to group rows of cols; rows is a size hint.
 func NewGroups(cols []arrow.Array, rows int) *Groups {
-	g := &Groups{
-		cols:  keyCols(cols),
-		seed:  maphash.MakeSeed(),
-		first: make([]int32, 0, rows),
-	}
+	g := &Groups{cols: keyCols(cols), seed: maphash.MakeSeed()}
 	if g.codes = newCodeKeys(g.cols, rows); g.codes == nil {
 		g.slots = make([]uint64, slotsFor(rows))
+	} else {
+		rows = min(rows, len(g.codes.group)) // no more groups than keys
 	}
+	g.first = make([]int32, 0, rows)
 	return g
 }
 
@@ -334,7 +333,9 @@ func (g *Groups) First(grp int) int { return int(g.first[grp]) }
 // into one index of group.
 type codeKeys struct {
 	cols   []*StringCells
-	canon  [][]int32
+	nulls  []bool    // per column: it has nulls
+	canon  [][]int32 // nil when the dictionary holds each value once
+	size   []int     // per column: the dictionary's length, the null code
 	stride []int
 	group  []int32 // per key: group+1, 0 when none yet
 }
@@ -362,13 +363,16 @@ func newCodeKeys(cols []keyCol, rows int) *codeKeys {
 	}
 	for _, s := range c.cols {
 		c.canon = append(c.canon, canonical(s.Dictionary()))
+		c.size = append(c.size, s.Dictionary().Len())
+		c.nulls = append(c.nulls, s.NullN() > 0)
 	}
 	c.group = make([]int32, size)
 	return c
 }
 
 // canonical maps each entry of a dictionary to the first entry of the
-// same Text (a null entry: to len(dict), the null key).
+// same Text (a null entry: to len(dict), the null key), or is nil when
+// each entry is its own (as in the dictionaries ReadCSV makes).
 func canonical(dict *array.String) []int32 {
 	n := dict.Len()
 	out := make([]int32, n)
@@ -381,15 +385,25 @@ func canonical(dict *array.String) []int32 {
 		grp, _ := g.add(k, g.hash(g.cols, k))
 		out[k] = g.first[grp]
 	}
-	return out
+	for k, c := range out {
+		if c != int32(k) {
+			return out
+		}
+	}
+	return nil
 }
 
 // key is row i's index into group.
 func (c *codeKeys) key(i int) int {
 	k := 0
 	for j, s := range c.cols {
-		code := len(c.canon[j])
-		if !s.arr.IsNull(i) {
+		var code int
+		switch {
+		case c.nulls[j] && s.arr.IsNull(i):
+			code = c.size[j]
+		case c.canon[j] == nil:
+			code = s.Code(i)
+		default:
 			code = int(c.canon[j][s.Code(i)])
 		}
 		k += code * c.stride[j]
