@@ -27,7 +27,7 @@ import (
 const csvChunk = 4 << 20
 
 // chunksAhead bounds the pieces in flight, and so the memory they hold.
-const chunksAhead = 4
+const chunksAhead = 3
 
 // maxStringBytes is the text an Arrow string column holds (int32 offsets).
 const maxStringBytes = math.MaxInt32
