@@ -29,7 +29,7 @@ func dictOf(t *testing.T, mem memory.Allocator, values []string, nullValue int, 
 	}
 	vals := b.NewStringArray()
 	b.Release()
-	return NewDictionary(mem, vals, len(codes), func(k int) (int32, bool) { return int32(max(codes[k], 0)), codes[k] >= 0 })
+	return dictionaryOf(mem, vals, len(codes), func(k int) (int32, bool) { return int32(max(codes[k], 0)), codes[k] >= 0 })
 }
 
 // The same cells, plain or dictionary-encoded (a dictionary with a value

@@ -124,10 +124,6 @@ func (s *StringCells) Dictionary() *array.String {
 	return s.values
 }
 
-// TextBytes is the size of the column's distinct text: its data, or its
-// dictionary's.
-func (s *StringCells) TextBytes() int { return len(s.values.ValueBytes()) }
-
 // AvgLen is the average length of a cell's text, estimated from the
 // values held (plain: exact).
 func (s *StringCells) AvgLen() int {
@@ -182,14 +178,14 @@ func indexType(n int) arrow.DataType {
 	return arrow.PrimitiveTypes.Int32
 }
 
-// NewDictionary makes a dictionary string column of n cells over values
+// dictionaryOf makes a dictionary string column of n cells over values
 // from code(k) (false: null), with the narrowest index type that holds
 // len(values). It takes values over.
-func NewDictionary(mem memory.Allocator, values *array.String, n int, code func(k int) (int32, bool)) arrow.Array {
+func dictionaryOf(mem memory.Allocator, values *array.String, n int, code func(k int) (int32, bool)) arrow.Array {
 	return newDictionary(mem, values, indexType(values.Len()), n, code)
 }
 
-// newDictionary is NewDictionary with the index type it.
+// newDictionary is dictionaryOf with the index type it.
 func newDictionary(mem memory.Allocator, values arrow.Array, it arrow.DataType, n int, code func(k int) (int32, bool)) arrow.Array {
 	defer values.Release()
 	nulls := 0
