@@ -160,7 +160,11 @@ func (s *crossCheck) Run(ctx context.Context, env *Env, in map[string]arrow.Reco
 	itemOf := func(g int) string { return items.Value(itemGroups.First(g)) }
 	order := sortedGroups(itemGroups.Len(), itemOf)
 	idOf := func(k int) string { return itemOf(order[k]) }
-	cellsOf := func(k int) []cell { g := order[k]; return pivot[g*len(names) : (g+1)*len(names)] }
+	// The pivot's rows put in item order, in place: what follows reads
+	// them in that order, from one pass (at 10M rows reading them through
+	// order was a cache miss a cell, 6 s).
+	permuteRows(pivot, len(names), order)
+	cellsOf := func(k int) []cell { return pivot[k*len(names) : (k+1)*len(names)] }
 
 	wide, err := s.wideTable(ctx, env, keyItems, names, len(order), func(k int) int { return itemGroups.First(order[k]) }, func(k, r int) (int64, bool) { c := cellsOf(k)[r]; return c.grade, c.ok })
 	if err != nil {
@@ -315,6 +319,32 @@ func (s *crossCheck) wideTable(ctx context.Context, env *Env, items arrow.Array,
 		cols = append(cols, table.Int64sFunc(env.Mem, name, n, func(k int) (int64, bool) { return grade(k, r) }))
 	}
 	return table.New(cols...), nil
+}
+
+// permuteRows moves the rows of width cells of rows so that row k holds
+// what row order[k] held, following each cycle of the permutation in
+// place.
+func permuteRows[T any](rows []T, width int, order []int) {
+	done := make([]bool, len(order))
+	tmp := make([]T, width)
+	row := func(k int) []T { return rows[k*width : (k+1)*width] }
+	for start := range order {
+		if done[start] {
+			continue
+		}
+		copy(tmp, row(start))
+		k := start
+		for {
+			done[k] = true
+			src := order[k]
+			if src == start {
+				copy(row(k), tmp)
+				break
+			}
+			copy(row(k), row(src))
+			k = src
+		}
+	}
 }
 
 // raterIndex returns the raters' names in order and each row's position

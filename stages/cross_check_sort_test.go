@@ -50,3 +50,18 @@ func TestSortedGroupsManyBuckets(t *testing.T) {
 		t.Error("sortedGroups order differs from a string sort")
 	}
 }
+
+// permuteRows puts row order[k] at k, cycles of every length included.
+func TestPermuteRows(t *testing.T) {
+	order := []int{3, 0, 4, 1, 2, 5, 7, 6}
+	rows := make([]int, 2*len(order))
+	for i := range rows {
+		rows[i] = i
+	}
+	permuteRows(rows, 2, order)
+	for k, src := range order {
+		if rows[2*k] != 2*src || rows[2*k+1] != 2*src+1 {
+			t.Fatalf("row %d holds %v, want row %d", k, rows[2*k:2*k+2], src)
+		}
+	}
+}
