@@ -71,6 +71,20 @@ func TestDictionaryColumnsLikePlain(t *testing.T) {
 			t.Fatalf("row %d: Text %q, plain %q", i, Text(d1, i), Text(p1, i))
 		}
 	}
+	// A slice of a column without nulls (as the Parquet writer takes a row
+	// group) made plain holds the slice's cells.
+	sl := array.NewSlice(d2, 100, 200)
+	psl, err := Plain(mem, sl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := range 100 {
+		if Text(psl, k) != Text(p2, 100+k) {
+			t.Fatalf("sliced row %d: %q, want %q", k, Text(psl, k), Text(p2, 100+k))
+		}
+	}
+	psl.Release()
+	sl.Release()
 	dict := []arrow.Array{d1, d2}
 	plain := []arrow.Array{p1, p2}
 	gd, gp := NewGroups(dict, n), NewGroups(plain, n)

@@ -2,6 +2,7 @@ package table
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -156,7 +157,33 @@ func Plain(mem memory.Allocator, a arrow.Array) (arrow.Array, error) {
 		a.Retain()
 		return a, nil
 	}
-	return exactStrings(mem, s.Len(), func(k int) (string, bool) { return s.Value(k), s.IsValid(k) })
+	if s.NullN() > 0 || s.width < 0 {
+		return exactStrings(mem, s.Len(), func(k int) (string, bool) { return s.Value(k), s.IsValid(k) })
+	}
+	return plainNoNulls(mem, s)
+}
+
+// plainNoNulls is Plain for a dictionary column without nulls: the
+// codes read straight, no null checks, no closure a cell.
+func plainNoNulls(mem memory.Allocator, s *StringCells) (arrow.Array, error) {
+	n := s.Len()
+	size := 0
+	for k := range n {
+		size += len(s.values.Value(s.Code(k)))
+	}
+	if size > math.MaxInt32 {
+		return nil, fmt.Errorf("%d bytes of text in one column, more than a string column holds (2 GiB)", size)
+	}
+	offsets, data := newBuffer(mem, (n+1)*arrow.Int32SizeBytes), newBuffer(mem, size)
+	offs := arrow.Int32Traits.CastFromBytes(offsets.Bytes())
+	buf := data.Bytes()
+	pos := 0
+	for k := range n {
+		offs[k] = int32(pos)
+		pos += copy(buf[pos:], s.values.Value(s.Code(k)))
+	}
+	offs[n] = int32(pos)
+	return newArray(arrow.BinaryTypes.String, n, 0, nil, offsets, data), nil
 }
 
 // PlainType is dt with dictionary-encoded strings as plain strings.
