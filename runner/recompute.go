@@ -143,6 +143,11 @@ func recordBytes(rec arrow.RecordBatch) int64 {
 	}
 	for _, c := range rec.Columns() {
 		add(c.Data())
+		if s, ok := table.AsStrings(c); ok && s.Dictionary() != nil {
+			// The text the cache would write: codes are not counted as
+			// the values they stand for.
+			n += int64(s.Len()) * int64(s.AvgLen()+4)
+		}
 	}
 	return n
 }

@@ -21,3 +21,47 @@ func TestSortedGroups(t *testing.T) {
 		t.Errorf("sortedGroups order %q, want %q", got, want)
 	}
 }
+
+// Many items over many of the buckets sortedGroups sorts in, hex ids as
+// the notebook's and arbitrary bytes: the order of a string sort.
+func TestSortedGroupsManyBuckets(t *testing.T) {
+	r := uint64(1)
+	next := func() uint64 { r ^= r << 13; r ^= r >> 7; r ^= r << 17; return r }
+	var items []string
+	for i := range 20000 {
+		var b []byte
+		for range 1 + int(next()%12) {
+			if i%2 == 0 {
+				b = append(b, "0123456789abcdef"[next()%16])
+			} else {
+				b = append(b, byte(next()))
+			}
+		}
+		items = append(items, string(b))
+	}
+	order := sortedGroups(len(items), func(g int) string { return items[g] })
+	got := make([]string, len(order))
+	for i, g := range order {
+		got[i] = items[g]
+	}
+	want := slices.Clone(items)
+	slices.SortFunc(want, strings.Compare)
+	if !slices.Equal(got, want) {
+		t.Error("sortedGroups order differs from a string sort")
+	}
+}
+
+// permuteRows puts row order[k] at k, cycles of every length included.
+func TestPermuteRows(t *testing.T) {
+	order := []int{3, 0, 4, 1, 2, 5, 7, 6}
+	rows := make([]int, 2*len(order))
+	for i := range rows {
+		rows[i] = i
+	}
+	permuteRows(rows, 2, order)
+	for k, src := range order {
+		if rows[2*k] != 2*src || rows[2*k+1] != 2*src+1 {
+			t.Fatalf("row %d holds %v, want row %d", k, rows[2*k:2*k+2], src)
+		}
+	}
+}

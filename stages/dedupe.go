@@ -164,7 +164,7 @@ func takeUsed(ctx context.Context, env *Env, rec arrow.RecordBatch, output strin
 
 // sameCell says whether rows i and j of a hold the same Text.
 func sameCell(a arrow.Array, i, j int) bool {
-	if s, ok := a.(*array.String); ok {
+	if s, ok := table.AsStrings(a); ok {
 		text := func(r int) string { // table.Text without the copy
 			if s.IsNull(r) {
 				return "\x00null"

@@ -487,7 +487,7 @@ func (s *exclusions) nearDuplicates(in map[string]arrow.RecordBatch, note func(s
 }
 
 // keyItem returns a table's key and item columns.
-func (s *exclusions) keyItem(rec arrow.RecordBatch, port string) (*array.String, arrow.Array, error) {
+func (s *exclusions) keyItem(rec arrow.RecordBatch, port string) (*table.StringCells, arrow.Array, error) {
 	keys, err := table.StringCol(rec, s.key)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", port, err)
@@ -525,7 +525,7 @@ func groupKey(cols []arrow.Array, i int) string {
 	return sb.String()
 }
 
-func optionalString(rec arrow.RecordBatch, name string) *array.String {
+func optionalString(rec arrow.RecordBatch, name string) *table.StringCells {
 	c, _ := table.StringCol(rec, name)
 	return c
 }

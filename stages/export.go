@@ -137,10 +137,10 @@ type exportStage struct {
 // exportRows is the stage's input, read and checked.
 type exportRows struct {
 	rows    arrow.RecordBatch // the carried columns
-	splits  *array.String
+	splits  *table.StringCells
 	grades  *array.Int64
-	keys    *array.String
-	paths   *array.String
+	keys    *table.StringCells
+	paths   *table.StringCells
 	sha     []string
 	listed  *array.Int64 // listing sizes, when present
 	bySplit map[string][]int

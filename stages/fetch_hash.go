@@ -334,7 +334,7 @@ feed:
 
 // objectIdentities reads what identifies each listed object's content
 // without downloading it. ETag and last-modified are optional columns.
-func objectIdentities(objects arrow.RecordBatch, keys *array.String, sizes *array.Int64) []hashed {
+func objectIdentities(objects arrow.RecordBatch, keys *table.StringCells, sizes *array.Int64) []hashed {
 	out := make([]hashed, keys.Len())
 	etags, _ := table.StringCol(objects, "etag")
 	var mtimes *array.Timestamp
@@ -513,7 +513,7 @@ func parsePNGHeader(b []byte) pngHeader {
 	return pngHeader{OK: true, Width: be(b[16:20]), Height: be(b[20:24]), BitDepth: int64(b[24]), ColorType: int64(b[25])}
 }
 
-func (s *fetchHash) result(ctx context.Context, env *Env, objects arrow.RecordBatch, keys *array.String, results []fetched, tail source.TailStats) (*Result, error) {
+func (s *fetchHash) result(ctx context.Context, env *Env, objects arrow.RecordBatch, keys *table.StringCells, results []fetched, tail source.TailStats) (*Result, error) {
 	var ok []int
 	var downloaded, changed int64
 	var shas, mds, ids, failedKeys, failedErrs, rejKeys, rejReasons []string

@@ -81,12 +81,11 @@ func (s *filter) Run(ctx context.Context, env *Env, in map[string]arrow.RecordBa
 	for i := range int(by.NumRows()) {
 		set.Add(i)
 	}
-	cols := []arrow.Array{rows.Column(ci)}
-	n := int(rows.NumRows())
-	idx := make([]int, 0, n)
-	for i := range n {
-		_, found := set.Lookup(cols, i)
-		if found == s.keep {
+	// A dictionary column is matched once per value, not once per row.
+	found := set.Matches(rows.Column(ci))
+	idx := make([]int, 0, len(found))
+	for i, f := range found {
+		if f == s.keep {
 			idx = append(idx, i)
 		}
 	}

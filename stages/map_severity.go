@@ -10,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/kneepipe/kneepipe/internal/table"
 )
@@ -281,21 +280,18 @@ func (s *mapSeverity) Run(ctx context.Context, env *Env, in map[string]arrow.Rec
 	}
 	gradeAt := indexOf(s.layout.Fields, s.grade)
 	n := paths.Len()
-	// The field columns are built as the paths are matched, and sized from
-	// the first rows (arrow zeroes what a builder reserves, so reserving
-	// the paths' whole size for each field would cost memory).
+	// The field columns are built as the paths are matched, dictionary-
+	// encoded (an expert or grade folder repeats on every row).
 	// A field column nobody reads downstream (env.Used) is not built.
 	used := usedOf(env.Used, "rows")
-	fields := make([]*array.StringBuilder, len(s.layout.Fields))
+	fields := make([]*table.DictColumn, len(s.layout.Fields))
 	keep := make([]bool, len(fields))
 	for f, name := range s.layout.Fields {
-		fields[f] = array.NewStringBuilder(env.Mem)
-		defer fields[f].Release()
 		if name == s.grade {
 			name += "_label"
 		}
 		if keep[f] = used == nil || slices.Contains(used, name); keep[f] {
-			fields[f].Resize(n) // exactly n rows: Reserve rounds up to a power of two
+			fields[f] = table.NewDictColumn(n)
 		}
 	}
 	grades := make([]int64, 0, n)
@@ -304,11 +300,6 @@ func (s *mapSeverity) Run(ctx context.Context, env *Env, in map[string]arrow.Rec
 	var reasons []string
 	buf := make([]string, len(s.layout.Fields))
 	for i := range n {
-		if i == sizeSample && n > 2*sizeSample {
-			for _, b := range fields {
-				b.ReserveData(int(float64(b.DataLen())*float64(n)/sizeSample*1.05) - b.DataLen())
-			}
-		}
 		vals, matched := s.layout.MatchInto(buf, paths.Value(i))
 		if !matched {
 			bad = append(bad, i)
@@ -341,7 +332,7 @@ func (s *mapSeverity) Run(ctx context.Context, env *Env, in map[string]arrow.Rec
 			name += "_label"
 		}
 		if keep[f] {
-			cols = table.Set(cols, table.Column{Name: name, Array: fields[f].NewArray()})
+			cols = table.Set(cols, table.Column{Name: name, Array: fields[f].NewArray(env.Mem)})
 		}
 	}
 	rejected, err := table.Take(ctx, env.Mem, rows, bad)
@@ -355,10 +346,6 @@ func (s *mapSeverity) Run(ctx context.Context, env *Env, in map[string]arrow.Rec
 		Objects: Objects{Accepted: int64(len(ok)), Rejected: int64(len(bad))},
 	}, nil
 }
-
-// sizeSample is how many rows map-severity matches before sizing its
-// field columns for the rest.
-const sizeSample = 4096
 
 func indexOf(list []string, s string) int {
 	for i, x := range list {

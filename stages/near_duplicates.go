@@ -138,7 +138,7 @@ func (s *nearDuplicates) Run(ctx context.Context, env *Env, in map[string]arrow.
 	if err != nil {
 		return nil, err
 	}
-	pick := func(c *array.String, r []int) []string {
+	pick := func(c *table.StringCells, r []int) []string {
 		out := make([]string, len(r))
 		for k, i := range r {
 			out[k] = c.Value(i)

@@ -395,7 +395,7 @@ func (s *reportStage) input(in map[string]arrow.RecordBatch) (report.Input, erro
 	if err != nil {
 		return out, err
 	}
-	optional := func(name string) *array.String {
+	optional := func(name string) *table.StringCells {
 		c, _ := table.StringCol(rows, name)
 		return c
 	}
@@ -599,7 +599,7 @@ func excludedRows(in map[string]arrow.RecordBatch, keyCol, pathCol string) ([]re
 		return nil, nil
 	}
 	var err error
-	var cols [3]*array.String
+	var cols [3]*table.StringCells
 	for i, name := range []string{keyCol, "reason", "detail"} {
 		if cols[i], err = table.StringCol(ex, name); err != nil {
 			return nil, fmt.Errorf("excluded: %w", err)

@@ -7,6 +7,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"gopkg.in/yaml.v3"
+
+	"github.com/kneepipe/kneepipe/internal/table"
 )
 
 // Column types the kinds declare. Any (nil) accepts every type.
@@ -126,7 +128,7 @@ func typeName(t arrow.DataType) string {
 	switch {
 	case t == nil:
 		return "any"
-	case t.ID() == arrow.STRING:
+	case table.IsString(t):
 		return "string"
 	case t.ID() == arrow.TIMESTAMP:
 		return "timestamp"
@@ -135,8 +137,12 @@ func typeName(t arrow.DataType) string {
 }
 
 // sameType says whether a column of type have satisfies want (nil: any);
-// an unknown type (nil have) may.
+// an unknown type (nil have) may. A string column may be
+// dictionary-encoded (table.StringCells reads both forms).
 func sameType(want, have arrow.DataType) bool {
+	if want != nil && have != nil && want.ID() == arrow.STRING {
+		return table.IsString(have)
+	}
 	return want == nil || have == nil || arrow.TypeEqual(want, have)
 }
 

@@ -58,7 +58,7 @@ func TestGCPercentFor(t *testing.T) {
 		want int
 	}{
 		{0, 100}, {headroom, 100}, {2 * headroom, 50}, {4 * headroom, 25},
-		{5 * headroom, minGCPercent}, {100 * headroom, minGCPercent},
+		{5 * headroom, 20}, {10 * headroom, minGCPercent}, {100 * headroom, minGCPercent},
 	} {
 		if got := gcPercentFor(c.live); got != c.want {
 			t.Errorf("gcPercentFor(%d MB) = %d, want %d", c.live>>20, got, c.want)

@@ -11,6 +11,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/kneepipe/kneepipe/internal/table"
 )
 
 // hfRowGroup is the rows of a Parquet row group: `datasets` writes image
@@ -79,7 +81,7 @@ func hfSchema(rows *arrow.Schema, labelNames []string) (*arrow.Schema, error) {
 		if err != nil {
 			return nil, fmt.Errorf("column %s: %w", f.Name, err)
 		}
-		fields = append(fields, arrow.Field{Name: f.Name, Type: f.Type, Nullable: true})
+		fields = append(fields, arrow.Field{Name: f.Name, Type: table.PlainType(f.Type), Nullable: true})
 		features = append(features, pyItem{f.Name, pyObject{{"dtype", dtype}, {"_type", "Value"}}})
 	}
 	info := pyObject{{"info", pyObject{{"features", features}}}}
@@ -94,8 +96,9 @@ func Supported(t arrow.DataType) bool {
 }
 
 // datasetsDtype names an Arrow type the way datasets.Value does.
+// A dictionary string column is exported as a plain one.
 func datasetsDtype(t arrow.DataType) (string, error) {
-	switch t := t.(type) {
+	switch t := table.PlainType(t).(type) {
 	case *arrow.StringType:
 		return "string", nil
 	case *arrow.LargeStringType:
@@ -186,8 +189,13 @@ func hfBatch(ctx context.Context, mem memory.Allocator, schema *arrow.Schema, s 
 	part := s.Rows.NewSlice(int64(lo), int64(hi))
 	defer part.Release()
 	for c := range int(part.NumCols()) {
-		a := part.Column(c)
-		a.Retain()
+		a, err := table.Plain(mem, part.Column(c)) // as the schema says
+		if err != nil {
+			for _, a := range cols {
+				a.Release()
+			}
+			return nil, fmt.Errorf("column %s: %w", part.ColumnName(c), err)
+		}
 		cols = append(cols, a)
 	}
 	rec := array.NewRecordBatch(schema, cols, int64(hi-lo))

@@ -10,6 +10,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+
+	"github.com/kneepipe/kneepipe/internal/table"
 )
 
 // rowJSON renders row i as a JSON object, columns in schema order, one
@@ -37,9 +39,15 @@ func writeJSONValue(b *bytes.Buffer, a arrow.Array, i int) error {
 		b.WriteString("null")
 		return nil
 	}
+	if s, ok := table.AsStrings(a); ok { // plain or dictionary-encoded
+		if s.IsNull(i) {
+			b.WriteString("null")
+		} else {
+			writeJSONString(b, s.Value(i))
+		}
+		return nil
+	}
 	switch a := a.(type) {
-	case *array.String:
-		writeJSONString(b, a.Value(i))
 	case *array.LargeString:
 		writeJSONString(b, a.Value(i))
 	case *array.Int64:

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"io/fs"
 	"math"
@@ -12,13 +13,15 @@ import (
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
 // ReadCSV reads a CSV file with a header line into one record batch. Columns
 // named in types are parsed as that type (int64 is supported); all others
-// are strings. An empty field in an int64 column is a null.
+// are strings, dictionary-encoded: each distinct value once, in order of
+// first appearance (the same dictionary however the file was split among
+// the cores), and a code per row, int8, int16 or int32 by the number of
+// values. An empty field in an int64 column is a null.
 func ReadCSV(mem memory.Allocator, r io.Reader, types map[string]arrow.DataType) (arrow.RecordBatch, error) {
 	size := fileSize(r)
 	if size >= 4*csvChunk {
@@ -34,15 +37,19 @@ func ReadCSV(mem memory.Allocator, r io.Reader, types map[string]arrow.DataType)
 		return nil, err
 	}
 	header = append([]string(nil), header...)
-	b, err := csvBuilder(mem, header, types)
+	schema, err := csvSchema(header, types)
 	if err != nil {
 		return nil, err
 	}
-	defer b.Release()
-	for rows := 0; ; rows++ {
-		if rows == sampleRows && size > 0 {
-			reserve(b, rows, size, cr.InputOffset())
+	seed := maphash.MakeSeed()
+	cols := make([]pieceCol, len(header))
+	for i, f := range schema.Fields() {
+		if f.Type.ID() == arrow.STRING {
+			cols[i].dict = newDictBuilder(seed, false)
 		}
+	}
+	rows := 0
+	for ; ; rows++ {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			break
@@ -51,38 +58,33 @@ func ReadCSV(mem memory.Allocator, r io.Reader, types map[string]arrow.DataType)
 			return nil, err
 		}
 		for i, f := range rec {
-			switch fb := b.Field(i).(type) {
-			case *array.StringBuilder:
-				fb.Append(f)
-			case *array.Int64Builder:
-				if f == "" {
-					fb.AppendNull()
-					continue
-				}
-				v, err := strconv.ParseInt(f, 10, 64)
-				if err != nil {
-					line, _ := cr.FieldPos(i)
-					return nil, intError(line, header[i], f)
-				}
-				fb.Append(v)
+			c := &cols[i]
+			if c.dict != nil {
+				c.dict.add(f)
+				continue
 			}
+			if f == "" {
+				c.ints, c.valid = append(c.ints, 0), append(c.valid, false)
+				continue
+			}
+			v, err := strconv.ParseInt(f, 10, 64)
+			if err != nil {
+				line, _ := cr.FieldPos(i)
+				return nil, intError(line, header[i], f)
+			}
+			c.ints, c.valid = append(c.ints, v), append(c.valid, true)
 		}
 	}
-	return b.NewRecordBatch(), nil
+	for i, c := range cols {
+		if c.dict != nil && len(c.dict.data) > maxStringBytes {
+			return nil, fmt.Errorf("column %q: more than %d bytes of text, more than one string column holds", header[i], maxStringBytes)
+		}
+	}
+	return csvRecord(mem, schema, cols, rows), nil
 }
 
 func intError(line int, col, val string) error {
 	return fmt.Errorf("line %d: column %q: %q is not an integer", line, col, val)
-}
-
-// csvBuilder checks the typed columns against the header and makes the
-// record builder: strings, and int64 where types says so.
-func csvBuilder(mem memory.Allocator, header []string, types map[string]arrow.DataType) (*array.RecordBuilder, error) {
-	schema, err := csvSchema(header, types)
-	if err != nil {
-		return nil, err
-	}
-	return array.NewRecordBuilder(mem, schema), nil
 }
 
 // csvSchema is a CSV file's schema: the columns named in types of that
@@ -105,25 +107,6 @@ func csvSchema(header []string, types map[string]arrow.DataType) (*arrow.Schema,
 		fields[i] = arrow.Field{Name: h, Type: t, Nullable: true}
 	}
 	return arrow.NewSchema(fields, nil), nil
-}
-
-// sampleRows are read before ReadCSV sizes its builders for the rest.
-const sampleRows = 4096
-
-// reserve sizes the builders for the rows a file of size bytes holds,
-// estimated from the first rows (read in offset bytes), with 5% to spare:
-// growing a 100 MB column by doubling copies it several times over.
-func reserve(b *array.RecordBuilder, rows int, size, offset int64) {
-	if offset <= 0 {
-		return
-	}
-	scale := float64(size) / float64(offset) * 1.05
-	for _, f := range b.Fields() {
-		f.Reserve(int(float64(rows)*scale) - rows)
-		if sb, ok := f.(*array.StringBuilder); ok {
-			sb.ReserveData(int(float64(sb.DataLen())*scale) - sb.DataLen())
-		}
-	}
 }
 
 // fileSize is the size of r when it is a file, else 0.

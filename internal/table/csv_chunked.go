@@ -5,10 +5,12 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"math"
 	"slices"
 	"strconv"
+	"sync"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -25,7 +27,7 @@ import (
 const csvChunk = 4 << 20
 
 // chunksAhead bounds the pieces in flight, and so the memory they hold.
-const chunksAhead = 4
+const chunksAhead = 3
 
 // maxStringBytes is the text an Arrow string column holds (int32 offsets).
 const maxStringBytes = math.MaxInt32
@@ -39,11 +41,10 @@ type csvPiece struct {
 	done chan struct{}
 }
 
-// pieceCol is one column of a piece: string bytes end to end with each
-// value's end offset, or int64 values with a validity flag each.
+// pieceCol is one column of a piece, or of the file: string values as a
+// dictionary and a code per row, or int64 values with a validity flag each.
 type pieceCol struct {
-	data  []byte
-	ends  []int32
+	dict  *dictBuilder
 	ints  []int64
 	valid []bool
 }
@@ -81,13 +82,14 @@ func readCSVChunked(mem memory.Allocator, r io.Reader, types map[string]arrow.Da
 		isInt[i] = f.Type.ID() == arrow.INT64
 	}
 
+	seed := maphash.MakeSeed()
 	stop := make(chan struct{})
 	pieces := make(chan *csvPiece, chunksAhead)
 	go func() { // cut the file, start each piece's tokenizing, in order
 		defer close(pieces)
 		p := &csvPiece{data: first[off:], line: 1 + bytes.Count(first[:off], []byte{'\n'}), done: make(chan struct{})}
 		for p != nil {
-			go p.parse(header, isInt)
+			go p.parse(header, isInt, seed)
 			select {
 			case pieces <- p:
 			case <-stop:
@@ -121,7 +123,7 @@ func readCSVChunked(mem memory.Allocator, r io.Reader, types map[string]arrow.Da
 	cols := make([]pieceCol, len(header))
 	for i := range cols {
 		if !isInt[i] {
-			cols[i].ends = []int32{0}
+			cols[i].dict = newDictBuilder(seed, false)
 		}
 	}
 	rows, read := 0, int64(off)
@@ -140,13 +142,14 @@ func readCSVChunked(mem memory.Allocator, r io.Reader, types map[string]arrow.Da
 		}
 		rows += n
 	}
-	return csvRecord(schema, cols, rows), nil
+	return csvRecord(mem, schema, cols, rows), nil
 }
 
-// parse tokenizes the piece, parsing the integer columns, until its end or
-// its first error (with the file's line numbers). It runs on a goroutine
-// of its own: a panic in it is the piece's error.
-func (p *csvPiece) parse(header []string, isInt []bool) {
+// parse tokenizes the piece, parsing the integer columns and coding the
+// string ones in a dictionary of the piece's own, until its end or its
+// first error (with the file's line numbers). It runs on a goroutine of
+// its own: a panic in it is the piece's error.
+func (p *csvPiece) parse(header []string, isInt []bool, seed maphash.Seed) {
 	defer close(p.done)
 	defer safe.Recover(&p.err)
 	if p.err != nil {
@@ -156,6 +159,14 @@ func (p *csvPiece) parse(header []string, isInt []bool) {
 	cr.ReuseRecord = true
 	cr.FieldsPerRecord = len(header)
 	p.cols = make([]pieceCol, len(header))
+	rows := bytes.Count(p.data, []byte{'\n'}) + 1 // at least the records
+	for i := range p.cols {
+		if !isInt[i] {
+			p.cols[i].dict = newLocalDict(seed, rows)
+		} else {
+			p.cols[i].ints, p.cols[i].valid = make([]int64, 0, rows), make([]bool, 0, rows)
+		}
+	}
 	for {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
@@ -173,8 +184,7 @@ func (p *csvPiece) parse(header []string, isInt []bool) {
 		for i, f := range rec {
 			c := &p.cols[i]
 			if !isInt[i] {
-				c.data = append(c.data, f...)
-				c.ends = append(c.ends, int32(len(c.data)))
+				c.dict.add(f)
 				continue
 			}
 			if f == "" {
@@ -199,66 +209,79 @@ func (p *csvPiece) parse(header []string, isInt []bool) {
 func reserveCols(cols, first []pieceCol, scale float64) {
 	for i := range cols {
 		c, f := &cols[i], first[i]
-		c.data = slices.Grow(c.data, int(float64(len(f.data))*scale))
-		c.ends = slices.Grow(c.ends, int(float64(len(f.ends))*scale))
+		if c.dict != nil {
+			c.dict.reserve(f.dict, scale)
+			continue
+		}
 		c.ints = slices.Grow(c.ints, int(float64(len(f.ints))*scale))
 		c.valid = slices.Grow(c.valid, int(float64(len(f.valid))*scale))
 	}
 }
 
-// appendPiece appends a parsed piece's columns and returns its rows.
+// appendPiece appends a parsed piece's columns and returns its rows. The
+// string columns are merged into their dictionaries at once, one
+// goroutine each: a dictionary is built in order, but the columns are
+// independent, and at 10M rows the merge was most of the read.
 func appendPiece(cols []pieceCol, p *csvPiece, header []string, maxText int) (int, error) {
 	n := 0
+	errs := make([]error, len(cols))
+	var wg sync.WaitGroup
 	for i, c := range p.cols {
 		dst := &cols[i]
-		if dst.ends == nil {
+		if dst.dict == nil {
 			dst.ints = append(dst.ints, c.ints...)
 			dst.valid = append(dst.valid, c.valid...)
 			n = len(c.ints)
 			continue
 		}
-		base := len(dst.data)
-		if base+len(c.data) > maxText {
-			return 0, fmt.Errorf("line %d: column %q: more than %d bytes of text, more than one string column holds", p.line, header[i], maxText)
+		n = len(c.dict.codes)
+		wg.Go(func() {
+			defer safe.Recover(&errs[i])
+			// The distinct values are held once: they are the column's text.
+			dst.dict.merge(c.dict)
+			if len(dst.dict.data) > maxText {
+				errs[i] = fmt.Errorf("line %d: column %q: more than %d bytes of text, more than one string column holds", p.line, header[i], maxText)
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs { // the first column's, as one pass would
+		if err != nil {
+			return 0, err
 		}
-		dst.data = append(dst.data, c.data...)
-		for _, e := range c.ends {
-			dst.ends = append(dst.ends, int32(base)+e)
-		}
-		n = len(c.ends)
 	}
 	return n, nil
 }
 
 // csvRecord makes the record of the columns, over their memory.
-func csvRecord(schema *arrow.Schema, cols []pieceCol, rows int) arrow.RecordBatch {
+func csvRecord(mem memory.Allocator, schema *arrow.Schema, cols []pieceCol, rows int) arrow.RecordBatch {
 	arrs := make([]arrow.Array, len(cols))
+	fields := slices.Clone(schema.Fields())
 	for i, c := range cols {
-		var d *array.Data
-		if c.ends != nil {
-			bufs := []*memory.Buffer{nil, memory.NewBufferBytes(arrow.Int32Traits.CastToBytes(c.ends)), memory.NewBufferBytes(c.data)}
-			d = array.NewData(arrow.BinaryTypes.String, rows, bufs, nil, 0, 0)
-		} else {
-			var bitmap *memory.Buffer
-			nulls := 0
-			if !slicesAll(c.valid) {
-				bits := make([]byte, bitutil.BytesForBits(int64(rows)))
-				for j, v := range c.valid {
-					if v {
-						bitutil.SetBit(bits, j)
-					} else {
-						nulls++
-					}
-				}
-				bitmap = memory.NewBufferBytes(bits)
-			}
-			bufs := []*memory.Buffer{bitmap, memory.NewBufferBytes(arrow.Int64Traits.CastToBytes(c.ints))}
-			d = array.NewData(arrow.PrimitiveTypes.Int64, rows, bufs, nil, nulls, 0)
+		if c.dict != nil {
+			arrs[i] = c.dict.array(mem)
+			fields[i].Type = arrs[i].DataType()
+			continue
 		}
+		var bitmap *memory.Buffer
+		nulls := 0
+		if !slicesAll(c.valid) {
+			bits := make([]byte, bitutil.BytesForBits(int64(rows)))
+			for j, v := range c.valid {
+				if v {
+					bitutil.SetBit(bits, j)
+				} else {
+					nulls++
+				}
+			}
+			bitmap = memory.NewBufferBytes(bits)
+		}
+		bufs := []*memory.Buffer{bitmap, memory.NewBufferBytes(arrow.Int64Traits.CastToBytes(c.ints))}
+		d := array.NewData(arrow.PrimitiveTypes.Int64, rows, bufs, nil, nulls, 0)
 		arrs[i] = array.MakeFromData(d)
 		d.Release()
 	}
-	rec := array.NewRecordBatch(schema, arrs, int64(rows))
+	rec := array.NewRecordBatch(arrow.NewSchema(fields, nil), arrs, int64(rows))
 	for _, a := range arrs {
 		a.Release()
 	}

@@ -93,9 +93,14 @@ func TestReadCSVBigFileInPieces(t *testing.T) {
 // A string column longer than an Arrow string column holds is a clear
 // error naming the column and where it overflowed (here with a limit of
 // 100 bytes in place of 2 GiB), on every piece size; at the limit it reads.
+// The text is the column's distinct values, each held once.
 func TestReadCSVChunkedTextLimit(t *testing.T) {
 	mem := checkedMem(t)
-	src := "n,s\n" + strings.Repeat("1,abcdefghij\n", 10) // s: 100 bytes
+	src := "n,s\n"
+	for i := range 10 {
+		src += fmt.Sprintf("1,abcdefghi%d\n", i) // s: 100 bytes
+	}
+	src += "1,abcdefghi0\n" // a value again: no more text
 	for chunk := 1; chunk <= 40; chunk++ {
 		rec, err := readCSVChunked(mem, strings.NewReader(src), map[string]arrow.DataType{"n": arrow.PrimitiveTypes.Int64}, int64(len(src)), chunk, 100)
 		if err != nil {

@@ -43,12 +43,11 @@ func csvChunkRows(rec arrow.RecordBatch, maxRows, maxBytes int) int {
 	}
 	rowBytes := 1
 	for _, c := range rec.Columns() {
-		switch a := c.(type) {
-		case *array.String:
-			rowBytes += 3 + len(a.ValueBytes())/n // a comma, maybe quotes
-		default:
-			rowBytes += 33 // a number or timestamp and a comma
+		if s, ok := AsStrings(c); ok {
+			rowBytes += 3 + s.AvgLen() // a comma, maybe quotes
+			continue
 		}
+		rowBytes += 33 // a number or timestamp and a comma
 	}
 	return max(1, min(maxRows, maxBytes/rowBytes))
 }
@@ -124,6 +123,10 @@ func writeCSVChunks(w io.Writer, rec arrow.RecordBatch, chunkRows, workers int) 
 // appendCSVRows appends rows lo..hi-1 of rec.
 func appendCSVRows(buf []byte, rec arrow.RecordBatch, lo, hi int) ([]byte, error) {
 	cols := rec.Columns()
+	strs := make([]*StringCells, len(cols)) // string columns in either form
+	for c, col := range cols {
+		strs[c], _ = AsStrings(col)
+	}
 	lone := len(cols) == 1
 	for r := lo; r < hi; r++ {
 		for c, col := range cols {
@@ -131,11 +134,14 @@ func appendCSVRows(buf []byte, rec arrow.RecordBatch, lo, hi int) ([]byte, error
 				buf = append(buf, ',')
 			}
 			var s string
-			switch a := col.(type) {
-			case *array.String:
-				if a.IsValid(r) {
-					s = a.Value(r)
+			if str := strs[c]; str != nil {
+				if str.IsValid(r) {
+					s = str.Value(r)
 				}
+				buf = appendCSVField(buf, s, lone)
+				continue
+			}
+			switch a := col.(type) {
 			case *array.Int64:
 				if a.IsValid(r) {
 					buf = strconv.AppendInt(buf, a.Value(r), 10)

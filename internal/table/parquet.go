@@ -36,7 +36,7 @@ func WriteParquet(w io.Writer, rec arrow.RecordBatch) error {
 			props = append(props, parquet.WithCompressionFor(f.Name, compress.Codecs.Uncompressed))
 		}
 	}
-	return writeParquet(w, rec, parquet.NewWriterProperties(props...))
+	return writeParquet(w, rec, parquet.NewWriterProperties(props...), true)
 }
 
 // sampleBytes is how much of a string column incompressible tries.
@@ -49,11 +49,15 @@ const sampleBytes = 1 << 20
 // Columns under 64 KB are compressed as before.
 func incompressible(a arrow.Array) bool {
 	var data []byte
-	switch a := a.(type) {
-	case *array.String:
-		data = a.ValueBytes()
-	case *array.Binary:
-		data = a.ValueBytes()
+	if s, ok := AsStrings(a); ok && s.width != 0 {
+		// The text of the first rows, as for a plain column.
+		for i := 0; i < s.Len() && len(data) < sampleBytes; i++ {
+			data = append(data, s.Value(i)...)
+		}
+	} else if ok {
+		data = s.values.ValueBytes()
+	} else if b, ok := a.(*array.Binary); ok {
+		data = b.ValueBytes()
 	}
 	if len(data) < 64<<10 {
 		return false
@@ -75,20 +79,35 @@ func WriteParquetFast(w io.Writer, rec arrow.RecordBatch) error {
 		parquet.WithDictionaryDefault(false),
 		parquet.WithStats(false),
 		parquet.WithCreatedBy("kneepipe"),
-	))
+	), false)
 }
 
-func writeParquet(w io.Writer, rec arrow.RecordBatch, props *parquet.WriterProperties) error {
+// writeParquet writes rec in row groups. With plain, a dictionary string
+// column is written as a plain one, its schema too, one row group at a
+// time: an artifact's file is the same whichever form the column had in
+// memory. Without, the schema keeps the dictionary type, so that the
+// stage cache reads the column back in that form.
+func writeParquet(w io.Writer, rec arrow.RecordBatch, props *parquet.WriterProperties, plain bool) error {
+	schema := rec.Schema()
+	if plain {
+		schema = plainSchema(schema)
+	}
 	// The Parquet writer closes a writer that is an io.Closer; the caller owns w.
-	fw, err := pqarrow.NewFileWriter(rec.Schema(), struct{ io.Writer }{w}, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	fw, err := pqarrow.NewFileWriter(schema, struct{ io.Writer }{w}, props, pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
 	if err != nil {
 		return err
 	}
 	for off := int64(0); off < rec.NumRows() || off == 0; off += rowGroupRows {
 		end := min(off+rowGroupRows, rec.NumRows())
 		part := rec.NewSlice(off, end)
-		err := fw.Write(part)
-		part.Release()
+		var err error
+		if plain && schema != rec.Schema() {
+			part, err = plainRecord(part, schema)
+		}
+		if err == nil {
+			err = fw.Write(part)
+			part.Release()
+		}
 		if err != nil {
 			fw.Close()
 			return err
@@ -98,6 +117,42 @@ func writeParquet(w io.Writer, rec arrow.RecordBatch, props *parquet.WriterPrope
 		}
 	}
 	return fw.Close()
+}
+
+// plainSchema is schema with dictionary string columns as plain strings
+// (schema itself when it has none).
+func plainSchema(schema *arrow.Schema) *arrow.Schema {
+	fields := schema.Fields()
+	changed := false
+	for i, f := range fields {
+		if t := PlainType(f.Type); t != f.Type {
+			fields[i].Type, changed = t, true
+		}
+	}
+	if !changed {
+		return schema
+	}
+	return arrow.NewSchema(fields, nil)
+}
+
+// plainRecord is rec (released) with its dictionary string columns made
+// plain, under schema.
+func plainRecord(rec arrow.RecordBatch, schema *arrow.Schema) (arrow.RecordBatch, error) {
+	defer rec.Release()
+	cols := make([]arrow.Array, 0, rec.NumCols())
+	defer func() {
+		for _, c := range cols {
+			c.Release()
+		}
+	}()
+	for i := range rec.NumCols() {
+		c, err := Plain(memory.DefaultAllocator, rec.Column(int(i)))
+		if err != nil {
+			return nil, fmt.Errorf("column %q: %w", rec.ColumnName(int(i)), err)
+		}
+		cols = append(cols, c)
+	}
+	return array.NewRecordBatch(schema, cols, rec.NumRows()), nil
 }
 
 // ReadParquet reads a whole Parquet file into one record batch.

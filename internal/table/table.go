@@ -118,19 +118,6 @@ func Names(rec arrow.RecordBatch) []string {
 	return out
 }
 
-// StringCol returns the named column, which must be a string column.
-func StringCol(rec arrow.RecordBatch, name string) (*array.String, error) {
-	i, err := Index(rec, name)
-	if err != nil {
-		return nil, err
-	}
-	a, ok := rec.Column(i).(*array.String)
-	if !ok {
-		return nil, fmt.Errorf("column %q is %s, want string", name, rec.Column(i).DataType())
-	}
-	return a, nil
-}
-
 // Int64Col returns the named column, which must be an int64 column.
 func Int64Col(rec arrow.RecordBatch, name string) (*array.Int64, error) {
 	i, err := Index(rec, name)
@@ -151,12 +138,21 @@ func Text(a arrow.Array, i int) string {
 	if a.IsNull(i) {
 		return "\x00null"
 	}
+	if d, ok := a.(*array.Dictionary); ok {
+		if s, ok := AsStrings(d); ok {
+			if s.IsNull(i) {
+				return "\x00null"
+			}
+			return s.Value(i)
+		}
+	}
 	return a.ValueStr(i)
 }
 
 // Take returns the rows at idx, in that order. String and int64 columns
 // are gathered here, sized exactly before copying: compute.TakeArray grows
 // a string column's data by doubling, which at 10M rows copies gigabytes.
+// A dictionary string column gets new codes over the same dictionary.
 func Take(ctx context.Context, mem memory.Allocator, rec arrow.RecordBatch, idx []int) (arrow.RecordBatch, error) {
 	var indices arrow.Array // for the other types, built once if needed
 	defer func() {
@@ -188,12 +184,28 @@ func Take(ctx context.Context, mem memory.Allocator, rec arrow.RecordBatch, idx 
 	return res, nil
 }
 
+// TakeColumn returns the cells of col at idx, as Take does for each of a
+// record's columns. The indices must be in bounds.
+func TakeColumn(ctx context.Context, mem memory.Allocator, col arrow.Array, idx []int) (arrow.Array, error) {
+	var indices arrow.Array
+	defer func() {
+		if indices != nil {
+			indices.Release()
+		}
+	}()
+	return takeColumn(compute.WithAllocator(ctx, mem), mem, col, idx, &indices)
+}
+
 func takeColumn(ctx context.Context, mem memory.Allocator, col arrow.Array, idx []int, indices *arrow.Array) (arrow.Array, error) {
 	switch a := col.(type) {
 	case *array.String:
 		return exactStrings(mem, len(idx), func(k int) (string, bool) { return a.Value(idx[k]), a.IsValid(idx[k]) })
 	case *array.Int64:
 		return exactInt64s(mem, len(idx), func(k int) (int64, bool) { return a.Value(idx[k]), a.IsValid(idx[k]) }), nil
+	case *array.Dictionary:
+		if s, ok := AsStrings(a); ok {
+			return takeDictionary(mem, s, idx), nil
+		}
 	}
 	if *indices == nil {
 		ib := array.NewInt64Builder(mem)

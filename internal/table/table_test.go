@@ -71,8 +71,8 @@ func TestTypedColumns(t *testing.T) {
 	// unlike any string.
 	s, _ := StringCol(rec, "s")
 	i, _ := Int64Col(rec, "i")
-	if Text(s, 0) != Text(i, 0) {
-		t.Errorf("Text: %q != %q", Text(s, 0), Text(i, 0))
+	if Text(s.Array(), 0) != Text(i, 0) {
+		t.Errorf("Text: %q != %q", Text(s.Array(), 0), Text(i, 0))
 	}
 	b := array.NewStringBuilder(mem)
 	b.AppendNull()

@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/kneepipe/kneepipe/internal/table"
@@ -166,7 +165,7 @@ func readPart(ctx context.Context, w Work, mem memory.Allocator, p *planRecord, 
 // stem from distinct keys, so walking the listing once and taking the
 // next row of the key's shard when it is that key rebuilds the order of
 // a one-machine run.
-func mergeStage(ctx context.Context, mem memory.Allocator, st *runner.Stage, keys *array.String, parts []*loadedPart) (*runner.Given, error) {
+func mergeStage(ctx context.Context, mem memory.Allocator, st *runner.Stage, keys *table.StringCells, parts []*loadedPart) (*runner.Given, error) {
 	g := &runner.Given{Outputs: map[string]arrow.RecordBatch{}}
 	release := func() {
 		for _, rec := range g.Outputs {
@@ -208,9 +207,9 @@ func mergeStage(ctx context.Context, mem memory.Allocator, st *runner.Stage, key
 	return g, nil
 }
 
-func mergeOutput(ctx context.Context, mem memory.Allocator, port, stage string, keys *array.String, parts []*loadedPart) (arrow.RecordBatch, error) {
+func mergeOutput(ctx context.Context, mem memory.Allocator, port, stage string, keys *table.StringCells, parts []*loadedPart) (arrow.RecordBatch, error) {
 	recs := make([]arrow.RecordBatch, len(parts))
-	partKeys := make([]*array.String, len(parts))
+	partKeys := make([]*table.StringCells, len(parts))
 	offsets := make([]int, len(parts))
 	off := 0
 	for s, pt := range parts {
