@@ -6,16 +6,17 @@ const (
 	litMask  = 1<<litBits - 1
 	distMask = 1<<distBits - 1
 	// The fast loop runs while each iteration can refill twice with a
-	// whole-word load (at most 7 bytes each) and write two literals and a
-	// match copied in 8-byte words (up to 7 bytes past its end), so it
+	// whole-word load (at most 7 bytes each) and write the literals of two
+	// lookups (up to two each) and a match copied in 8-byte words (up to 7
+	// bytes past its end), so it
 	// needs no other check of the input's or output's end.
 	fastIn  = 16
-	fastOut = 2 + 258 + 8
+	fastOut = 2*2 + 258 + 8
 )
 
 // block decodes a Huffman-coded block with d's tables into dst[out:] and
 // returns the new output length. After one refill the bit buffer holds at
-// least 56 bits: enough for three literals (15 bits each), or two and a
+// least 56 bits: enough for three literal lookups (15 bits each), or two and a
 // length (15+5), after which a second refill makes room for the distance
 // (15+13).
 func (d *Decoder) block(dst []byte, out int, br *bitReader) (int, error) {
@@ -29,20 +30,20 @@ func (d *Decoder) block(dst []byte, out int, br *bitReader) (int, error) {
 		if int32(e) < 0 {
 			b >>= e & 63
 			n -= uint(e & 63)
-			dst[out] = byte(e >> 16)
-			out++
+			binary.LittleEndian.PutUint16(dst[out:], uint16(e>>8))
+			out += 1 + int(e>>24&1)
 			e = lit[b&litMask]
 			if int32(e) < 0 {
 				b >>= e & 63
 				n -= uint(e & 63)
-				dst[out] = byte(e >> 16)
-				out++
+				binary.LittleEndian.PutUint16(dst[out:], uint16(e>>8))
+				out += 1 + int(e>>24&1)
 				e = lit[b&litMask]
 				if int32(e) < 0 {
 					b >>= e & 63
 					n -= uint(e & 63)
-					dst[out] = byte(e >> 16)
-					out++
+					binary.LittleEndian.PutUint16(dst[out:], uint16(e>>8))
+					out += 1 + int(e>>24&1)
 					continue
 				}
 			}
@@ -54,8 +55,8 @@ func (d *Decoder) block(dst []byte, out int, br *bitReader) (int, error) {
 			if int32(e) < 0 {
 				b >>= e & 63
 				n -= uint(e & 63)
-				dst[out] = byte(e >> 16)
-				out++
+				binary.LittleEndian.PutUint16(dst[out:], uint16(e>>8))
+				out += 1 + int(e>>24&1)
 				continue
 			}
 			if e&litSpecial != 0 {
@@ -68,7 +69,7 @@ func (d *Decoder) block(dst []byte, out int, br *bitReader) (int, error) {
 				return out, nil
 			}
 		}
-		length := int(e>>16) + int(b&(1<<(e&63)-1)>>(e>>8&15))
+		length := int(e>>16) + extra(b, e)
 		b >>= e & 63
 		n -= uint(e & 63)
 		if n < 28 {
@@ -86,7 +87,7 @@ func (d *Decoder) block(dst []byte, out int, br *bitReader) (int, error) {
 				return out, ErrCorrupt
 			}
 		}
-		back := int(e>>16) + int(b&(1<<(e&63)-1)>>(e>>8&15))
+		back := int(e>>16) + extra(b, e)
 		b >>= e & 63
 		n -= uint(e & 63)
 		if back > out {
@@ -135,11 +136,15 @@ func (d *Decoder) blockTail(dst []byte, out int, br *bitReader) (int, error) {
 		}
 		switch {
 		case int32(e) < 0:
-			if out == len(dst) {
+			if len(dst)-out < 1+int(e>>24&1) {
 				return out, ErrTooLong
 			}
-			dst[out] = byte(e >> 16)
+			dst[out] = byte(e >> 8)
 			out++
+			if e&litPair != 0 {
+				dst[out] = byte(e >> 16)
+				out++
+			}
 		case e&litEOB != 0:
 			br.drop(uint(e & 63))
 			return out, nil
@@ -150,7 +155,7 @@ func (d *Decoder) blockTail(dst []byte, out int, br *bitReader) (int, error) {
 			br.drop(uint(e & 63))
 			continue
 		}
-		length := int(e>>16) + int(br.b&(1<<(e&63)-1)>>(e>>8&15))
+		length := int(e>>16) + extra(br.b, e)
 		br.drop(uint(e & 63))
 		br.refill()
 		e = d.dist[br.b&distMask]
@@ -160,7 +165,7 @@ func (d *Decoder) blockTail(dst []byte, out int, br *bitReader) (int, error) {
 		if e&distSpecial != 0 {
 			return out, ErrCorrupt
 		}
-		back := int(e>>16) + int(br.b&(1<<(e&63)-1)>>(e>>8&15))
+		back := int(e>>16) + extra(br.b, e)
 		br.drop(uint(e & 63))
 		if back > out {
 			return out, ErrCorrupt
@@ -177,4 +182,11 @@ func (d *Decoder) blockTail(dst []byte, out int, br *bitReader) (int, error) {
 		}
 		out += length
 	}
+}
+
+// extra is the value of length or distance entry e's extra bits, which
+// follow its code in b.
+func extra(b uint64, e uint32) int {
+	n := e & 63
+	return int(b & (1<<n - 1) >> (n - e>>8&15))
 }

@@ -3,15 +3,17 @@ package inflate
 import "math/bits"
 
 // A table entry (uint32) decodes one Huffman code from the low bits of the
-// bit buffer, so that a literal costs one lookup:
+// bit buffer, so that a literal costs one lookup, and two literals whose
+// codes fit in the primary bits together cost one too:
 //
-//	bits 0-5   bits to consume: the code's length plus its extra bits
-//	           (a subtable link: the primary table's bits)
-//	bits 8-11  the code's length (extra bits follow it); a link: the
-//	           subtable's bits
-//	bits 16-27 literal byte, length base or subtable start (litlen);
-//	bits 16-30 distance base or subtable start (distance), symbol
-//	           (code lengths)
+//	bits 0-5   bits to consume: the code's length plus its extra bits (two
+//	           literals: both lengths; a subtable link: the primary bits)
+//	literal    bit 31; bits 8-15 the byte; with bit 24, bits 16-23 a
+//	           second byte
+//	length,    bits 8-11 the extra bits' count, bits 16-30 the base
+//	distance
+//	link       bits 8-11 the subtable's bits, bits 16-29 its start
+//	code-length bits 16-20 the symbol
 //	litlen flags: bit 31 literal, bit 30 not a literal nor a length, then
 //	           bit 29 subtable link, bit 28 end of block, neither: invalid
 //	distance flags: bit 31 not a distance, then bit 30 subtable link,
@@ -21,6 +23,7 @@ const (
 	litSpecial  = 1 << 30
 	litLink     = 1 << 29
 	litEOB      = 1 << 28
+	litPair     = 1 << 24
 	distSpecial = 1 << 31
 	distLink    = 1 << 30
 	clenInvalid = 1 << 31
@@ -52,11 +55,12 @@ var (
 func litValue(s int) uint32 {
 	switch {
 	case s < 256:
-		return litFlag | uint32(s)<<16
+		return litFlag | uint32(s)<<8
 	case s == 256:
 		return litSpecial | litEOB
 	case s < 286:
-		return uint32(lengthBase[s-257])<<16 | uint32(lengthExtra[s-257])
+		x := uint32(lengthExtra[s-257])
+		return uint32(lengthBase[s-257])<<16 | x<<8 | x
 	}
 	return litSpecial // 286 and 287: in the fixed code, never valid
 }
@@ -64,7 +68,8 @@ func litValue(s int) uint32 {
 // distValue is distance symbol s's entry before its code length is added.
 func distValue(s int) uint32 {
 	if s < 30 {
-		return uint32(distBase[s])<<16 | uint32(distExtra[s])
+		x := uint32(distExtra[s])
+		return uint32(distBase[s])<<16 | x<<8 | x
 	}
 	return distSpecial // 30 and 31: in the fixed code, never valid
 }
@@ -135,7 +140,7 @@ func fill(t []uint32, primary uint, lens []uint8, sorted []uint16, count [maxCod
 		prevLen = l
 		rev := int(bits.Reverse16(uint16(code)) >> (16 - l))
 		code++
-		e := value(int(s)) + uint32(l) + uint32(l)<<8
+		e := value(int(s)) + uint32(l)
 		if l <= primary {
 			for i := rev; i <= mask; i += 1 << l {
 				t[i] = e
@@ -164,4 +169,23 @@ func fill(t []uint32, primary uint, lens []uint8, sorted []uint16, count [maxCod
 		count[l]--
 	}
 	return true
+}
+
+// pairLiterals turns each primary litlen entry of a literal whose code
+// leaves room in the primary bits for a second literal's code into an
+// entry of both: image data is mostly literals, and each lookup waits for
+// the one before it. Entries are visited from the top, so that the
+// entry read for the second code, at a lower index, is still single.
+func pairLiterals(t *[litTableSize]uint32) {
+	for i := 1<<litBits - 1; i >= 0; i-- {
+		e := t[i]
+		if int32(e) >= 0 || e&63 >= litBits {
+			continue
+		}
+		l := e & 63
+		e2 := t[i>>l]
+		if int32(e2) < 0 && l+e2&63 <= litBits {
+			t[i] = e + e2&63 + e2<<8&0xff0000 | litPair
+		}
+	}
 }
