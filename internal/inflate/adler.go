@@ -2,9 +2,10 @@ package inflate
 
 import "encoding/binary"
 
-// Adler32 is zlib's checksum of p, the same as hash/adler32's, ~3x as
-// fast (BenchmarkAdler32): hash/adler32 adds one byte at a time into two
-// dependent sums, which costs as much as the rest of inflating a PNG row.
+// Adler32 is zlib's checksum of p, the same as hash/adler32's, in ~0.7
+// of its CPU time on a loaded machine (BenchmarkAdler32): hash/adler32
+// adds one byte at a time into two dependent sums, ~10 % of inflating a
+// knee PNG.
 // Here 8 bytes are taken at a time: the running sum s1 advances by their
 // total, and s2, which adds s1 after every byte, by 8·s1 plus each byte
 // weighted by the bytes after it. The per-column byte sums are kept in
