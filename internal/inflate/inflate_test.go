@@ -299,3 +299,18 @@ func idatStream(png []byte) []byte {
 	}
 	return out
 }
+
+// TestNoAllocations: a Decoder inflates without allocating.
+func TestNoAllocations(t *testing.T) {
+	data := bytes.Repeat([]byte("knee radiograph "), 5000)
+	src := zlibStream(t, data)
+	var d Decoder
+	dst := make([]byte, len(data))
+	if n := testing.AllocsPerRun(10, func() {
+		if err := d.Zlib(dst, src); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Fatalf("%v allocations a stream", n)
+	}
+}
