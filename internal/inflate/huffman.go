@@ -171,21 +171,57 @@ func fill(t []uint32, primary uint, lens []uint8, sorted []uint16, count [maxCod
 	return true
 }
 
-// pairLiterals turns each primary litlen entry of a literal whose code
-// leaves room in the primary bits for a second literal's code into an
-// entry of both: image data is mostly literals, and each lookup waits for
-// the one before it. Entries are visited from the top, so that the
-// entry read for the second code, at a lower index, is still single.
-func pairLiterals(t *[litTableSize]uint32) {
-	for i := 1<<litBits - 1; i >= 0; i-- {
-		e := t[i]
-		if int32(e) >= 0 || e&63 >= litBits {
-			continue
+// litCode is a literal's code: its length and its bits reversed.
+type litCode struct {
+	sym, len uint8
+	rev      uint16
+}
+
+// pairLiterals adds to the primary litlen table t of the code with these
+// lengths an entry for each two literals whose codes fit in the primary
+// bits together: image data is mostly literals, and each lookup waits for
+// the one before it. The pairs are generated from the literal codes in
+// canonical order (by length), so that only fitting pairs are visited.
+func pairLiterals(t *[litTableSize]uint32, lens []uint8) {
+	var count, next, offs [maxCodeLen + 1]uint16
+	for _, l := range lens {
+		count[l]++
+	}
+	count[0] = 0
+	for l := 1; l <= maxCodeLen; l++ {
+		next[l] = (next[l-1] + count[l-1]) << 1
+	}
+	// Literals of each length get that length's first codes, in symbol
+	// order (they precede the other symbols).
+	var lit [256]litCode
+	var short [litBits]uint16
+	for _, l := range lens[:256] {
+		if l > 0 && l < litBits {
+			short[l]++
 		}
-		l := e & 63
-		e2 := t[i>>l]
-		if int32(e2) < 0 && l+e2&63 <= litBits {
-			t[i] = e + e2&63 + e2<<8&0xff0000 | litPair
+	}
+	for l := 2; l < litBits; l++ {
+		offs[l] = offs[l-1] + short[l-1]
+	}
+	nlit := offs[litBits-1] + short[litBits-1]
+	for s, l := range lens[:256] {
+		if l > 0 && l < litBits {
+			c := next[l]
+			next[l]++
+			lit[offs[l]] = litCode{uint8(s), l, bits.Reverse16(c) >> (16 - l)}
+			offs[l]++
+		}
+	}
+	for _, a := range lit[:nlit] {
+		for _, b := range lit[:nlit] {
+			l := uint(a.len + b.len)
+			if l > litBits {
+				break
+			}
+			e := litFlag | litPair | uint32(b.sym)<<16 | uint32(a.sym)<<8 | uint32(l)
+			for i := int(a.rev) | int(b.rev)<<a.len; i < 1<<litBits; i += 1 << l {
+				t[i] = e
+			}
 		}
 	}
 }
