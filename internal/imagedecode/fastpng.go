@@ -4,11 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/crc32"
-	"io"
 	"math"
 	"sync"
 
-	"github.com/klauspost/compress/zlib"
+	"github.com/kneepipe/kneepipe/internal/inflate"
 )
 
 // RawFormat is a PNG sample layout DecodeRaw handles.
@@ -47,15 +46,14 @@ func (r *Raw) Row(y int) []byte {
 
 // rawDecoder is DecodeRaw's reusable state: the inflater and the buffers.
 type rawDecoder struct {
-	z    io.ReadCloser // klauspost zlib reader, a zlib.Resetter
-	src  bytes.Reader
+	z    inflate.Decoder
 	idat []byte // the IDAT chunks' data joined, when there are several
 	pix  []byte // filter byte + samples, row after row
 	zero []byte // the row "above" the first one
 }
 
-// rawDecoders keeps decoders between calls: a decoder holds a 32 KB
-// inflate window and its buffers, which callers decoding from many
+// rawDecoders keeps decoders between calls: a decoder holds ~17 KB of
+// Huffman tables and its buffers, which callers decoding from many
 // goroutines would otherwise allocate per image.
 var rawDecoders = sync.Pool{New: func() any { return new(rawDecoder) }}
 
@@ -68,8 +66,8 @@ const maxRawBytes = min(math.MaxInt, 1<<46)
 
 // DecodeRaw decodes the common PNG layouts of radiographs (non-interlaced
 // 8- or 16-bit gray, 8-bit RGB, without tRNS or PLTE) ~1.7× as fast as
-// Decode on knee PNGs (BenchmarkKneeDecode): klauspost's inflate, no
-// image.Image, buffers reused. It calls
+// Decode on knee PNGs (BenchmarkKneeDecode): internal/inflate straight
+// into the row buffer, no image.Image, buffers reused. It calls
 // fn with the pixels, which are valid only during fn, and reports whether
 // it did. It is stricter than image/png: anything else, damaged data or a
 // header over maxPixels (DefaultMaxPixels when <= 0) is left to Decode
@@ -86,7 +84,6 @@ func DecodeRaw(data []byte, maxPixels int64, fn func(*Raw)) bool {
 		if cap(d.idat) > maxPooledPix {
 			d.idat = nil
 		}
-		d.src.Reset(nil)
 		rawDecoders.Put(d)
 	}()
 	raw, idat, ok := d.chunks(data, maxPixels)
@@ -192,28 +189,11 @@ func (d *rawDecoder) inflate(raw *Raw, idat []byte) bool {
 	}
 	stride := 1 + raw.Width*bpp
 	total := stride * raw.Height
-	if len(idat) < 2 || idat[1]&0x20 != 0 { // no preset dictionaries
-		return false
-	}
-	d.src.Reset(idat)
-	if d.z == nil {
-		z, err := zlib.NewReader(&d.src)
-		if err != nil {
-			return false
-		}
-		d.z = z
-	} else if d.z.(zlib.Resetter).Reset(&d.src, nil) != nil {
-		return false
-	}
 	if cap(d.pix) < total {
 		d.pix = make([]byte, total)
 	}
 	pix := d.pix[:total]
-	if _, err := io.ReadFull(d.z, pix); err != nil {
-		return false
-	}
-	var one [1]byte
-	if n, err := d.z.Read(one[:]); n != 0 || err != io.EOF || d.src.Len() != 0 {
+	if d.z.Zlib(pix, idat) != nil {
 		return false
 	}
 	if cap(d.zero) < stride {
