@@ -58,21 +58,10 @@ func ReadCSV(mem memory.Allocator, r io.Reader, types map[string]arrow.DataType)
 			return nil, err
 		}
 		for i, f := range rec {
-			c := &cols[i]
-			if c.dict != nil {
-				c.dict.add(f)
-				continue
-			}
-			if f == "" {
-				c.ints, c.valid = append(c.ints, 0), append(c.valid, false)
-				continue
-			}
-			v, err := strconv.ParseInt(f, 10, 64)
-			if err != nil {
+			if !cols[i].add(f) {
 				line, _ := cr.FieldPos(i)
 				return nil, intError(line, header[i], f)
 			}
-			c.ints, c.valid = append(c.ints, v), append(c.valid, true)
 		}
 	}
 	for i, c := range cols {

@@ -49,6 +49,25 @@ type pieceCol struct {
 	valid []bool
 }
 
+// add appends one cell: a string to the dictionary, or an integer (empty
+// is null); false when an integer column's cell is not one.
+func (c *pieceCol) add(f string) bool {
+	if c.dict != nil {
+		c.dict.add(f)
+		return true
+	}
+	if f == "" {
+		c.ints, c.valid = append(c.ints, 0), append(c.valid, false)
+		return true
+	}
+	v, err := strconv.ParseInt(f, 10, 64)
+	if err != nil {
+		return false
+	}
+	c.ints, c.valid = append(c.ints, v), append(c.valid, true)
+	return true
+}
+
 // readCSVChunked is ReadCSV for a big file of size bytes: the same values,
 // the same errors, with the tokenizing spread over the cores. The file is
 // cut only at a line end outside quotes (an even number of '"' before
@@ -182,22 +201,11 @@ func (p *csvPiece) parse(header []string, isInt []bool, seed maphash.Seed) {
 			return
 		}
 		for i, f := range rec {
-			c := &p.cols[i]
-			if !isInt[i] {
-				c.dict.add(f)
-				continue
-			}
-			if f == "" {
-				c.ints, c.valid = append(c.ints, 0), append(c.valid, false)
-				continue
-			}
-			v, err := strconv.ParseInt(f, 10, 64)
-			if err != nil {
+			if !p.cols[i].add(f) {
 				line, _ := cr.FieldPos(i)
 				p.err = intError(line+p.line-1, header[i], f)
 				return
 			}
-			c.ints, c.valid = append(c.ints, v), append(c.valid, true)
 		}
 	}
 }
