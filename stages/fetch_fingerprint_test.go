@@ -265,26 +265,30 @@ func TestFetchHashFingerprintSharedCopies(t *testing.T) {
 		t.Errorf("other.png: fingerprint missing or equal to a.png's")
 	}
 
-	m := newFingerprintMemo(nil)
-	var computed atomic.Int32
-	var wg sync.WaitGroup
-	for i := range 64 {
-		wg.Go(func() {
-			k := [32]byte{byte(i % 4)}
-			f := m.do(k, func() fingerprinted {
-				computed.Add(1)
-				time.Sleep(time.Millisecond)
-				return fingerprinted{fp: []byte{k[0]}}
+	// In a synctest bubble the compute's sleep ends only once every other
+	// lookup is blocked: all 64 overlap the first compute of their key.
+	synctest.Test(t, func(t *testing.T) {
+		m := newFingerprintMemo(nil)
+		var computed atomic.Int32
+		var wg sync.WaitGroup
+		for i := range 64 {
+			wg.Go(func() {
+				k := [32]byte{byte(i % 4)}
+				f := m.do(k, func() fingerprinted {
+					computed.Add(1)
+					time.Sleep(time.Millisecond)
+					return fingerprinted{fp: []byte{k[0]}}
+				})
+				if len(f.fp) != 1 || f.fp[0] != k[0] {
+					t.Errorf("key %d: got %v", k[0], f.fp)
+				}
 			})
-			if len(f.fp) != 1 || f.fp[0] != k[0] {
-				t.Errorf("key %d: got %v", k[0], f.fp)
-			}
-		})
-	}
-	wg.Wait()
-	if n := computed.Load(); n != 4 {
-		t.Errorf("64 lookups of 4 keys computed %d times, want 4", n)
-	}
+		}
+		wg.Wait()
+		if n := computed.Load(); n != 4 {
+			t.Errorf("64 lookups of 4 keys computed %d times, want 4", n)
+		}
+	})
 }
 
 // An outcome remembered under other caps is not reused where it may not
