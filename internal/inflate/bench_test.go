@@ -5,12 +5,11 @@ import (
 	"compress/zlib"
 	"hash/adler32"
 	"io"
-	"os"
-	"path/filepath"
-	"syscall"
 	"testing"
 
 	kzlib "github.com/klauspost/compress/zlib"
+
+	"github.com/kneepipe/kneepipe/internal/kneedev"
 )
 
 // BenchmarkKneeInflate inflates the IDAT streams of knee-dev PNGs, one
@@ -18,17 +17,10 @@ import (
 // used before, "decoder" with Decoder.Zlib (all reused, as DecodeRaw
 // reuses them).
 func BenchmarkKneeInflate(b *testing.B) {
-	paths, _ := filepath.Glob(filepath.Join(kneeDir(), "*", "*.png"))
-	if len(paths) == 0 {
-		b.Skipf("no knee-dev PNGs under %s (set NEARDUP_KNEE_DEV)", kneeDir())
-	}
+	_, files := kneedev.Files(b, 200)
 	var streams [][]byte
 	size := 0
-	for _, p := range paths[:min(200, len(paths))] {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			b.Fatal(err)
-		}
+	for _, data := range files {
 		streams = append(streams, idatStream(data))
 	}
 	{
@@ -40,7 +32,7 @@ func BenchmarkKneeInflate(b *testing.B) {
 	var src bytes.Reader
 	b.Run("zlib", func(b *testing.B) {
 		b.SetBytes(int64(size))
-		defer reportCPU(b, cpuTime())
+		defer kneedev.ReportCPU(b, kneedev.CPUTime())
 		var zr io.ReadCloser
 		for i := 0; b.Loop(); i++ {
 			src.Reset(streams[i%len(streams)])
@@ -56,7 +48,7 @@ func BenchmarkKneeInflate(b *testing.B) {
 	})
 	b.Run("klauspost", func(b *testing.B) {
 		b.SetBytes(int64(size))
-		defer reportCPU(b, cpuTime())
+		defer kneedev.ReportCPU(b, kneedev.CPUTime())
 		var zr io.ReadCloser
 		for i := 0; b.Loop(); i++ {
 			src.Reset(streams[i%len(streams)])
@@ -72,7 +64,7 @@ func BenchmarkKneeInflate(b *testing.B) {
 	})
 	b.Run("decoder", func(b *testing.B) {
 		b.SetBytes(int64(size))
-		defer reportCPU(b, cpuTime())
+		defer kneedev.ReportCPU(b, kneedev.CPUTime())
 		var d Decoder
 		for i := 0; b.Loop(); i++ {
 			if err := d.Zlib(dst, streams[i%len(streams)]); err != nil {
@@ -82,33 +74,21 @@ func BenchmarkKneeInflate(b *testing.B) {
 	})
 }
 
-// cpuTime is the process's user + system CPU time in nanoseconds: on a
-// machine shared with other jobs it varies less than wall time.
-func cpuTime() int64 {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return ru.Utime.Nano() + ru.Stime.Nano()
-}
-
 // BenchmarkAdler32 of a knee PNG's decompressed size.
 func BenchmarkAdler32(b *testing.B) {
 	buf := bytes.Repeat([]byte{1, 2, 3, 250}, 225*224/4)
 	b.Run("hash/adler32", func(b *testing.B) {
 		b.SetBytes(int64(len(buf)))
-		defer reportCPU(b, cpuTime())
+		defer kneedev.ReportCPU(b, kneedev.CPUTime())
 		for b.Loop() {
 			adler32.Checksum(buf)
 		}
 	})
 	b.Run("Adler32", func(b *testing.B) {
 		b.SetBytes(int64(len(buf)))
-		defer reportCPU(b, cpuTime())
+		defer kneedev.ReportCPU(b, kneedev.CPUTime())
 		for b.Loop() {
 			Adler32(buf)
 		}
 	})
-}
-
-func reportCPU(b *testing.B, cpu0 int64) {
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(b.N), "cpu-ns/op")
 }

@@ -9,9 +9,9 @@ import (
 	"hash/adler32"
 	"io"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/kneepipe/kneepipe/internal/kneedev"
 )
 
 // deflate compresses data with compress/flate at level.
@@ -253,16 +253,10 @@ func TestDamagedStreams(t *testing.T) {
 // TestKneeIDATs: the IDAT streams of the real knee PNGs (when
 // ../shared/knee-dev exists) decode as compress/zlib decodes them.
 func TestKneeIDATs(t *testing.T) {
-	paths, _ := filepath.Glob(filepath.Join(kneeDir(), "*", "*.png"))
-	if len(paths) == 0 {
-		t.Skipf("no knee-dev PNGs under %s (set NEARDUP_KNEE_DEV)", kneeDir())
-	}
+	paths, files := kneedev.Files(t, 0)
 	var d Decoder
-	for _, p := range paths {
-		data, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for i, p := range paths {
+		data := files[i]
 		idat := idatStream(data)
 		zr, err := zlib.NewReader(bytes.NewReader(idat))
 		if err != nil {
@@ -277,13 +271,6 @@ func TestKneeIDATs(t *testing.T) {
 			t.Fatalf("%s: %v (equal prefix %d of %d)", p, err, commonPrefix(got, want), len(want))
 		}
 	}
-}
-
-func kneeDir() string {
-	if dir := os.Getenv("NEARDUP_KNEE_DEV"); dir != "" {
-		return dir
-	}
-	return "../../../shared/knee-dev"
 }
 
 // idatStream is a PNG's IDAT chunks' data joined (no CRC checks: the test
