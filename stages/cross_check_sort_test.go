@@ -10,14 +10,7 @@ import (
 // prefix, short items and bytes above 0x7f included.
 func TestSortedGroups(t *testing.T) {
 	items := []string{"abcdefgh2", "abcdefgh10", "ab", "ab\x00", "", "\xffz", "abcdefgh", "b", "abcdefgh2", "a\x80"}
-	order := sortedGroups(len(items), func(g int) string { return items[g] })
-	got := make([]string, len(order))
-	for i, g := range order {
-		got[i] = items[g]
-	}
-	want := slices.Clone(items)
-	slices.SortFunc(want, strings.Compare)
-	if !slices.Equal(got, want) {
+	if got, want := sortedItems(items), stringSorted(items); !slices.Equal(got, want) {
 		t.Errorf("sortedGroups order %q, want %q", got, want)
 	}
 }
@@ -39,16 +32,25 @@ func TestSortedGroupsManyBuckets(t *testing.T) {
 		}
 		items = append(items, string(b))
 	}
+	if !slices.Equal(sortedItems(items), stringSorted(items)) {
+		t.Error("sortedGroups order differs from a string sort")
+	}
+}
+
+// sortedItems is items in sortedGroups' order.
+func sortedItems(items []string) []string {
 	order := sortedGroups(len(items), func(g int) string { return items[g] })
 	got := make([]string, len(order))
 	for i, g := range order {
 		got[i] = items[g]
 	}
+	return got
+}
+
+func stringSorted(items []string) []string {
 	want := slices.Clone(items)
 	slices.SortFunc(want, strings.Compare)
-	if !slices.Equal(got, want) {
-		t.Error("sortedGroups order differs from a string sort")
-	}
+	return want
 }
 
 // permuteRows puts row order[k] at k, cycles of every length included.
