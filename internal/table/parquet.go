@@ -11,7 +11,10 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
+	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/kneepipe/kneepipe/internal/safe"
 )
 
 // rowGroupRows bounds a row group; 1M-row tables are split so readers can
@@ -155,53 +158,107 @@ func plainRecord(rec arrow.RecordBatch, schema *arrow.Schema) (arrow.RecordBatch
 	return array.NewRecordBatch(schema, cols, rec.NumRows()), nil
 }
 
-// ReadParquet reads a whole Parquet file into one record batch.
+// ReadParquet reads a whole Parquet file into one record batch. The file
+// may be damaged or hostile (a read stage's): checkParquet vets its footer
+// before arrow-go trusts it, and a panic in arrow-go on a file that passed
+// is the file's error, not a crash. Errors name the file.
 func ReadParquet(ctx context.Context, mem memory.Allocator, path string) (arrow.RecordBatch, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	tbl, err := pqarrow.ReadTable(ctx, f, nil, pqarrow.ArrowReadProperties{}, mem)
+	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("read parquet %s: %w", path, err)
+		return nil, err
 	}
-	defer tbl.Release()
-	return tableToRecord(mem, tbl)
+	if err := checkParquet(f, st.Size()); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var rec arrow.RecordBatch
+	if p := safe.Call(func() { rec, err = readParquet(ctx, mem, f) }); p != nil {
+		err = p
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return rec, nil
 }
 
-// tableToRecord concatenates each column's chunks into one array.
-func tableToRecord(mem memory.Allocator, tbl arrow.Table) (arrow.RecordBatch, error) {
-	cols := make([]arrow.Array, tbl.NumCols())
+// readParquet reads f column by column (as pqarrow's ReadTable does, but
+// a column shorter than the footer's row count is an error rather than
+// a panic, and so is a panic decoding one, as in ReadTable).
+func readParquet(ctx context.Context, mem memory.Allocator, f *os.File) (arrow.RecordBatch, error) {
+	pf, err := file.NewParquetReader(f)
+	if err != nil {
+		return nil, err
+	}
+	fr, err := pqarrow.NewFileReader(pf, pqarrow.ArrowReadProperties{}, mem)
+	if err != nil {
+		return nil, err
+	}
+	leaves := make([]int, pf.MetaData().Schema.NumColumns())
+	for i := range leaves {
+		leaves[i] = i
+	}
+	rgs := make([]int, pf.NumRowGroups())
+	rows := int64(0)
+	for i := range rgs {
+		rgs[i] = i
+		rows += pf.MetaData().RowGroup(i).NumRows()
+	}
+	readers, schema, err := fr.GetFieldReaders(ctx, leaves, rgs)
+	if err != nil {
+		return nil, err
+	}
+	cols := make([]arrow.Array, len(readers))
 	defer func() {
-		for _, c := range cols {
-			if c != nil {
-				c.Release()
+		for i, r := range readers {
+			r.Release()
+			if cols[i] != nil {
+				cols[i].Release()
 			}
 		}
 	}()
-	for i := range cols {
-		chunks := tbl.Column(i).Data().Chunks()
-		switch len(chunks) {
-		case 0:
-			cols[i] = array.MakeArrayOfNull(mem, tbl.Schema().Field(i).Type, 0)
-		case 1:
-			chunks[0].Retain()
-			cols[i] = chunks[0]
-		default:
-			a, err := array.Concatenate(chunks, mem)
-			if err != nil {
-				return nil, fmt.Errorf("column %q: %w", tbl.Schema().Field(i).Name, err)
-			}
-			cols[i] = a
+	for i, r := range readers {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		name := schema.Field(i).Name
+		var chunked *arrow.Chunked
+		if p := safe.Call(func() { chunked, err = fr.ReadColumn(rgs, r) }); p != nil {
+			err = fmt.Errorf("%v", p.Value)
+		}
+		if err == nil {
+			cols[i], err = concatChunks(mem, chunked)
+			chunked.Release()
+		}
+		if err == nil && int64(cols[i].Len()) != rows {
+			err = fmt.Errorf("%d rows, the footer says %d", cols[i].Len(), rows)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("column %q: %w", name, err)
 		}
 	}
 	// Drop the reader's field metadata (PARQUET:field_id) so a record read
 	// back writes the same bytes as the record first written.
-	fields := make([]arrow.Field, tbl.NumCols())
+	fields := make([]arrow.Field, len(cols))
 	for i := range fields {
-		f := tbl.Schema().Field(i)
+		f := schema.Field(i)
 		fields[i] = arrow.Field{Name: f.Name, Type: f.Type, Nullable: f.Nullable}
 	}
-	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, tbl.NumRows()), nil
+	return array.NewRecordBatch(arrow.NewSchema(fields, nil), cols, rows), nil
+}
+
+// concatChunks makes a column's chunks one array.
+func concatChunks(mem memory.Allocator, c *arrow.Chunked) (arrow.Array, error) {
+	switch chunks := c.Chunks(); len(chunks) {
+	case 0:
+		return array.MakeArrayOfNull(mem, c.DataType(), 0), nil
+	case 1:
+		chunks[0].Retain()
+		return chunks[0], nil
+	default:
+		return array.Concatenate(chunks, mem)
+	}
 }
