@@ -30,7 +30,7 @@ vet:
 # 127.0.0.1 and stop it when they finish; `tools` builds the pinned binary.
 # Each fuzz target then runs for FUZZTIME beyond its seed corpus.
 FUZZTIME ?= 20s
-FUZZ_TARGETS := ./runner:FuzzParse ./runner:FuzzRun ./stages:FuzzLayout ./internal/source:FuzzListXML ./internal/inflate:FuzzInflate
+FUZZ_TARGETS := ./runner:FuzzParse ./runner:FuzzRun ./stages:FuzzLayout ./internal/source:FuzzListXML ./internal/inflate:FuzzInflate ./internal/table:FuzzReadParquet
 
 test: tools vet chromium torch slurm
 	$(GO) test -count=1 ./... ./testdata/gen

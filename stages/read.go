@@ -90,7 +90,10 @@ func (s *read) Run(ctx context.Context, env *Env, _ map[string]arrow.RecordBatch
 	var err error
 	switch s.format {
 	case "parquet":
-		rec, err = table.ReadParquet(ctx, env.Mem, s.path)
+		// Its errors name the file.
+		if rec, err = table.ReadParquet(ctx, env.Mem, s.path); err != nil {
+			return nil, err
+		}
 	default:
 		var f *os.File
 		f, err = os.Open(s.path)

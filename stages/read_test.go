@@ -104,7 +104,7 @@ func TestReadErrors(t *testing.T) {
 		"{path: '" + missing + "'}":                   "no such file",
 		"{path: '" + badInt + "', types: {n: int64}}": `read ` + badInt + `: line 3: column "n": "two" is not an integer`,
 		"{path: '" + badInt + "', types: {m: int64}}": `typed column "m" is not in the header`,
-		"{path: '" + notParquet + "'}":                "read " + notParquet,
+		"{path: '" + notParquet + "'}":                notParquet + ": corrupt parquet footer: file is 4 bytes",
 	} {
 		res, err := build(t, "read", params).Run(t.Context(), env, map[string]arrow.RecordBatch{})
 		if err == nil {

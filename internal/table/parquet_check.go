@@ -26,12 +26,14 @@ const (
 	// maxSchemaDepth bounds the nesting of the schema (arrow-go recurses).
 	maxSchemaDepth = 64
 	// maxValuesPerByte bounds rows × columns against the bytes of the
-	// column chunks, past valuesSlack: the reader reserves about 10 bytes
-	// a value up front. Plain or Snappy data takes far more than 1/64 byte
-	// a value; only long runs of nulls or repeated values come closer, and
-	// a table with real data in other columns stays well under.
+	// column chunks, past valuesSlack: the reader reserves 10-20 bytes a
+	// value up front, so a file can make it allocate at most about 300 MB
+	// plus 1 KB a byte. Plain or Snappy data takes far more than 1/64
+	// byte a value; only runs of nulls or repeats come closer (arrow-go
+	// writes 3M nulls of one column in 420 bytes), and real data in other
+	// columns keeps the file well under.
 	maxValuesPerByte = 64
-	valuesSlack      = 1 << 20
+	valuesSlack      = 16 << 20
 )
 
 var parquetMagic = []byte("PAR1")
