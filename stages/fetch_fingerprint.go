@@ -21,6 +21,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/kneepipe/kneepipe/internal/atomicfile"
 	"github.com/kneepipe/kneepipe/internal/neardup"
 	"github.com/kneepipe/kneepipe/internal/safe"
 	"github.com/kneepipe/kneepipe/internal/table"
@@ -397,42 +398,34 @@ func (s *fingerprintStore) pruneTo(results []fetched) error {
 	return nil
 }
 
+// write replaces the store file. Unsynced, as before: every record carries
+// a CRC-32C, and a torn tail is dropped when the store is read.
 func (s *fingerprintStore) write(order [][sha256.Size]byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(s.path), ".tmp-fingerprints-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after the rename, nothing to remove
-	w := bufio.NewWriterSize(tmp, 1<<16)
-	var head [fpHeaderLen]byte
-	var tail [4]byte
-	record := func(k [sha256.Size]byte, kind byte, payload []byte) {
-		copy(head[:], k[:])
-		head[sha256.Size] = kind
-		binary.BigEndian.PutUint32(head[sha256.Size+1:], uint32(len(payload)))
-		binary.BigEndian.PutUint32(tail[:], crc32.Update(crc32.Checksum(head[:], crc32c), crc32c, payload))
-		w.Write(head[:])
-		w.Write(payload)
-		w.Write(tail[:])
-	}
-	caps := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, uint64(s.caps.maxPixels)), uint64(s.caps.maxBytes))
-	record([sha256.Size]byte{}, fpKindCaps, caps)
-	for _, k := range order {
-		f := s.byKey[k]
-		if f.fp != nil {
-			record(k, fpKindPrint, f.fp)
-		} else {
-			record(k, fpKindReason, []byte(f.reason)[:min(len(f.reason), fpMaxPayload)])
+	return atomicfile.WriteUnsynced(s.path, func(out io.Writer) error {
+		w := bufio.NewWriterSize(out, 1<<16)
+		var head [fpHeaderLen]byte
+		var tail [4]byte
+		record := func(k [sha256.Size]byte, kind byte, payload []byte) {
+			copy(head[:], k[:])
+			head[sha256.Size] = kind
+			binary.BigEndian.PutUint32(head[sha256.Size+1:], uint32(len(payload)))
+			binary.BigEndian.PutUint32(tail[:], crc32.Update(crc32.Checksum(head[:], crc32c), crc32c, payload))
+			w.Write(head[:])
+			w.Write(payload)
+			w.Write(tail[:])
 		}
-	}
-	err = w.Flush()
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), s.path)
+		caps := binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(nil, uint64(s.caps.maxPixels)), uint64(s.caps.maxBytes))
+		record([sha256.Size]byte{}, fpKindCaps, caps)
+		for _, k := range order {
+			f := s.byKey[k]
+			if f.fp != nil {
+				record(k, fpKindPrint, f.fp)
+			} else {
+				record(k, fpKindReason, []byte(f.reason)[:min(len(f.reason), fpMaxPayload)])
+			}
+		}
+		return w.Flush()
+	})
 }
 
 // fingerprintColumns collects the fingerprint and fingerprint_error
