@@ -26,7 +26,8 @@ import (
 // pieces are read in one pass. A piece in flight holds its bytes, the
 // strings the CSV reader made of them and its dictionaries, about three
 // times its size: with 4 MB pieces those were 60 MB of the 1M-row table
-// run's peak, with 1 MB 15 MB, in the same time.
+// run's peak, with 1 MB 15 MB, and the read took less CPU (0.65..0.77 s
+// against 0.79..0.95 s).
 const csvChunk = 1 << 20
 
 // chunksAhead bounds the pieces in flight, and so the memory they hold.
