@@ -23,8 +23,12 @@ import (
 // csvChunk is the size of the pieces a big CSV file is cut into, each
 // tokenized (and its integers parsed) on its own goroutine while the
 // pieces before it are copied to the columns in order. Files under four
-// pieces are read in one pass.
-const csvChunk = 4 << 20
+// pieces are read in one pass. A piece in flight holds its bytes, the
+// strings the CSV reader made of them and its dictionaries, about three
+// times its size: with 4 MB pieces those were 60 MB of the 1M-row table
+// run's peak, with 1 MB 15 MB, and the read took less CPU (0.65..0.77 s
+// against 0.79..0.95 s).
+const csvChunk = 1 << 20
 
 // chunksAhead bounds the pieces in flight, and so the memory they hold.
 const chunksAhead = 3

@@ -377,9 +377,14 @@ func sameCells(t *testing.T, a, b arrow.RecordBatch) bool {
 // plainRec is rec with its dictionary string columns plain.
 func plainRec(t *testing.T, rec arrow.RecordBatch) arrow.RecordBatch {
 	t.Helper()
-	p, err := plainRecord(rec.NewSlice(0, rec.NumRows()), plainSchema(rec.Schema()))
-	if err != nil {
-		t.Fatal(err)
+	cols := make([]arrow.Array, rec.NumCols())
+	for i, col := range rec.Columns() {
+		c, err := Plain(memory.DefaultAllocator, col)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Release()
+		cols[i] = c
 	}
-	return p
+	return array.NewRecordBatch(plainSchema(rec.Schema()), cols, rec.NumRows())
 }
