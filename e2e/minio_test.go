@@ -90,11 +90,16 @@ func startMinio() (*s3Server, error) {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
+		// health/ready can answer 200 while the object layer still says
+		// "Server not initialized yet" (503) on a busy machine: ready is
+		// when an S3 call succeeds too.
 		resp, err := http.Get(srv.endpoint + "/minio/health/ready")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return srv, nil
+				if _, err := s3Client(srv).ListBuckets(context.Background(), &s3.ListBucketsInput{}); err == nil {
+					return srv, nil
+				}
 			}
 		}
 		select {
