@@ -503,7 +503,7 @@ func crossCheckRows(in map[string]arrow.RecordBatch, itemCol string, out *report
 	if err != nil {
 		return fmt.Errorf("matrix: %w", err)
 	}
-	ma, mb := mc[0].(*array.String), mc[1].(*array.String)
+	ma, mb := stringCells(mc[0]), stringCells(mc[1])
 	ga, gb, cnt := mc[2].(*array.Int64), mc[3].(*array.Int64), mc[4].(*array.Int64)
 	for i := range int(matrix.NumRows()) {
 		out.Matrix = append(out.Matrix, report.Cell{
@@ -625,7 +625,7 @@ func kappaRows(in map[string]arrow.RecordBatch) ([]report.Kappa, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kappa: %w", err)
 	}
-	ra, rb, n := cols[0].(*array.String), cols[1].(*array.String), cols[2].(*array.Int64)
+	ra, rb, n := stringCells(cols[0]), stringCells(cols[1]), cols[2].(*array.Int64)
 	f := make([]*array.Float64, len(kappaStats))
 	for i := range f {
 		f[i] = cols[3+i].(*array.Float64)
@@ -650,7 +650,8 @@ func kappaRows(in map[string]arrow.RecordBatch) ([]report.Kappa, error) {
 }
 
 // columns returns rec's columns named by the declared schema, each checked
-// to have the declared type, in the schema's order.
+// to have the declared type (a string column in either form), in the
+// schema's order.
 func columns(rec arrow.RecordBatch, s Schema) ([]arrow.Array, error) {
 	out := make([]arrow.Array, len(s.Cols))
 	for i, c := range s.Cols {
@@ -658,10 +659,17 @@ func columns(rec arrow.RecordBatch, s Schema) ([]arrow.Array, error) {
 		if err != nil {
 			return nil, err
 		}
-		if !arrow.TypeEqual(rec.Column(idx).DataType(), c.Type) {
-			return nil, fmt.Errorf("column %q is %s, want %s", c.Name, rec.Column(idx).DataType(), typeName(c.Type))
+		have := rec.Column(idx).DataType()
+		if !arrow.TypeEqual(have, c.Type) && !(c.Type.ID() == arrow.STRING && table.IsString(have)) {
+			return nil, fmt.Errorf("column %q is %s, want %s", c.Name, have, typeName(c.Type))
 		}
 		out[i] = rec.Column(idx)
 	}
 	return out, nil
+}
+
+// stringCells reads a column columns accepted as a string column.
+func stringCells(a arrow.Array) *table.StringCells {
+	c, _ := table.AsStrings(a)
+	return c
 }
