@@ -7,12 +7,13 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"sync"
 	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kneepipe/kneepipe/internal/safe"
 )
 
 // AppendKey appends the key of row i over cols to buf: each column's Text,
@@ -390,12 +391,14 @@ func canonical(dict *array.String) []int32 {
 func canonicalIn(dict *array.String, parts int) []int32 {
 	out := make([]int32, dict.Len())
 	moved := make([]bool, parts) // a part mapped an entry to another
-	var wg sync.WaitGroup
 	seed := maphash.MakeSeed()
+	g := safe.NewGroup(nil)
 	for p := range parts {
-		wg.Go(func() { moved[p] = canonicalPart(dict, seed, p, parts, out) })
+		g.Go(func() { moved[p] = canonicalPart(dict, seed, p, parts, out) })
 	}
-	wg.Wait()
+	if err := g.Wait(); err != nil {
+		panic(err) // in the caller's goroutine, which the stage's recovers
+	}
 	if !slices.Contains(moved, true) {
 		return nil
 	}
