@@ -12,6 +12,8 @@ import (
 	"github.com/apache/arrow-go/v18/parquet"
 	"github.com/apache/arrow-go/v18/parquet/compress"
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+
+	"github.com/kneepipe/kneepipe/internal/safe"
 )
 
 // rowGroupRows bounds a row group; 1M-row tables are split so readers can
@@ -136,21 +138,31 @@ func plainSchema(schema *arrow.Schema) *arrow.Schema {
 }
 
 // plainRecord is rec (released) with its dictionary string columns made
-// plain, under schema.
+// plain, under schema. The columns are converted at once, one goroutine
+// each: the Parquet writer that waits for them runs on one core, and the
+// conversion was a third of its time.
 func plainRecord(rec arrow.RecordBatch, schema *arrow.Schema) (arrow.RecordBatch, error) {
 	defer rec.Release()
-	cols := make([]arrow.Array, 0, rec.NumCols())
+	cols := make([]arrow.Array, rec.NumCols())
+	errs := make([]error, len(cols))
 	defer func() {
 		for _, c := range cols {
-			c.Release()
+			if c != nil {
+				c.Release()
+			}
 		}
 	}()
-	for i := range rec.NumCols() {
-		c, err := Plain(memory.DefaultAllocator, rec.Column(int(i)))
+	each := safe.NewGroup(nil)
+	for i := range cols {
+		each.Go(func() { cols[i], errs[i] = Plain(memory.DefaultAllocator, rec.Column(i)) })
+	}
+	if err := each.Wait(); err != nil {
+		return nil, err // a panic
+	}
+	for i, err := range errs {
 		if err != nil {
-			return nil, fmt.Errorf("column %q: %w", rec.ColumnName(int(i)), err)
+			return nil, fmt.Errorf("column %q: %w", rec.ColumnName(i), err)
 		}
-		cols = append(cols, c)
 	}
 	return array.NewRecordBatch(schema, cols, rec.NumRows()), nil
 }
