@@ -32,8 +32,16 @@ func TestSortedGroupsManyBuckets(t *testing.T) {
 		}
 		items = append(items, string(b))
 	}
-	if !slices.Equal(sortedItems(items), stringSorted(items)) {
-		t.Error("sortedGroups order differs from a string sort")
+	want := stringSorted(items)
+	for parts := 1; parts <= 3; parts++ {
+		order := sortedGroupsIn(len(items), func(g int) string { return items[g] }, parts)
+		got := make([]string, len(order))
+		for i, g := range order {
+			got[i] = items[g]
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("sortedGroups order in %d parts differs from a string sort", parts)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package table
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"runtime"
@@ -63,8 +64,9 @@ func writeCSVChunks(w io.Writer, rec arrow.RecordBatch, chunkRows, workers int) 
 		return err
 	}
 	n := int(rec.NumRows())
+	unquoted := unquotedCols(rec)
 	if n <= chunkRows {
-		buf, err := appendCSVRows(nil, rec, 0, n)
+		buf, err := appendCSVRows(nil, rec, unquoted, 0, n)
 		if err == nil {
 			_, err = w.Write(buf)
 		}
@@ -100,7 +102,7 @@ func writeCSVChunks(w io.Writer, rec arrow.RecordBatch, chunkRows, workers int) 
 			wg.Go(func() {
 				defer close(c.done)
 				defer safe.Recover(&c.err)
-				c.buf, c.err = appendCSVRows(buf[:0], rec, lo, min(lo+chunkRows, n))
+				c.buf, c.err = appendCSVRows(buf[:0], rec, unquoted, lo, min(lo+chunkRows, n))
 			})
 		}
 	})
@@ -120,8 +122,9 @@ func writeCSVChunks(w io.Writer, rec arrow.RecordBatch, chunkRows, workers int) 
 	return nil
 }
 
-// appendCSVRows appends rows lo..hi-1 of rec.
-func appendCSVRows(buf []byte, rec arrow.RecordBatch, lo, hi int) ([]byte, error) {
+// appendCSVRows appends rows lo..hi-1 of rec; unquoted (see
+// unquotedCols) marks the columns none of whose cells needs quoting.
+func appendCSVRows(buf []byte, rec arrow.RecordBatch, unquoted []bool, lo, hi int) ([]byte, error) {
 	cols := rec.Columns()
 	strs := make([]*StringCells, len(cols)) // string columns in either form
 	for c, col := range cols {
@@ -137,6 +140,10 @@ func appendCSVRows(buf []byte, rec arrow.RecordBatch, lo, hi int) ([]byte, error
 			if str := strs[c]; str != nil {
 				if str.IsValid(r) {
 					s = str.Value(r)
+				}
+				if unquoted[c] && (s != "" || !lone) {
+					buf = append(buf, s...)
+					continue
 				}
 				buf = appendCSVField(buf, s, lone)
 				continue
@@ -158,6 +165,43 @@ func appendCSVRows(buf []byte, rec arrow.RecordBatch, lo, hi int) ([]byte, error
 		buf = append(buf, '\n')
 	}
 	return buf, nil
+}
+
+// unquotedCols says per column whether it is a string column none of
+// whose cells needs quoting, from one search of the text it holds: a
+// plain column's, or a dictionary's values when there are no more of them
+// than rows. Its cells are then copied as they are, not searched one by
+// one for commas, quotes and line breaks (at 10M rows that search was
+// half of the CSV formatting).
+func unquotedCols(rec arrow.RecordBatch) []bool {
+	out := make([]bool, rec.NumCols())
+	for c, col := range rec.Columns() {
+		s, ok := AsStrings(col)
+		if !ok {
+			continue
+		}
+		if d := s.Dictionary(); d != nil && d.Len() > s.Len() {
+			continue // more text than the cells hold: search cell by cell
+		}
+		out[c] = !needsQuote(s.values.ValueBytes())
+	}
+	return out
+}
+
+// needsQuote says whether b holds a comma, a quote or a line break,
+// searching a block at a time so that the four searches read it from
+// the cache.
+func needsQuote(b []byte) bool {
+	const block = 16 << 10
+	for len(b) > 0 {
+		n := min(block, len(b))
+		p := b[:n]
+		if bytes.IndexByte(p, ',') >= 0 || bytes.IndexByte(p, '"') >= 0 || bytes.IndexByte(p, '\n') >= 0 || bytes.IndexByte(p, '\r') >= 0 {
+			return true
+		}
+		b = b[n:]
+	}
+	return false
 }
 
 // appendCSVStrings appends one line of fields.

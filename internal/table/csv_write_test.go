@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"errors"
 	"math/rand/v2"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -191,4 +193,85 @@ func TestWriteCSVChunksBoundedInBytes(t *testing.T) {
 	if rows := csvChunkRows(rec, csvWriteRows, csvWriteBytes); rows < 1 || rows > 40 {
 		t.Errorf("%d rows a chunk of 128 KB rows", rows)
 	}
+}
+
+// Columns whose text needs no quoting are copied cell by cell without a
+// search, and give the reference's bytes: plain and dictionary columns,
+// clean or not (a comma past the first search block), a lone column with
+// empty and null cells, a dictionary larger than its rows.
+func TestWriteCSVUnquotedColumns(t *testing.T) {
+	mem := checkedMem(t)
+	long := strings.Repeat("x", 20<<10)
+	clean := []string{"a", "", "0Normal", long, "b c"}
+	dirty := []string{"a", "", long + ",", "q"}
+	const n = 500
+	codes := make([]int, n)
+	for i := range codes {
+		codes[i] = i%6 - 1 // -1: a null row
+	}
+	dirtyCodes := make([]int, n)
+	for i := range dirtyCodes {
+		dirtyCodes[i] = i % len(dirty)
+	}
+	big := make([]string, 2*n) // more values than rows, one needing quotes unused
+	for i := range big {
+		big[i] = "v" + strings.Repeat(",", i%2*(i/n))
+	}
+	cols := []arrow.Array{
+		dictOf(t, mem, clean, -1, codes),
+		dictOf(t, mem, dirty, -1, dirtyCodes),
+		dictOf(t, mem, big, -1, dirtyCodes),
+	}
+	for _, c := range cols[:2] {
+		p, err := Plain(mem, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cols = append(cols, p)
+	}
+	for _, c := range cols {
+		c.Retain()
+	}
+	all := New(colsNamed(cols)...)
+	defer all.Release()
+	if got := unquotedCols(all); !slices.Equal(got, []bool{true, false, false, true, false}) {
+		t.Fatalf("unquotedCols = %v", got)
+	}
+	for _, pick := range [][]int{{0, 1, 2, 3, 4}, {0}, {3}, {1}} {
+		var sel []arrow.Array
+		for _, i := range pick {
+			cols[i].Retain()
+			sel = append(sel, cols[i])
+		}
+		rec := New(colsNamed(sel)...)
+		defer rec.Release()
+		plain := plainRec(t, rec)
+		want := referenceCSV(t, plain)
+		plain.Release()
+		for _, workers := range []int{1, 2} {
+			var b bytes.Buffer
+			if err := writeCSVChunks(&b, rec, 77, workers); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(b.Bytes(), want) {
+				i := 0
+				for i < min(b.Len(), len(want)) && b.Bytes()[i] == want[i] {
+					i++
+				}
+				t.Errorf("columns %v, %d workers: differs from the reference at byte %d: %q, want %q", pick, workers, i, b.Bytes()[max(0, i-20):min(b.Len(), i+20)], want[max(0, i-20):min(len(want), i+20)])
+			}
+		}
+	}
+	for _, c := range cols {
+		c.Release()
+	}
+}
+
+// colsNamed names columns c0, c1, ... (retaining nothing: New takes them).
+func colsNamed(arrs []arrow.Array) []Column {
+	out := make([]Column, len(arrs))
+	for i, a := range arrs {
+		out[i] = Column{"c" + strconv.Itoa(i), a}
+	}
+	return out
 }

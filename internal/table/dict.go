@@ -29,6 +29,7 @@ type dictBuilder struct {
 	vals    []string
 	hashes  []uint64
 	touched uint64 // merge's read-ahead sums, kept so the reads stay
+	last    string // the value of the last row added
 }
 
 // newDictBuilder makes a column's dictionary, or (local) a piece's.
@@ -60,8 +61,14 @@ func (d *dictBuilder) value(k int) string {
 	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
-// add appends a row holding v.
+// add appends a row holding v. A value like the last row's takes its
+// code without hashing: labels and folders come in runs.
 func (d *dictBuilder) add(v string) {
+	if n := len(d.codes); n > 0 && v == d.last {
+		d.codes = append(d.codes, d.codes[n-1])
+		return
+	}
+	d.last = v
 	d.codes = append(d.codes, d.code(v, maphash.String(d.seed, v)))
 }
 

@@ -221,3 +221,72 @@ func TestReadCSVDictionaryDeterministic(t *testing.T) {
 }
 
 func writeFile(path string, b []byte) error { return os.WriteFile(path, b, 0o644) }
+
+// Take on enough rows to gather on every core gives each column's cells
+// at the indices, whatever its form: dictionary codes of every width with
+// and without null rows (copied straight), plain strings, int64 and a
+// type compute.TakeArray takes; dictionaries are shared, not copied.
+func TestTakeManyRowsEveryForm(t *testing.T) {
+	mem := checkedMem(t)
+	rng := rand.New(rand.NewPCG(8, 9))
+	const n = takeOnCores + 1000
+	codes := func(values, nulls int) []int {
+		out := make([]int, n)
+		for i := range out {
+			if out[i] = rng.IntN(values); nulls > 0 && rng.IntN(nulls) == 0 {
+				out[i] = -1
+			}
+		}
+		return out
+	}
+	values := func(m int) []string {
+		out := make([]string, m)
+		for k := range out {
+			out[k] = "v" + strconv.Itoa(k)
+		}
+		return out
+	}
+	bools := array.NewBooleanBuilder(mem)
+	ints := array.NewInt64Builder(mem)
+	strs := array.NewStringBuilder(mem)
+	for i := range n {
+		bools.Append(i%3 == 0)
+		ints.Append(int64(i * 7))
+		strs.Append(strconv.Itoa(i))
+	}
+	cols := []Column{
+		{"d8", dictOf(t, mem, values(100), -1, codes(100, 0))},
+		{"d16", dictOf(t, mem, values(1000), -1, codes(1000, 0))},
+		{"d32", dictOf(t, mem, values(40000), -1, codes(40000, 0))},
+		{"d8nulls", dictOf(t, mem, values(100), -1, codes(100, 5))},
+		{"plain", strs.NewArray()},
+		{"ints", ints.NewArray()},
+		{"bools", bools.NewArray()},
+	}
+	bools.Release()
+	ints.Release()
+	strs.Release()
+	rec := New(cols...)
+	defer rec.Release()
+	idx := make([]int, n)
+	for k := range idx {
+		idx[k] = rng.IntN(n)
+	}
+	taken, err := Take(context.Background(), mem, rec, idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Release()
+	for c := range int(rec.NumCols()) {
+		for k, i := range idx {
+			if got, want := Text(taken.Column(c), k), Text(rec.Column(c), i); got != want {
+				t.Fatalf("column %s row %d: %q, want %q (row %d)", rec.ColumnName(c), k, got, want, i)
+			}
+		}
+		if d, ok := rec.Column(c).(*array.Dictionary); ok {
+			if taken.Column(c).(*array.Dictionary).Dictionary().Data() != d.Dictionary().Data() {
+				t.Errorf("column %s: Take copied the dictionary", rec.ColumnName(c))
+			}
+		}
+	}
+}

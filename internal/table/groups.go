@@ -1,8 +1,10 @@
 package table
 
 import (
+	"encoding/binary"
 	"hash/maphash"
 	"math/bits"
+	"runtime"
 	"slices"
 	"strconv"
 	"unsafe"
@@ -10,6 +12,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kneepipe/kneepipe/internal/safe"
 )
 
 // AppendKey appends the key of row i over cols to buf: each column's Text,
@@ -373,24 +377,91 @@ func newCodeKeys(cols []keyCol, rows int) *codeKeys {
 // canonical maps each entry of a dictionary to the first entry of the
 // same Text (a null entry: to len(dict), the null key), or is nil when
 // each entry is its own (as in the dictionaries ReadCSV makes).
+//
+// The entries are split among the cores by a cheap mix of their bytes
+// (spread), each part grouped on its own: equal values fall in the same
+// part, so each part finds the first of its values as one pass would, and
+// the map does not depend on the split (at 10M rows the 5M file ids took
+// 0.7 s on one core).
 func canonical(dict *array.String) []int32 {
+	return canonicalIn(dict, max(1, min(runtime.GOMAXPROCS(0), dict.Len()/canonicalMin)))
+}
+
+// canonicalIn is canonical in parts parts.
+func canonicalIn(dict *array.String, parts int) []int32 {
+	out := make([]int32, dict.Len())
+	moved := make([]bool, parts) // a part mapped an entry to another
+	seed := maphash.MakeSeed()
+	g := safe.NewGroup(nil)
+	for p := range parts {
+		g.Go(func() { moved[p] = canonicalPart(dict, seed, p, parts, out) })
+	}
+	if err := g.Wait(); err != nil {
+		panic(err) // in the caller's goroutine, which the stage's recovers
+	}
+	if !slices.Contains(moved, true) {
+		return nil
+	}
+	return out
+}
+
+// canonicalMin is the fewest entries a part of canonical's work is given.
+const canonicalMin = 64 << 10
+
+// canonicalPart fills out for the entries of dict in part p of parts
+// (null entries in part 0), and says whether one of them is not its own.
+func canonicalPart(dict *array.String, seed maphash.Seed, p, parts int, out []int32) bool {
 	n := dict.Len()
-	out := make([]int32, n)
-	g := &Groups{cols: keyCols([]arrow.Array{dict}), seed: maphash.MakeSeed(), slots: make([]uint64, slotsFor(n)), first: make([]int32, 0, n)}
-	for k := range n {
-		if dict.IsNull(k) {
-			out[k] = int32(n)
-			continue
+	cols := keyCols([]arrow.Array{dict})
+	g := &Groups{cols: cols, seed: seed, slots: make([]uint64, slotsFor(n/parts+n/parts/8)), first: make([]int32, 0, n/parts+n/parts/8)}
+	moved := false
+	var ks [batchRows]int
+	var hs [batchRows]uint64
+	for k := 0; k < n; {
+		m := 0
+		for ; k < n && m < batchRows; k++ {
+			if dict.IsNull(k) {
+				if p == 0 {
+					out[k] = int32(n)
+					moved = true
+				}
+				continue
+			}
+			v := dict.Value(k)
+			if parts > 1 && spread(v)%uint64(parts) != uint64(p) {
+				continue
+			}
+			ks[m], hs[m] = k, maphash.String(seed, v)
+			m++
 		}
-		grp, _ := g.add(k, g.hash(g.cols, k))
-		out[k] = g.first[grp]
-	}
-	for k, c := range out {
-		if c != int32(k) {
-			return out
+		// The batch's slots read first: their cache misses overlap.
+		mask := len(g.slots) - 1
+		for _, h := range hs[:m] {
+			g.ahead.touched += g.slots[int(h)&mask]
+		}
+		for j, k := range ks[:m] {
+			grp, _ := g.add(k, hs[j])
+			out[k] = g.first[grp]
+			moved = moved || out[k] != int32(k)
 		}
 	}
-	return nil
+	return moved
+}
+
+// spread mixes a value's length and its first and last 8 bytes: equal
+// values spread alike, and it costs far less than hashing 97 bytes.
+func spread(v string) uint64 {
+	x := uint64(len(v))
+	if len(v) >= 8 {
+		x ^= binary.LittleEndian.Uint64([]byte(v[:8]))
+		x ^= binary.LittleEndian.Uint64([]byte(v[len(v)-8:])) * 0x9e3779b97f4a7c15
+	} else {
+		for i := range len(v) {
+			x = x<<8 | uint64(v[i])
+		}
+	}
+	x *= 0xbf58476d1ce4e5b9
+	return x >> 32
 }
 
 // key is row i's index into group.

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -293,4 +294,55 @@ func FuzzGroups(f *testing.F) {
 			}
 		}
 	})
+}
+
+// canonical maps each dictionary entry to the first of its value (a null
+// to len), nil when every entry is its own, whatever the number of parts
+// it is split in.
+func TestCanonicalParts(t *testing.T) {
+	mem := checkedMem(t)
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, dup := range []bool{false, true} {
+		b := array.NewStringBuilder(mem)
+		const n = 200_000
+		var vals []string
+		for k := range n {
+			switch {
+			case dup && k%1000 == 999:
+				b.AppendNull()
+				vals = append(vals, "")
+				continue
+			case dup && k > 0 && rng.IntN(10) == 0:
+				vals = append(vals, vals[rng.IntN(k)])
+			default:
+				vals = append(vals, strconv.Itoa(k)+strings.Repeat("x", rng.IntN(12))+"/"+strconv.Itoa(k%7))
+			}
+			b.Append(vals[k])
+		}
+		dict := b.NewStringArray()
+		b.Release()
+		want := make([]int32, n)
+		first := map[string]int32{}
+		moved := false
+		for k, v := range vals {
+			if dict.IsNull(k) {
+				want[k], moved = n, true
+				continue
+			}
+			if _, ok := first[v]; !ok {
+				first[v] = int32(k)
+			}
+			want[k] = first[v]
+			moved = moved || want[k] != int32(k)
+		}
+		if !moved {
+			want = nil
+		}
+		for parts := 1; parts <= 3; parts++ {
+			if got := canonicalIn(dict, parts); !slices.Equal(got, want) {
+				t.Errorf("duplicates %v, %d parts: the map differs from the reference", dup, parts)
+			}
+		}
+		dict.Release()
+	}
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/bitutil"
 	"github.com/apache/arrow-go/v18/arrow/compute"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/kneepipe/kneepipe/internal/safe"
 )
 
 // Column is one named column under construction.
@@ -167,15 +169,35 @@ func Take(ctx context.Context, mem memory.Allocator, rec arrow.RecordBatch, idx 
 	}
 	ctx = compute.WithAllocator(ctx, mem)
 	cols := make([]arrow.Array, rec.NumCols())
+	errs := make([]error, len(cols))
+	// The columns gathered here are taken on every core, one goroutine
+	// each, when there are many rows (dedupe and the filters took their
+	// rows on one core).
+	each := safe.NewGroup(nil)
 	for c := range cols {
-		out, err := takeColumn(ctx, mem, rec.Column(c), idx, &indices)
-		if err != nil {
-			for _, a := range cols[:c] {
+		col := rec.Column(c)
+		if len(idx) >= takeOnCores && gathersItself(col) {
+			each.Go(func() { cols[c], errs[c] = takeColumn(ctx, mem, col, idx, nil) })
+			continue
+		}
+		cols[c], errs[c] = takeColumn(ctx, mem, col, idx, &indices)
+	}
+	if err := each.Wait(); err != nil {
+		errs = append(errs, err) // a panic
+	}
+	for c, err := range errs {
+		if err == nil {
+			continue
+		}
+		for _, a := range cols {
+			if a != nil {
 				a.Release()
 			}
+		}
+		if c < len(cols) {
 			return nil, fmt.Errorf("take column %q: %w", rec.ColumnName(c), err)
 		}
-		cols[c] = out
+		return nil, fmt.Errorf("take: %w", err)
 	}
 	res := array.NewRecordBatch(rec.Schema(), cols, int64(len(idx)))
 	for _, a := range cols {
@@ -194,6 +216,22 @@ func TakeColumn(ctx context.Context, mem memory.Allocator, col arrow.Array, idx 
 		}
 	}()
 	return takeColumn(compute.WithAllocator(ctx, mem), mem, col, idx, &indices)
+}
+
+// takeOnCores is the fewest rows Take gathers on every core.
+const takeOnCores = 64 << 10
+
+// gathersItself says whether takeColumn gathers col itself (without
+// indices, compute.TakeArray's).
+func gathersItself(col arrow.Array) bool {
+	switch a := col.(type) {
+	case *array.String, *array.Int64:
+		return true
+	case *array.Dictionary:
+		_, ok := AsStrings(a)
+		return ok
+	}
+	return false
 }
 
 func takeColumn(ctx context.Context, mem memory.Allocator, col arrow.Array, idx []int, indices *arrow.Array) (arrow.Array, error) {
