@@ -564,8 +564,17 @@ func (s *fetchHash) result(ctx context.Context, env *Env, objects arrow.RecordBa
 		pngValid = append(pngValid, r.png.OK)
 		fpCol.add(r.fp)
 	}
+	var fpCols []table.Column
+	if s.fp.on {
+		if fpCols, err = fpCol.columns(env.Mem); err != nil {
+			return nil, err
+		}
+	}
 	kept, err := table.Take(ctx, env.Mem, objects, ok)
 	if err != nil {
+		for _, c := range fpCols {
+			c.Array.Release()
+		}
 		return nil, err
 	}
 	defer kept.Release()
@@ -580,7 +589,7 @@ func (s *fetchHash) result(ctx context.Context, env *Env, objects arrow.RecordBa
 		table.Int64s(m, "color_type", png[3], pngValid),
 	)
 	if s.fp.on {
-		cols = append(cols, fpCol.columns(m)...)
+		cols = append(cols, fpCols...)
 	}
 	failed := table.New(
 		table.Strings(m, "key", failedKeys),
