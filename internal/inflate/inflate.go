@@ -192,7 +192,7 @@ func (d *Decoder) fixed() {
 		}
 	}
 	build(d.lit[:], litBits, lens[:], litValue, litSpecial, litSpecial|litLink)
-	pairLiterals(&d.lit, lens[:])
+	pairLiterals(&d.lit)
 	for i := range 32 {
 		lens[i] = 5
 	}
@@ -268,6 +268,6 @@ func (d *Decoder) dynamic(br *bitReader) error {
 		!build(d.dist[:], distBits, lens[nlit:], distValue, distSpecial, distSpecial|distLink) {
 		return ErrCorrupt
 	}
-	pairLiterals(&d.lit, lens[:nlit])
+	pairLiterals(&d.lit)
 	return nil
 }
