@@ -53,10 +53,14 @@ func resample[T uint8 | uint16](pix []T, stride, w, h int, gain float32, s *scra
 			weighRows(acc, whole, row, sp)
 		}
 		o := out[d*ThumbSize : (d+1)*ThumbSize]
-		for e, sx := range wx {
+		for e, sx := range &wx {
 			var sum float32
-			for _, v := range acc[sx.lo:sx.hi] {
-				sum += v
+			if sx.hi-sx.lo == 3 { // as the loop below: 0 + a is a
+				sum = acc[sx.lo] + acc[sx.lo+1] + acc[sx.lo+2]
+			} else {
+				for _, v := range acc[sx.lo:sx.hi] {
+					sum += v
+				}
 			}
 			if sx.wLo > 0 {
 				sum += sx.wLo * acc[sx.lo-1]
