@@ -415,3 +415,40 @@ func TestDecodeRawConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// A zlib checksum that does not match the rows (the chunk's CRC made
+// right) is refused, as image/png refuses it, whether the rows' checksum
+// is taken while unfiltering Sub rows or apart; rows wider than 2048
+// bytes take several of the checksum's chunks.
+func TestDecodeRawChecksum(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	for _, l := range rawLayouts {
+		for _, w := range []int{1, 9, 224, 5000} {
+			for _, allSub := range []bool{true, false} {
+				p := randomPNG(r, w, 4, l)
+				p.idatSize = 1 << 30 // one IDAT
+				if allSub {
+					for y := range p.filters {
+						p.filters[y] = 1
+					}
+				}
+				name := fmt.Sprintf("depth %d colour %d width %d all Sub %v", l.depth, l.colour, w, allSub)
+				good := p.bytes()
+				if !DecodeRaw(good, 0, func(*Raw) {}) {
+					t.Fatalf("%s: DecodeRaw declined the good file", name)
+				}
+				bad := bytes.Clone(good)
+				i := bytes.Index(bad, []byte("IDAT")) - 4
+				n := int(binary.BigEndian.Uint32(bad[i:]))
+				bad[i+8+n-1] ^= 0x01 // the Adler-32's last byte
+				binary.BigEndian.PutUint32(bad[i+8+n:], crc32.ChecksumIEEE(bad[i+4:i+8+n]))
+				if _, err := png.Decode(bytes.NewReader(bad)); err == nil {
+					t.Fatalf("%s: image/png decoded a wrong checksum: the test is wrong", name)
+				}
+				if DecodeRaw(bad, 0, func(*Raw) { t.Errorf("%s: fn called", name) }) {
+					t.Errorf("%s: DecodeRaw decoded a wrong checksum", name)
+				}
+			}
+		}
+	}
+}

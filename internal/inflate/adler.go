@@ -11,9 +11,16 @@ import "encoding/binary"
 // weighted by the bytes after it. The per-column byte sums are kept in
 // 16-bit lanes (even and odd bytes apart), which is exact for up to 257
 // words, so p is taken in chunks of 256 words.
-func Adler32(p []byte) uint32 {
-	const mod = 65521
-	s1, s2 := uint64(1), uint64(0)
+func Adler32(p []byte) uint32 { return AdlerUpdate(1, p) }
+
+// AdlerMod is Adler-32's modulus.
+const AdlerMod = 65521
+
+// AdlerUpdate is the Adler-32 of the bytes whose Adler-32 is adler
+// followed by p (Adler32(a+b) = AdlerUpdate(Adler32(a), b)).
+func AdlerUpdate(adler uint32, p []byte) uint32 {
+	const mod = AdlerMod
+	s1, s2 := uint64(adler&0xffff), uint64(adler>>16)
 	for len(p) >= 8 {
 		words := min(len(p)/8, 256)
 		var even, odd uint64   // byte columns 0,2,4,6 and 1,3,5,7

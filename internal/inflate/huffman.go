@@ -171,57 +171,24 @@ func fill(t []uint32, primary uint, lens []uint8, sorted []uint16, count [maxCod
 	return true
 }
 
-// litCode is a literal's code: its length and its bits reversed.
-type litCode struct {
-	sym, len uint8
-	rev      uint16
-}
-
-// pairLiterals adds to the primary litlen table t of the code with these
-// lengths an entry for each two literals whose codes fit in the primary
-// bits together: image data is mostly literals, and each lookup waits for
-// the one before it. The pairs are generated from the literal codes in
-// canonical order (by length), so that only fitting pairs are visited.
-func pairLiterals(t *[litTableSize]uint32, lens []uint8) {
-	var count, next, offs [maxCodeLen + 1]uint16
-	for _, l := range lens {
-		count[l]++
-	}
-	count[0] = 0
-	for l := 1; l <= maxCodeLen; l++ {
-		next[l] = (next[l-1] + count[l-1]) << 1
-	}
-	// Literals of each length get that length's first codes, in symbol
-	// order (they precede the other symbols).
-	var lit [256]litCode
-	var short [litBits]uint16
-	for _, l := range lens[:256] {
-		if l > 0 && l < litBits {
-			short[l]++
+// pairLiterals turns each entry of the primary litlen table t that
+// decodes a literal into one that decodes two, where the bits after the
+// first code hold a whole second literal code within the primary bits:
+// image data is mostly literals, and each lookup waits for the one before
+// it. The second code is the one that t's entry for the bits after the
+// first decodes, when its length fits in what is left of the primary
+// bits; t is walked from the top, so that entry (at a lower index) is
+// still a single one. One pass over the table, whatever the code.
+func pairLiterals(t *[litTableSize]uint32) {
+	for i := 1<<litBits - 1; i >= 0; i-- {
+		e := t[i]
+		n := e & 63
+		if e&(litFlag|litPair) != litFlag || n >= litBits {
+			continue
 		}
-	}
-	for l := 2; l < litBits; l++ {
-		offs[l] = offs[l-1] + short[l-1]
-	}
-	nlit := offs[litBits-1] + short[litBits-1]
-	for s, l := range lens[:256] {
-		if l > 0 && l < litBits {
-			c := next[l]
-			next[l]++
-			lit[offs[l]] = litCode{uint8(s), l, bits.Reverse16(c) >> (16 - l)}
-			offs[l]++
-		}
-	}
-	for _, a := range lit[:nlit] {
-		for _, b := range lit[:nlit] {
-			l := uint(a.len + b.len)
-			if l > litBits {
-				break
-			}
-			e := litFlag | litPair | uint32(b.sym)<<16 | uint32(a.sym)<<8 | uint32(l)
-			for i := int(a.rev) | int(b.rev)<<a.len; i < 1<<litBits; i += 1 << l {
-				t[i] = e
-			}
+		f := t[i>>n]
+		if m := f & 63; f&(litFlag|litPair) == litFlag && n+m <= litBits {
+			t[i] = e | litPair | (f>>8&0xff)<<16 + m
 		}
 	}
 }

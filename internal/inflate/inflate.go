@@ -42,33 +42,42 @@ type Decoder struct {
 // Zlib decompresses the zlib stream src, which must fill dst exactly, end
 // with dst's Adler-32 and have nothing after it.
 func (d *Decoder) Zlib(dst, src []byte) error {
+	sum, err := d.ZlibUnchecked(dst, src)
+	if err == nil && Adler32(dst) != sum {
+		err = ErrChecksum
+	}
+	return err
+}
+
+// ZlibUnchecked is Zlib but for the checksum, which it returns: for a
+// caller that computes dst's Adler-32 (AdlerUpdate) on a pass over dst it
+// makes anyway, and compares it itself.
+func (d *Decoder) ZlibUnchecked(dst, src []byte) (adler uint32, err error) {
 	if len(src) < 2 {
-		return ErrTruncated
+		return 0, ErrTruncated
 	}
 	cmf, flg := src[0], src[1]
 	if cmf&0x0f != 8 || cmf>>4 > 7 || (uint(cmf)<<8|uint(flg))%31 != 0 {
-		return ErrHeader
+		return 0, ErrHeader
 	}
 	if flg&0x20 != 0 {
-		return ErrDict
+		return 0, ErrDict
 	}
 	n, used, err := d.Inflate(dst, src[2:])
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if n != len(dst) {
-		return ErrShort
+		return 0, ErrShort
 	}
-	rest := src[2+used:]
-	switch {
+	switch rest := src[2+used:]; {
 	case len(rest) < 4:
-		return ErrTruncated
+		return 0, ErrTruncated
 	case len(rest) > 4:
-		return ErrTrailing
-	case Adler32(dst) != binary.BigEndian.Uint32(rest):
-		return ErrChecksum
+		return 0, ErrTrailing
+	default:
+		return binary.BigEndian.Uint32(rest), nil
 	}
-	return nil
 }
 
 // Inflate decompresses the raw DEFLATE stream at the start of src into dst
@@ -192,7 +201,7 @@ func (d *Decoder) fixed() {
 		}
 	}
 	build(d.lit[:], litBits, lens[:], litValue, litSpecial, litSpecial|litLink)
-	pairLiterals(&d.lit, lens[:])
+	pairLiterals(&d.lit)
 	for i := range 32 {
 		lens[i] = 5
 	}
@@ -268,6 +277,6 @@ func (d *Decoder) dynamic(br *bitReader) error {
 		!build(d.dist[:], distBits, lens[nlit:], distValue, distSpecial, distSpecial|distLink) {
 		return ErrCorrupt
 	}
-	pairLiterals(&d.lit, lens[:nlit])
+	pairLiterals(&d.lit)
 	return nil
 }

@@ -166,8 +166,12 @@ func TestAdler32(t *testing.T) {
 			}
 		}
 		for n := range len(buf) {
-			if got, want := Adler32(buf[:n]), adler32.Checksum(buf[:n]); got != want {
+			want := adler32.Checksum(buf[:n])
+			if got := Adler32(buf[:n]); got != want {
 				t.Fatalf("%s, %d bytes: %08x, want %08x", fill, n, got, want)
+			}
+			if k := r.IntN(n + 1); AdlerUpdate(Adler32(buf[:k]), buf[k:n]) != want {
+				t.Fatalf("%s, %d bytes split at %d: AdlerUpdate %08x, want %08x", fill, n, k, AdlerUpdate(Adler32(buf[:k]), buf[k:n]), want)
 			}
 		}
 	}

@@ -46,13 +46,21 @@ func resample[T uint8 | uint16](pix []T, stride, w, h int, gain float32, s *scra
 	whole, acc := s.whole[:w], s.acc[:w]
 	row := func(y int) []T { return pix[y*stride : y*stride+w] }
 	for d, sp := range wy {
-		sumRows(whole, row, sp.lo, sp.hi)
-		weighRows(acc, whole, row, sp)
+		if n := sp.hi - sp.lo; n >= 1 && n <= 3 && (sp.wLo == 0 || sp.wHi == 0) {
+			sumWeighFew(acc, row, sp)
+		} else {
+			sumRows(whole, row, sp.lo, sp.hi)
+			weighRows(acc, whole, row, sp)
+		}
 		o := out[d*ThumbSize : (d+1)*ThumbSize]
-		for e, sx := range wx {
+		for e, sx := range &wx {
 			var sum float32
-			for _, v := range acc[sx.lo:sx.hi] {
-				sum += v
+			if sx.hi-sx.lo == 3 { // as the loop below: 0 + a is a
+				sum = acc[sx.lo] + acc[sx.lo+1] + acc[sx.lo+2]
+			} else {
+				for _, v := range acc[sx.lo:sx.hi] {
+					sum += v
+				}
 			}
 			if sx.wLo > 0 {
 				sum += sx.wLo * acc[sx.lo-1]
@@ -109,6 +117,36 @@ func sumRows[T uint8 | uint16](whole []uint32, row func(int) []T, lo, hi int) {
 					whole[x] += uint32(a[x]) + uint32(b[x]) + uint32(c[x])
 				}
 			}
+		}
+	}
+}
+
+// sumWeighFew is sumRows then weighRows in one pass, for 1 to 3 whole
+// rows and at most one partial one (a target row of an image up to ~4
+// times ThumbSize: 224 rows give 3 whole rows and a half): the same
+// float32 operations, as adding 0·v changes no sum.
+func sumWeighFew[T uint8 | uint16](acc []float32, row func(int) []T, sp span) {
+	n := len(acc)
+	w, part := sp.wLo, row(sp.lo)[:n] // part: any row when w is 0
+	if w > 0 {
+		part = row(sp.lo - 1)[:n]
+	} else if sp.wHi > 0 {
+		w, part = sp.wHi, row(sp.hi)[:n]
+	}
+	switch a := row(sp.lo)[:n]; sp.hi - sp.lo {
+	case 1:
+		for x := range acc {
+			acc[x] = float32(uint32(a[x])) + w*float32(part[x])
+		}
+	case 2:
+		b := row(sp.lo + 1)[:n]
+		for x := range acc {
+			acc[x] = float32(uint32(a[x])+uint32(b[x])) + w*float32(part[x])
+		}
+	default:
+		b, c := row(sp.lo + 1)[:n], row(sp.lo + 2)[:n]
+		for x := range acc {
+			acc[x] = float32(uint32(a[x])+uint32(b[x])+uint32(c[x])) + w*float32(part[x])
 		}
 	}
 }
