@@ -50,7 +50,7 @@ func (d *Decoder) block(dst []byte, out int, br *bitReader) (int, error) {
 		}
 		if e&litSpecial != 0 {
 			if e&litLink != 0 {
-				e = lit[e>>16&0xfff+uint32(b>>litBits)&(1<<(e>>8&15)-1)]
+				e = lit[e>>16&0x1fff+uint32(b>>litBits)&(1<<(e>>8&15)-1)]
 			}
 			if int32(e) < 0 {
 				b >>= e & 63
@@ -132,7 +132,7 @@ func (d *Decoder) blockTail(dst []byte, out int, br *bitReader) (int, error) {
 		}
 		e := d.lit[br.b&litMask]
 		if e&(litSpecial|litLink) == litSpecial|litLink {
-			e = d.lit[e>>16&0xfff+uint32(br.b>>litBits)&(1<<(e>>8&15)-1)]
+			e = d.lit[e>>16&0x1fff+uint32(br.b>>litBits)&(1<<(e>>8&15)-1)]
 		}
 		switch {
 		case int32(e) < 0:

@@ -37,7 +37,12 @@ func (w *bitWriter) bytes() []byte {
 // symbols given (by their canonical codes; no lengths or distances).
 func dynamicStream(lit, dist []uint8, syms ...int) []byte {
 	var w bitWriter
-	w.bits(1, 1) // final
+	w.dynamicBlock(true, lit, dist, syms)
+	return w.bytes()
+}
+
+func (w *bitWriter) dynamicBlock(final bool, lit, dist []uint8, syms []int) {
+	w.bits(uint64(b2i(final)), 1)
 	w.bits(2, 2) // dynamic
 	w.bits(uint64(len(lit)-257), 5)
 	w.bits(uint64(len(dist)-1), 5)
@@ -52,11 +57,48 @@ func dynamicStream(lit, dist []uint8, syms ...int) []byte {
 	for _, l := range append(append([]uint8{}, lit...), dist...) {
 		w.code(uint16(l), 4)
 	}
+	w.symbols(lit, syms)
+}
+
+// symbols writes litlen symbols by their canonical codes.
+func (w *bitWriter) symbols(lit []uint8, syms []int) {
 	codes := canonical(lit)
 	for _, s := range syms {
 		w.code(codes[s], uint(lit[s]))
 	}
-	return w.bytes()
+}
+
+// fixedBlock is a fixed-code block of these litlen symbols.
+func (w *bitWriter) fixedBlock(final bool, syms []int) {
+	w.bits(uint64(b2i(final)), 1)
+	w.bits(1, 2) // fixed
+	var lit [288]uint8
+	for i := range lit {
+		lit[i] = map[bool]uint8{true: 8, false: 9}[i < 144 || i >= 280]
+		if i >= 256 && i < 280 {
+			lit[i] = 7
+		}
+	}
+	w.symbols(lit[:], syms)
+}
+
+// storedBlock is a stored block of data.
+func (w *bitWriter) storedBlock(final bool, data []byte) {
+	w.bits(uint64(b2i(final)), 1)
+	w.bits(0, 2) // stored
+	w.bits(0, (8-w.nacc)%8)
+	w.bits(uint64(len(data)), 16)
+	w.bits(uint64(^uint16(len(data))), 16)
+	for _, c := range data {
+		w.bits(uint64(c), 8)
+	}
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // canonical is the canonical Huffman code of each symbol (RFC 1951 3.2.2).

@@ -2,6 +2,7 @@ package inflate
 
 import (
 	"compress/flate"
+	"fmt"
 	"math/bits"
 	"math/rand/v2"
 	"slices"
@@ -48,7 +49,7 @@ func pairLiteralsRef(t *[litTableSize]uint32, lens []uint8) {
 	}
 }
 
-// pairLiterals, one pass over the table, makes the same table as the
+// build with pairs, one store a pair, makes the same table as the
 // enumeration of code pairs, for the fixed code and every dynamic block
 // of compress/flate's streams of the test inputs (knee-like noise, text,
 // runs, random bytes) at every level.
@@ -63,10 +64,10 @@ func TestPairLiteralsMatchesEnumeration(t *testing.T) {
 			lens[i] = 7
 		}
 	}
-	build(ref.lit[:], litBits, lens[:], litValue, litSpecial, litSpecial|litLink)
+	build(ref.lit[:], litBits, lens[:], litValue, litSpecial, litSpecial|litLink, false)
 	pairLiteralsRef(&ref.lit, lens[:])
 	if d.lit != ref.lit {
-		t.Fatal("fixed code: pairLiterals differs from the enumeration")
+		t.Fatal("fixed code: the pairs differ from the enumeration")
 	}
 	blocks := 0
 	for name, data := range testInputs(rand.New(rand.NewPCG(5, 6))) {
@@ -93,10 +94,10 @@ func TestPairLiteralsMatchesEnumeration(t *testing.T) {
 					if err = d.dynamic(&br); err != nil {
 						t.Fatalf("%s level %d: %v", name, level, err)
 					}
-					build(ref.lit[:], litBits, d.lens[:nlit], litValue, litSpecial, litSpecial|litLink)
+					build(ref.lit[:], litBits, d.lens[:nlit], litValue, litSpecial, litSpecial|litLink, false)
 					pairLiteralsRef(&ref.lit, d.lens[:nlit])
 					if !slices.Equal(d.lit[:1<<litBits], ref.lit[:1<<litBits]) {
-						t.Fatalf("%s level %d block %d: pairLiterals differs from the enumeration", name, level, blocks)
+						t.Fatalf("%s level %d block %d: the pairs differ from the enumeration", name, level, blocks)
 					}
 					blocks++
 				}
@@ -108,5 +109,84 @@ func TestPairLiteralsMatchesEnumeration(t *testing.T) {
 	}
 	if blocks < 20 {
 		t.Fatalf("only %d dynamic blocks compared", blocks)
+	}
+}
+
+// randomCode is the lengths of a random complete code of symbols 0..256
+// (literals and end-of-block) whose longest codes take 15 bits, made by
+// splitting leaves of a code tree, mostly the deepest (long codes) or a
+// random one (short codes, many pairs).
+func randomCode(r *rand.Rand) []uint8 {
+	depths := []uint8{0}
+	for n := 2 + r.IntN(256); len(depths) < n; {
+		i := r.IntN(len(depths))
+		if r.IntN(3) == 0 {
+			i = slices.Index(depths, slices.Max(depths))
+		}
+		if depths[i] == maxCodeLen {
+			continue
+		}
+		depths[i]++
+		depths = append(depths, depths[i])
+	}
+	if slices.Max(depths) < maxCodeLen {
+		i := slices.Index(depths, slices.Max(depths))
+		for depths[i] < maxCodeLen {
+			depths[i]++
+			depths = append(depths, depths[i])
+		}
+	}
+	lens := make([]uint8, 257)
+	for i, s := range r.Perm(257)[:len(depths)] {
+		lens[s] = depths[i]
+	}
+	if lens[256] == 0 { // give end-of-block a leaf
+		for s := range lens {
+			if lens[s] != 0 {
+				lens[256], lens[s] = lens[s], 0
+				break
+			}
+		}
+	}
+	return lens
+}
+
+// TestLongCodesAndMixedBlocks: streams of a stored block, a fixed one and
+// dynamic ones of random complete codes up to 15 bits long (codes in
+// subtables, literal pairs in the primary table next to their links)
+// decode as compress/flate decodes them, and each code's primary table
+// holds exactly the pairs of the enumeration.
+func TestLongCodesAndMixedBlocks(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	var d, ref Decoder
+	for i := range 300 {
+		var w bitWriter
+		w.storedBlock(false, []byte("stored"))
+		w.fixedBlock(false, []int{'f', 'i', 'x', 200, 256})
+		var used []int
+		for range 1 + r.IntN(3) {
+			lit := randomCode(r)
+			var syms, present []int
+			for s, l := range lit[:256] {
+				if l != 0 {
+					present = append(present, s)
+				}
+			}
+			for range 1000 + r.IntN(3000) {
+				if len(present) > 0 {
+					syms = append(syms, present[r.IntN(len(present))])
+				}
+			}
+			w.dynamicBlock(false, lit, []uint8{1}, append(syms, 256))
+			build(d.lit[:], litBits, lit, litValue, litSpecial, litSpecial|litLink, true)
+			build(ref.lit[:], litBits, lit, litValue, litSpecial, litSpecial|litLink, false)
+			pairLiteralsRef(&ref.lit, lit)
+			if !slices.Equal(d.lit[:1<<litBits], ref.lit[:1<<litBits]) {
+				t.Fatalf("stream %d: the primary table differs from the enumeration's", i)
+			}
+			used = append(used, int(slices.Max(lit)))
+		}
+		w.fixedBlock(true, []int{'e', 'n', 'd', 256})
+		check(t, fmt.Sprintf("stream %d (longest codes %v)", i, used), w.bytes())
 	}
 }
