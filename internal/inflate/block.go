@@ -50,7 +50,7 @@ func (d *Decoder) block(dst []byte, out int, br *bitReader) (int, error) {
 		}
 		if e&litSpecial != 0 {
 			if e&litLink != 0 {
-				e = lit[e>>16&0x1fff+uint32(b>>litBits)&(1<<(e>>8&15)-1)]
+				e = lit[1<<litBits+e>>16&0x3ff+uint32(b>>litBits)&(1<<(e>>8&15)-1)]
 			}
 			if int32(e) < 0 {
 				b >>= e & 63
@@ -82,7 +82,7 @@ func (d *Decoder) block(dst []byte, out int, br *bitReader) (int, error) {
 			if e&distLink == 0 {
 				return out, ErrCorrupt
 			}
-			e = dist[e>>16&0x3fff+uint32(b>>distBits)&(1<<(e>>8&15)-1)]
+			e = dist[1<<distBits+e>>16&0x3ff+uint32(b>>distBits)&(1<<(e>>8&15)-1)]
 			if e&distSpecial != 0 {
 				return out, ErrCorrupt
 			}
@@ -132,7 +132,7 @@ func (d *Decoder) blockTail(dst []byte, out int, br *bitReader) (int, error) {
 		}
 		e := d.lit[br.b&litMask]
 		if e&(litSpecial|litLink) == litSpecial|litLink {
-			e = d.lit[e>>16&0x1fff+uint32(br.b>>litBits)&(1<<(e>>8&15)-1)]
+			e = d.lit[1<<litBits+e>>16&0x3ff+uint32(br.b>>litBits)&(1<<(e>>8&15)-1)]
 		}
 		switch {
 		case int32(e) < 0:
@@ -160,7 +160,7 @@ func (d *Decoder) blockTail(dst []byte, out int, br *bitReader) (int, error) {
 		br.refill()
 		e = d.dist[br.b&distMask]
 		if e&(distSpecial|distLink) == distSpecial|distLink {
-			e = d.dist[e>>16&0x3fff+uint32(br.b>>distBits)&(1<<(e>>8&15)-1)]
+			e = d.dist[1<<distBits+e>>16&0x3ff+uint32(br.b>>distBits)&(1<<(e>>8&15)-1)]
 		}
 		if e&distSpecial != 0 {
 			return out, ErrCorrupt

@@ -12,12 +12,11 @@ import "math/bits"
 //	           second byte
 //	length,    bits 8-11 the extra bits' count, bits 16-30 the base
 //	distance
-//	link       bits 8-11 the subtable's bits, bits 16-28 (litlen) or 16-29
-//	           (distance) its start
+//	link       bits 8-11 the subtable's bits, bits 16-25 its start past
+//	           the primary table
 //	code-length bits 16-20 the symbol
 //	litlen flags: bit 31 literal, bit 30 not a literal nor a length, then
-//	           bit 29 subtable link, else bit 28 end of block, neither:
-//	           invalid
+//	           bit 29 subtable link, bit 28 end of block, neither: invalid
 //	distance flags: bit 31 not a distance, then bit 30 subtable link,
 //	           else invalid
 const (
@@ -220,7 +219,7 @@ func (c *codes) subtables(t []uint32, primary uint, value func(int) uint32, link
 				if next > len(t) {
 					return false
 				}
-				t[p] = link | uint32(subStart)<<16 | uint32(subBits)<<8 | uint32(primary)
+				t[p] = link | uint32(subStart-1<<primary)<<16 | uint32(subBits)<<8 | uint32(primary)
 			}
 			e := value(int(s)) + uint32(l)
 			for i := rev >> primary; i < 1<<subBits; i += 1 << (l - primary) {
