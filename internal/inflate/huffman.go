@@ -33,12 +33,12 @@ const (
 // Primary table sizes: 12 bits hold the litlen codes of typical blocks
 // whole, and twice as many literal pairs as 11 (a knee IDAT's literal
 // codes take 5 to 9 bits: ~1500 pairs a block, 71 % of its lookups decode
-// two literals against 53 % with 11, 10 % fewer lookups); longer codes go
-// through one subtable. A complete code's subtables need
-// at most 2^k entries per k+1 codes longer than the primary bits (a
-// subtree k deep has at least k+1 leaves): at most 8/4 entries a symbol
-// for litlen (286 symbols, k <= 3) and 128/8 for distance (30 symbols,
-// k <= 7), so the extra room below always suffices.
+// two literals against 53 % with 11, 10 % fewer lookups; 13 bits were no
+// faster); longer codes go through one subtable. A complete code's
+// subtables need at most 2^k entries per k+1 codes longer than the
+// primary bits (a subtree k deep has at least k+1 leaves): at most 8/4
+// entries a symbol for litlen (286 symbols, k <= 3) and 128/8 for
+// distance (30 symbols, k <= 7), so the extra room below always suffices.
 const (
 	litBits       = 12
 	litTableSize  = 1<<litBits + 1024
@@ -84,8 +84,8 @@ func clenValue(s int) uint32 { return uint32(s) << 16 }
 // (one a symbol, 0: unused): a primary table of 1<<primary entries, then
 // subtables, linked by link entries. value gives a symbol's entry without
 // its length; invalid marks the bit patterns no code starts (only for an
-// empty code or a single code of length 1). With pair, entries whose bits
-// hold two whole literal codes decode both (pairs). As
+// empty code or a single code of length 1). With pair, an entry whose
+// bits hold two whole literal codes decodes both (pairs). As
 // compress/flate and zlib, it accepts complete codes, those two
 // incomplete ones, and nothing else (false): an over-subscribed code
 // would be ambiguous, and an incomplete one lets corrupt input decode
@@ -177,7 +177,7 @@ func (c *codes) primary(t []uint32, bits uint, value func(int) uint32, invalid u
 // pairs writes the entries of the literal pairs whose codes take l bits
 // together: image data is mostly literals, and each lookup waits for the
 // one before it, so an entry whose bits hold a whole second literal code
-// decodes both. Within a length, literals come first in canonical order.
+// decodes both.
 func (c *codes) pairs(t []uint32, l uint) {
 	for la := uint(1); la < l; la++ {
 		lb := l - la
