@@ -4,7 +4,7 @@
 // back-references copy from, so there is no sliding window, no io.Reader
 // and no copying out, and the hot loop refills a 64-bit bit buffer with
 // one load and decodes most symbols with one table lookup. On knee PNGs
-// it takes ~0.3 of compress/zlib's CPU time and ~0.45 of klauspost's
+// it takes ~0.3 of compress/zlib's CPU time and ~0.4 of klauspost's
 // (BenchmarkKneeInflate).
 //
 // Malformed input of any kind (bad headers, over-subscribed or incomplete
