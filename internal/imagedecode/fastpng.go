@@ -274,7 +274,7 @@ func unfilter(ft byte, cur, prev []byte, bpp int) bool {
 // the lanes with one multiply, without carries between lanes (8·255 plus
 // the carried-in byte < 2^16), and the carry from word to word is one add,
 // so the words do not wait for each other's arithmetic. The checksum's
-// sums are inflate.AdlerUpdate's, which takes the same lanes. Every
+// sums are inflate.AdlerUpdate's, folded by the same inflate.AdlerChunk. Every
 // knee-dev row is Sub-filtered.
 func subGray8(adler uint32, row []byte) uint32 {
 	const lanes, ones = 0x00ff00ff00ff00ff, 0x0001000100010001
@@ -297,10 +297,7 @@ func subGray8(adler uint32, row []byte) uint32 {
 			binary.LittleEndian.PutUint64(cur[i:], (s-o)&lanes|(s&lanes)<<8)
 			a = (a + sums>>48) & 0xff
 		}
-		cols := 8*(even&0xffff) + 6*(even>>16&0xffff) + 4*(even>>32&0xffff) + 2*(even>>48) +
-			7*(odd&0xffff) + 5*(odd>>16&0xffff) + 3*(odd>>32&0xffff) + 1*(odd>>48)
-		s2 = (s2 + uint64(words)*8*s1 + 8*prefix + cols) % inflate.AdlerMod
-		s1 = (s1 + sum) % inflate.AdlerMod
+		s1, s2 = inflate.AdlerChunk(s1, s2, words, even, odd, sum, prefix)
 		cur = cur[words*8:]
 	}
 	b := byte(a)

@@ -1,13 +1,13 @@
 package table
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -188,15 +188,14 @@ func unquotedCols(rec arrow.RecordBatch) []bool {
 	return out
 }
 
-// needsQuote says whether b holds a comma, a quote or a line break,
-// searching a block at a time so that the four searches read it from
-// the cache.
+// needsQuote is quotable over all of b, a block at a time so that its
+// four searches read each block from the cache.
 func needsQuote(b []byte) bool {
 	const block = 16 << 10
 	for len(b) > 0 {
 		n := min(block, len(b))
 		p := b[:n]
-		if bytes.IndexByte(p, ',') >= 0 || bytes.IndexByte(p, '"') >= 0 || bytes.IndexByte(p, '\n') >= 0 || bytes.IndexByte(p, '\r') >= 0 {
+		if quotable(unsafe.String(unsafe.SliceData(p), len(p))) {
 			return true
 		}
 		b = b[n:]
@@ -221,7 +220,7 @@ func appendCSVField(buf []byte, f string, lone bool) []byte {
 	switch {
 	case lone && f == "":
 		return append(buf, `""`...)
-	case strings.IndexByte(f, ',') >= 0, strings.IndexByte(f, '"') >= 0, strings.IndexByte(f, '\n') >= 0, strings.IndexByte(f, '\r') >= 0:
+	case quotable(f):
 		buf = append(buf, '"')
 		for {
 			q := strings.IndexByte(f, '"')
@@ -237,6 +236,12 @@ func appendCSVField(buf []byte, f string, lone bool) []byte {
 	default:
 		return append(buf, f...)
 	}
+}
+
+// quotable says whether f holds a comma, a quote or a line break, the
+// characters that make pandas quote a field.
+func quotable(f string) bool {
+	return strings.IndexByte(f, ',') >= 0 || strings.IndexByte(f, '"') >= 0 || strings.IndexByte(f, '\n') >= 0 || strings.IndexByte(f, '\r') >= 0
 }
 
 // cellText formats one cell as pandas would print it in a CSV.
