@@ -52,7 +52,7 @@ type rawDecoder struct {
 	zero []byte // the row "above" the first one
 }
 
-// rawDecoders keeps decoders between calls: a decoder holds ~17 KB of
+// rawDecoders keeps decoders between calls: a decoder holds ~24 KB of
 // Huffman tables and its buffers, which callers decoding from many
 // goroutines would otherwise allocate per image.
 var rawDecoders = sync.Pool{New: func() any { return new(rawDecoder) }}
