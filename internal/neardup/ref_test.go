@@ -188,10 +188,14 @@ func equalizeRef(v []float32, out []uint8) {
 func TestThumbnailMatchesReference(t *testing.T) {
 	r := rand.New(rand.NewPCG(17, 18))
 	s := new(scratch)
-	for i := range 200 {
+	paths := map[string]int{}
+	for i := range 400 {
 		w, h := 1+r.IntN(300), 1+r.IntN(300)
-		if i%5 == 0 {
+		switch i % 5 {
+		case 0:
 			w, h = 1+r.IntN(64), 1+r.IntN(64)
+		case 1:
+			w, h = 160+r.IntN(97), 160+r.IntN(97) // mostly resampleSWAR
 		}
 		stride := w + r.IntN(3)
 		var want [thumbPixels]float32
@@ -210,6 +214,14 @@ func TestThumbnailMatchesReference(t *testing.T) {
 			want = resampleRef(pix, stride, w, h, 1)
 			resample(pix, stride, w, h, 1, s)
 		}
+		switch pl := &s.plan; {
+		case pl.swar:
+			paths["swar"]++
+		case pl.exact:
+			paths["exact"]++
+		default:
+			paths["float32"]++
+		}
 		if s.small != want {
 			t.Fatalf("%dx%d (stride %d): resampled thumbnail differs from the reference", w, h, stride)
 		}
@@ -218,6 +230,11 @@ func TestThumbnailMatchesReference(t *testing.T) {
 		s.equalize(&got)
 		if got != wantTh {
 			t.Fatalf("%dx%d: equalized thumbnail differs from the reference", w, h)
+		}
+	}
+	for _, p := range []string{"swar", "exact", "float32"} {
+		if paths[p] < 20 {
+			t.Errorf("only %d images took the %s path (%v)", paths[p], p, paths)
 		}
 	}
 }

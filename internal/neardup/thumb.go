@@ -14,6 +14,9 @@ type scratch struct {
 	rowT  [maxFreq][half]float64 // rowT[u][y]: row y's DCT at frequency u
 	whole []uint32               // a source row's worth, resample's
 	acc   []float32
+	evod  [4][2][swarMaxW / 8]uint64 // resampleSWAR's, with cols
+	cols  [swarMaxW]uint64
+	plan  plan // the last image's
 }
 
 // scratches holds scratch between fingerprints.
@@ -39,7 +42,12 @@ func resample[T uint8 | uint16](pix []T, stride, w, h int, gain float32, s *scra
 		clear(out[:])
 		return
 	}
-	wx, wy := axisSpans(w), axisSpans(h)
+	pl := s.planFor(w, h, uint64(^T(0)))
+	if pl.exact {
+		resampleExact(pix, stride, w, gain, pl, s)
+		return
+	}
+	wx, wy := &pl.wx, &pl.wy
 	if cap(s.whole) < w {
 		s.whole, s.acc = make([]uint32, w), make([]float32, w)
 	}
@@ -53,7 +61,7 @@ func resample[T uint8 | uint16](pix []T, stride, w, h int, gain float32, s *scra
 			weighRows(acc, whole, row, sp)
 		}
 		o := out[d*ThumbSize : (d+1)*ThumbSize]
-		for e, sx := range &wx {
+		for e, sx := range wx {
 			var sum float32
 			if sx.hi-sx.lo == 3 { // as the loop below: 0 + a is a
 				sum = acc[sx.lo] + acc[sx.lo+1] + acc[sx.lo+2]
