@@ -7,9 +7,9 @@ import "sync"
 // the arithmetic, and large frames grew the stacks of every goroutine that
 // fingerprints.
 type scratch struct {
-	small [thumbPixels]float32      // resample's output
-	q     [thumbPixels]uint16       // equalize's quantized values
-	count [1 << equalizeBits]uint16 // zero between images
+	small [thumbPixels]float32          // resample's output
+	q     [thumbPixels]uint16           // equalize's quantized values
+	count [1 << equalizeBits / 4]uint64 // 4 levels a word; zero between images
 	half  [halfPixels]float64
 	rowT  [maxFreq][half]float64 // rowT[u][y]: row y's DCT at frequency u
 	whole []uint32               // a source row's worth, resample's
@@ -190,10 +190,11 @@ func weighRows[T uint8 | uint16](acc []float32, whole []uint32, row func(int) []
 // equalize replaces each value of s.small (0..65535) by its rank among
 // the values quantized to equalizeLevels (ties share their mean rank),
 // scaled to 0..255: a counting sort, no comparisons, whose running sum
-// covers only the levels between the lowest and the highest.
+// takes four levels a step (16-bit lanes of a uint64: the counts, and the
+// sums below them, are at most thumbPixels, so no lane carries into the
+// next). Thumbnails span most levels, so it runs over all of them.
 func (s *scratch) equalize(out *[thumbPixels]uint8) {
 	const shift = 16 - equalizeBits
-	lowest, highest := uint16(len(s.count)-1), uint16(0)
 	for i, x := range &s.small {
 		f := x + 0.5 // as min(max(x+0.5, 0), 65535): x is never NaN
 		if f < 0 {
@@ -204,20 +205,25 @@ func (s *scratch) equalize(out *[thumbPixels]uint8) {
 		}
 		l := uint16(f) >> shift
 		s.q[i] = l
-		s.count[l]++
-		lowest, highest = min(lowest, l), max(highest, l)
+		s.count[l/4] += 1 << (l % 4 * 16)
 	}
-	// count becomes twice the mean rank of each level: 2·below + (n-1),
-	// at most 3n-2.
-	var below uint16
-	levels := s.count[lowest : highest+1]
-	for l, c := range levels {
-		levels[l] = 2*below + c - 1
-		below += c
+	// Each lane becomes 2·below + c for its count c: one more than twice
+	// the mean rank of the level (2·below + c-1), at most 2n.
+	const ones = 0x0001000100010001 // times it, lanes sum those below them
+	var below uint64
+	for j, c := range &s.count {
+		upTo := c*ones + below*ones // lane: below + the counts up to its own
+		s.count[j] = 2*upTo - c
+		below = upTo >> 48
 	}
-	scale := 128 / float64(thumbPixels) // mean rank × 256 / n, from twice the rank
+	// The mean rank × 256 / n from twice the rank, v·128/n, is v >> 5:
+	// n is 128·2^5 (checked at compile time), so the float64 v·(128/n)
+	// was exact and its truncation this floor.
+	const rankShift = 5
+	var _ [0]struct{} = [thumbPixels - 128<<rankShift]struct{}{}
 	for i, l := range &s.q {
-		out[i] = uint8(float64(s.count[l]) * scale)
+		twice := s.count[l/4] >> (l % 4 * 16) & 0xffff // >= 1: l occurs
+		out[i] = uint8((twice - 1) >> rankShift)
 	}
-	clear(levels)
+	clear(s.count[:])
 }
