@@ -2,6 +2,7 @@ package stages
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"image"
 	"image/jpeg"
 	"image/png"
@@ -210,6 +211,45 @@ func TestFetchHashFingerprintSwitch(t *testing.T) {
 	fetchRun(t, env, "{fingerprint: true}")
 	if got := store.getCounts(); got["a.png"] != 1 {
 		t.Errorf("fingerprints turned on: GETs %v, want a.png once", got)
+	}
+	fetchRun(t, env, "{fingerprint: true}")
+	if got := store.getCounts(); len(got) != 0 {
+		t.Errorf("then warm: GETs %v, want none", got)
+	}
+}
+
+// A fingerprint stored by another encoding version (neardup's
+// encodingVersion changed: another pixel hash) is computed again, with one
+// GET, and stored anew.
+func TestFetchHashFingerprintOldVersion(t *testing.T) {
+	store := newMemStore()
+	data := encodePNG(t, texturedGray(48, 40, 2))
+	store.put("a.png", data)
+	env := fetchEnv(t, store)
+	env.StateDir = t.TempDir()
+	fetchRun(t, env, "{fingerprint: true}")
+	s, err := newFingerprintStore(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order [][sha256.Size]byte
+	for k, f := range s.byKey {
+		if f.fp == nil {
+			t.Fatal("a.png has no stored fingerprint")
+		}
+		f.fp[0]-- // the version byte
+		order = append(order, k)
+	}
+	if err := s.write(order); err != nil {
+		t.Fatal(err)
+	}
+	store.getCounts()
+	res := fetchRun(t, env, "{fingerprint: true}")
+	if got := store.getCounts(); len(got) != 1 || got["a.png"] != 1 {
+		t.Errorf("old-version fingerprint: GETs %v, want a.png once", got)
+	}
+	if fps, _ := fingerprintsByKey(t, res.Outputs["rows"]); !bytes.Equal(fps["a.png"], wantFingerprint(t, data)) {
+		t.Errorf("recomputed fingerprint is wrong")
 	}
 	fetchRun(t, env, "{fingerprint: true}")
 	if got := store.getCounts(); len(got) != 0 {

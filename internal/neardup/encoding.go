@@ -7,8 +7,9 @@ import (
 
 // encodingVersion is the first byte of an encoded Fingerprint; a change of
 // layout or of how fingerprints are computed must change it, so that
-// fingerprints remembered by an older version are recomputed.
-const encodingVersion = 1
+// fingerprints remembered by an older version are recomputed. Version 2:
+// the pixel hash is BLAKE3, not SHA-256.
+const encodingVersion = 2
 
 // EncodedSize is the length of MarshalBinary's output.
 const EncodedSize = 1 + 32 + 4 + 4 + 2*coeffCount + thumbPixels
