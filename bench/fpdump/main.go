@@ -3,9 +3,11 @@
 // (neardup.FromBytes, MarshalBinary), or the error, one line a file in
 // path order. scripts/compare-fingerprints.sh runs it from two commits to
 // show that a change to the decoders or the fingerprint leaves every
-// fingerprint bit-identical.
+// fingerprint bit-identical. With -no-pixels first, the version byte and
+// the pixel hash are left out of what is hashed (for a change of the pixel
+// hash: the rest must still be identical).
 //
-//	go run ./bench/fpdump ../shared/knee-dev testdata
+//	go run ./bench/fpdump [-no-pixels] ../shared/knee-dev testdata
 package main
 
 import (
@@ -25,16 +27,21 @@ func main() {
 		fmt.Fprintln(os.Stderr, "usage: fpdump DIR...")
 		os.Exit(2)
 	}
-	for _, dir := range os.Args[1:] {
-		if err := dump(dir); err != nil {
+	dirs, skip := os.Args[1:], 0
+	if dirs[0] == "-no-pixels" {
+		dirs, skip = dirs[1:], 1+32 // version, neardup.Fingerprint.Pixels
+	}
+	for _, dir := range dirs {
+		if err := dump(dir, skip); err != nil {
 			fmt.Fprintln(os.Stderr, "fpdump:", err)
 			os.Exit(1)
 		}
 	}
 }
 
-// dump prints one line for each .png, .jpg or .jpeg file below dir.
-func dump(dir string) error {
+// dump prints one line for each .png, .jpg or .jpeg file below dir,
+// hashing the encoded fingerprint from byte skip.
+func dump(dir string, skip int) error {
 	var paths []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -66,7 +73,7 @@ func dump(dir string) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", p, err)
 		}
-		fmt.Printf("%s %x\n", p, sha256.Sum256(b))
+		fmt.Printf("%s %x\n", p, sha256.Sum256(b[skip:]))
 	}
 	return nil
 }
