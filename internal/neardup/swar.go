@@ -120,23 +120,23 @@ func rowsSWAR(evod *[2][swarMaxW / 8]uint64, w int, pix []uint8, stride int, t *
 	ev, od := &evod[0], &evod[1]
 	o := t.y0 * stride
 	j := 0
-	if end := o + 3*stride + w; end+8 <= len(pix) { // every load in range
-		for ; 8*j < w; j++ {
-			x := o + 8*j
-			v0 := binary.LittleEndian.Uint64(pix[x:])
-			v1 := binary.LittleEndian.Uint64(pix[x+stride:])
-			v2 := binary.LittleEndian.Uint64(pix[x+2*stride:])
-			v3 := binary.LittleEndian.Uint64(pix[x+3*stride:])
+	if end := o + 3*stride + w; end <= len(pix) {
+		// Whole words: the four rows advance 8 bytes a step, their lengths
+		// checked by the loop condition only.
+		r0, r1, r2, r3 := pix[o:o+w], pix[o+stride:o+stride+w], pix[o+2*stride:o+2*stride+w], pix[o+3*stride:end]
+		for ; len(r0) >= 8 && len(r1) >= 8 && len(r2) >= 8 && len(r3) >= 8; j++ {
+			v0, v1 := binary.LittleEndian.Uint64(r0), binary.LittleEndian.Uint64(r1)
+			v2, v3 := binary.LittleEndian.Uint64(r2), binary.LittleEndian.Uint64(r3)
+			r0, r1, r2, r3 = r0[8:], r1[8:], r2[8:], r3[8:]
 			ev[j%len(ev)] = k0*(v0&lanes) + k1*(v1&lanes) + k2*(v2&lanes) + k3*(v3&lanes)
 			od[j%len(od)] = k0*(v0>>8&lanes) + k1*(v1>>8&lanes) + k2*(v2>>8&lanes) + k3*(v3>>8&lanes)
 		}
-		return
 	}
-	for ; 8*j < w; j++ {
+	for ; 8*j < w; j++ { // the rest, zero past the end of pix
 		x := o + 8*j
 		v0, v1, v2, v3 := load8(pix, x), load8(pix, x+stride), load8(pix, x+2*stride), load8(pix, x+3*stride)
-		ev[j] = k0*(v0&lanes) + k1*(v1&lanes) + k2*(v2&lanes) + k3*(v3&lanes)
-		od[j] = k0*(v0>>8&lanes) + k1*(v1>>8&lanes) + k2*(v2>>8&lanes) + k3*(v3>>8&lanes)
+		ev[j%len(ev)] = k0*(v0&lanes) + k1*(v1&lanes) + k2*(v2&lanes) + k3*(v3&lanes)
+		od[j%len(od)] = k0*(v0>>8&lanes) + k1*(v1>>8&lanes) + k2*(v2>>8&lanes) + k3*(v3>>8&lanes)
 	}
 }
 

@@ -212,9 +212,9 @@ func (s *scratch) equalize(out *[thumbPixels]uint8) {
 	const ones = 0x0001000100010001 // times it, lanes sum those below them
 	var below uint64
 	for j, c := range &s.count {
-		upTo := c*ones + below*ones // lane: below + the counts up to its own
-		s.count[j] = 2*upTo - c
-		below = upTo >> 48
+		upTo := c * ones // lane: the counts up to its own
+		s.count[j] = 2*(upTo+below*ones) - c
+		below += upTo >> 48 // the only dependency between steps
 	}
 	// The mean rank × 256 / n from twice the rank, v·128/n, is v >> 5:
 	// n is 128·2^5 (checked at compile time), so the float64 v·(128/n)
