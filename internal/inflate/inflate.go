@@ -200,11 +200,11 @@ func (d *Decoder) fixed() {
 			lens[i] = 8
 		}
 	}
-	build(d.lit[:], litBits, lens[:], litValue, litSpecial, litSpecial|litLink, true)
+	build(d.lit[:], litBits, lens[:], litValues, litSpecial, litSpecial|litLink, true)
 	for i := range 32 {
 		lens[i] = 5
 	}
-	build(d.dist[:], distBits, lens[:32], distValue, distSpecial, distSpecial|distLink, false)
+	build(d.dist[:], distBits, lens[:32], distValues, distSpecial, distSpecial|distLink, false)
 }
 
 // clenOrder is the order of the code-length code's lengths in a header.
@@ -227,7 +227,7 @@ func (d *Decoder) dynamic(br *bitReader) error {
 		clens[s] = uint8(br.b & 7)
 		br.drop(3)
 	}
-	if !build(d.clen[:], clenBits, clens[:], clenValue, clenInvalid, clenInvalid, false) {
+	if !build(d.clen[:], clenBits, clens[:], clenValues, clenInvalid, clenInvalid, false) {
 		return ErrCorrupt
 	}
 	lens := d.lens[:nlit+ndist]
@@ -272,8 +272,8 @@ func (d *Decoder) dynamic(br *bitReader) error {
 		return ErrTruncated
 	}
 	if lens[256] == 0 || // a block must be able to end
-		!build(d.lit[:], litBits, lens[:nlit], litValue, litSpecial, litSpecial|litLink, true) ||
-		!build(d.dist[:], distBits, lens[nlit:], distValue, distSpecial, distSpecial|distLink, false) {
+		!build(d.lit[:], litBits, lens[:nlit], litValues, litSpecial, litSpecial|litLink, true) ||
+		!build(d.dist[:], distBits, lens[nlit:], distValues, distSpecial, distSpecial|distLink, false) {
 		return ErrCorrupt
 	}
 	return nil
