@@ -86,9 +86,9 @@ func (d *Decoder) block(dst []byte, out int, br *bitReader) (int, error) {
 // literals decodes literals from the bit buffer b (n bits, at least
 // litBits) into dst[out:] while the input and the output have room for
 // the fast path (fastIn, fastOut), and returns the new state with the
-// first entry that is not a literal of the primary table, or 0 when it
-// stopped for room. The bit buffer then holds at least 32 bits, of which
-// that entry's code is the first.
+// first entry that is not a literal of the primary table, or 0 (no entry
+// is 0) when it stopped for room. The bit buffer then holds at least 32
+// bits, of which that entry's code is the first.
 //
 // An iteration looks its first symbol up before it refills: the buffer
 // holds at least litBits bits at its top, so the refill's shift and OR
