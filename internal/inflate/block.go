@@ -15,42 +15,24 @@ const (
 )
 
 // block decodes a Huffman-coded block with d's tables into dst[out:] and
-// returns the new output length. After one refill the bit buffer holds at
-// least 56 bits: enough for three literal lookups (15 bits each), or two and a
-// length (15+5), after which a second refill makes room for the distance
-// (15+13).
+// returns the new output length: runs of literals in literals, the rest
+// here, until near the end of the input or the output, where blockTail
+// takes over.
 func (d *Decoder) block(dst []byte, out int, br *bitReader) (int, error) {
-	lit, dist, src := &d.lit, &d.dist, br.src
+	br.refill()
+	src := br.src
 	b, n, in := br.b, br.n, br.in
-	for in+fastIn <= len(src) && len(dst)-out >= fastOut {
-		b |= binary.LittleEndian.Uint64(src[in:]) << n
-		in += int(63-n) >> 3
-		n |= 56
-		e := lit[b&litMask]
-		if int32(e) < 0 {
-			b >>= e & 63
-			n -= uint(e & 63)
-			binary.LittleEndian.PutUint16(dst[out:], uint16(e>>8))
-			out += 1 + int(e>>24&1)
-			e = lit[b&litMask]
-			if int32(e) < 0 {
-				b >>= e & 63
-				n -= uint(e & 63)
-				binary.LittleEndian.PutUint16(dst[out:], uint16(e>>8))
-				out += 1 + int(e>>24&1)
-				e = lit[b&litMask]
-				if int32(e) < 0 {
-					b >>= e & 63
-					n -= uint(e & 63)
-					binary.LittleEndian.PutUint16(dst[out:], uint16(e>>8))
-					out += 1 + int(e>>24&1)
-					continue
-				}
-			}
+	for {
+		var e uint32
+		out, in, b, n, e = d.literals(dst, out, src, in, b, n)
+		if e == 0 {
+			break
 		}
+		// e is the entry of the buffer's low bits, which hold at least 32
+		// (literals): enough for a length (15+5).
 		if e&litSpecial != 0 {
 			if e&litLink != 0 {
-				e = lit[1<<litBits+e>>16&0x3ff+uint32(b>>litBits)&(1<<(e>>8&15)-1)]
+				e = d.lit[1<<litBits+e>>16&0x3ff+uint32(b>>litBits)&(1<<(e>>8&15)-1)]
 			}
 			if int32(e) < 0 {
 				b >>= e & 63
@@ -72,17 +54,18 @@ func (d *Decoder) block(dst []byte, out int, br *bitReader) (int, error) {
 		length := int(e>>16) + extra(b, e)
 		b >>= e & 63
 		n -= uint(e & 63)
-		if n < 28 {
-			b |= binary.LittleEndian.Uint64(src[in:]) << n
+		// Room for the distance (15+13) and the next lookup.
+		if n < 28+litBits {
+			b |= binary.LittleEndian.Uint64(src[in:in+8]) << (n & 63)
 			in += int(63-n) >> 3
 			n |= 56
 		}
-		e = dist[b&distMask]
+		e = d.dist[b&distMask]
 		if e&distSpecial != 0 {
 			if e&distLink == 0 {
 				return out, ErrCorrupt
 			}
-			e = dist[1<<distBits+e>>16&0x3ff+uint32(b>>distBits)&(1<<(e>>8&15)-1)]
+			e = d.dist[1<<distBits+e>>16&0x3ff+uint32(b>>distBits)&(1<<(e>>8&15)-1)]
 			if e&distSpecial != 0 {
 				return out, ErrCorrupt
 			}
@@ -98,6 +81,62 @@ func (d *Decoder) block(dst []byte, out int, br *bitReader) (int, error) {
 	}
 	br.b, br.n, br.in = b, n, in
 	return d.blockTail(dst, out, br)
+}
+
+// literals decodes literals from the bit buffer b (n bits, at least
+// litBits) into dst[out:] while the input and the output have room for
+// the fast path (fastIn, fastOut), and returns the new state with the
+// first entry that is not a literal of the primary table, or 0 (no entry
+// is 0) when it stopped for room. The bit buffer then holds at least 32
+// bits, of which that entry's code is the first.
+//
+// An iteration looks its first symbol up before it refills: the buffer
+// holds at least litBits bits at its top, so the refill's shift and OR
+// wait beside the table load rather than before it. Each lookup waits for
+// the one before it, which is the loop's cost. After the refill the
+// buffer holds at least 56 bits: three literal lookups (12 bits each)
+// leave litBits for the next iteration. A lookup writes two bytes (the
+// second is overwritten when the entry holds one literal) under one
+// bounds check. The loop is apart from block's so that it keeps few values
+// and the bit buffer stays in a register.
+func (d *Decoder) literals(dst []byte, out int, src []byte, in int, b uint64, n uint) (int, int, uint64, uint, uint32) {
+	t := &d.lit
+	for in+fastIn <= len(src) && len(dst)-out >= fastOut {
+		e := t[b&litMask]
+		b |= binary.LittleEndian.Uint64(src[in:in+8]) << (n & 63)
+		in += int(63-n) >> 3
+		n |= 56
+		if int32(e) >= 0 {
+			return out, in, b, n, e
+		}
+		b >>= e & 63
+		n -= uint(e & 63)
+		_ = dst[out+1]
+		dst[out] = byte(e >> 8)
+		dst[out+1] = byte(e >> 16)
+		out += 1 + int(e>>24&1)
+		e = t[b&litMask]
+		if int32(e) >= 0 {
+			return out, in, b, n, e
+		}
+		b >>= e & 63
+		n -= uint(e & 63)
+		_ = dst[out+1]
+		dst[out] = byte(e >> 8)
+		dst[out+1] = byte(e >> 16)
+		out += 1 + int(e>>24&1)
+		e = t[b&litMask]
+		if int32(e) >= 0 {
+			return out, in, b, n, e
+		}
+		b >>= e & 63
+		n -= uint(e & 63)
+		_ = dst[out+1]
+		dst[out] = byte(e >> 8)
+		dst[out+1] = byte(e >> 16)
+		out += 1 + int(e>>24&1)
+	}
+	return out, in, b, n, 0
 }
 
 // copyFast copies a match of length bytes from back bytes before out,

@@ -5,6 +5,7 @@ import (
 	"compress/flate"
 	"compress/zlib"
 	"io"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -16,6 +17,10 @@ func FuzzInflate(f *testing.F) {
 	for _, level := range []int{flate.NoCompression, flate.HuffmanOnly, flate.BestSpeed, flate.BestCompression} {
 		f.Add(deflate(f, []byte("knee knee knee radiograph"), level))
 	}
+	// Literal runs long enough for the fast loops (literals, block).
+	img := testInputs(rand.New(rand.NewPCG(9, 10)))["image"][:3000]
+	f.Add(deflate(f, img, flate.HuffmanOnly))
+	f.Add(deflate(f, img, flate.DefaultCompression))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		check(t, "raw", data)
 		checkZlib(t, data)

@@ -80,17 +80,33 @@ func distValue(s int) uint32 {
 
 func clenValue(s int) uint32 { return uint32(s) << 16 }
 
+// The entries of each kind of symbol before their lengths are added, read
+// by build (a lookup rather than a call a code).
+var (
+	litValues  = values(288, litValue)
+	distValues = values(32, distValue)
+	clenValues = values(19, clenValue)
+)
+
+func values(n int, value func(int) uint32) []uint32 {
+	v := make([]uint32, n)
+	for s := range v {
+		v[s] = value(s)
+	}
+	return v
+}
+
 // build fills t with the decoding table of the code with these lengths
 // (one a symbol, 0: unused): a primary table of 1<<primary entries, then
-// subtables, linked by link entries. value gives a symbol's entry without
-// its length; invalid marks the bit patterns no code starts (only for an
+// subtables, linked by link entries. values are the symbols' entries without
+// their lengths; invalid marks the bit patterns no code starts (only for an
 // empty code or a single code of length 1). With pair, an entry whose
 // bits hold two whole literal codes decodes both (pairs). As
 // compress/flate and zlib, it accepts complete codes, those two
 // incomplete ones, and nothing else (false): an over-subscribed code
 // would be ambiguous, and an incomplete one lets corrupt input decode
 // silently.
-func build(t []uint32, primary uint, lens []uint8, value func(int) uint32, invalid, link uint32, pair bool) bool {
+func build(t []uint32, primary uint, lens []uint8, values []uint32, invalid, link uint32, pair bool) bool {
 	var count [maxCodeLen + 1]uint16
 	for _, l := range lens {
 		count[l]++
@@ -126,8 +142,8 @@ func build(t []uint32, primary uint, lens []uint8, value func(int) uint32, inval
 	}
 	var c codes
 	c.sorted, c.count = sorted[:offs[maxCodeLen]], count
-	c.primary(t, primary, value, invalid, pair)
-	return c.subtables(t, primary, value, link)
+	c.primary(t, primary, values, invalid, pair)
+	return c.subtables(t, primary, values, link)
 }
 
 // codes are a code's symbols in canonical order (sorted), with the
@@ -137,9 +153,10 @@ type codes struct {
 	count  [maxCodeLen + 1]uint16
 	next   int // sorted's next symbol
 	code   int // its canonical code
-	// The literals of the primary bits, symbol<<16 | bit-reversed code,
-	// those of length l at lits[litEnd[l-1]:litEnd[l]].
-	lits   [256]uint32
+	// The literals of the primary bits, their bit-reversed codes and
+	// symbol<<8, those of length l at [litEnd[l-1]:litEnd[l]].
+	litRev [256]uint16
+	litSym [256]uint32
 	litEnd [maxCodeLen + 1]int
 }
 
@@ -149,7 +166,7 @@ type codes struct {
 // the literal pairs l bits long, written over it, once each. Entries no
 // code reaches keep invalid; the prefixes of longer codes are left for
 // subtables.
-func (c *codes) primary(t []uint32, bits uint, value func(int) uint32, invalid uint32, pair bool) {
+func (c *codes) primary(t []uint32, bits uint, values []uint32, invalid uint32, pair bool) {
 	t[0] = invalid
 	for l := uint(1); l <= bits; l++ {
 		h := 1 << (l - 1)
@@ -159,9 +176,9 @@ func (c *codes) primary(t []uint32, bits uint, value func(int) uint32, invalid u
 		for range c.count[l] {
 			s := c.sorted[c.next]
 			r := reverse(c.code, l)
-			t[r] = value(int(s)) + uint32(l)
+			t[r] = values[s] + uint32(l)
 			if s < 256 {
-				c.lits[nlit&255] = uint32(s)<<16 | uint32(r)
+				c.litRev[nlit&255], c.litSym[nlit&255] = r, uint32(s)<<8
 				nlit++
 			}
 			c.next++
@@ -177,17 +194,23 @@ func (c *codes) primary(t []uint32, bits uint, value func(int) uint32, invalid u
 // pairs writes the entries of the literal pairs whose codes take l bits
 // together: image data is mostly literals, and each lookup waits for the
 // one before it, so an entry whose bits hold a whole second literal code
-// decodes both.
+// decodes both. For each second literal, the first ones of its length
+// pair are written in a loop of two loads and a store.
 func (c *codes) pairs(t []uint32, l uint) {
-	for la := uint(1); la < l; la++ {
-		lb := l - la
-		as := c.lits[c.litEnd[la-1]:c.litEnd[la]]
-		bs := c.lits[c.litEnd[lb-1]:c.litEnd[lb]]
-		for _, a := range as {
-			e := litFlag | litPair | a>>16<<8 | uint32(l)
-			ra := int(a & 0xffff)
-			for _, b := range bs {
-				t[ra|int(b&0xffff)<<la] = e | b&0xffff0000
+	tt := (*[1 << litBits]uint32)(t)
+	for lb := uint(1); lb < l; lb++ {
+		la := l - lb
+		a0, a1 := c.litEnd[la-1], c.litEnd[la]
+		revs, syms := c.litRev[a0:a1], c.litSym[a0:a1]
+		syms = syms[:len(revs)]
+		if len(revs) == 0 {
+			continue
+		}
+		for j := c.litEnd[lb-1]; j < c.litEnd[lb]; j++ {
+			rb := int(c.litRev[j&255]) << la
+			e := litFlag | litPair | c.litSym[j&255]<<8 | uint32(l)
+			for i, ra := range revs {
+				tt[(int(ra)|rb)&litMask] = e | syms[i]
 			}
 		}
 	}
@@ -195,7 +218,7 @@ func (c *codes) pairs(t []uint32, l uint) {
 
 // subtables writes the codes longer than the primary bits: a link in
 // the primary table for each prefix, to a subtable of the bits after it.
-func (c *codes) subtables(t []uint32, primary uint, value func(int) uint32, link uint32) bool {
+func (c *codes) subtables(t []uint32, primary uint, values []uint32, link uint32) bool {
 	mask := 1<<primary - 1
 	next := 1 << primary // where the next subtable goes
 	subStart, subBits, subPrefix := 0, uint(0), -1
@@ -221,7 +244,7 @@ func (c *codes) subtables(t []uint32, primary uint, value func(int) uint32, link
 				}
 				t[p] = link | uint32(subStart-1<<primary)<<16 | uint32(subBits)<<8 | uint32(primary)
 			}
-			e := value(int(s)) + uint32(l)
+			e := values[s] + uint32(l)
 			for i := rev >> primary; i < 1<<subBits; i += 1 << (l - primary) {
 				t[subStart+i] = e
 			}

@@ -305,3 +305,25 @@ func TestNoAllocations(t *testing.T) {
 		t.Fatalf("%v allocations a stream", n)
 	}
 }
+
+// TestLiteralRunsNearTheEnds: literal-heavy streams (image-like samples,
+// mostly literal pairs) cut short at each of their last bytes, and
+// decoded into buffers short by each of up to 300 bytes, agree with
+// compress/flate: the fast loops (literals, block) hand over to blockTail
+// at every distance from the input's and the output's end.
+func TestLiteralRunsNearTheEnds(t *testing.T) {
+	img := testInputs(rand.New(rand.NewPCG(7, 8)))["image"]
+	var d Decoder
+	for _, level := range []int{flate.HuffmanOnly, flate.BestSpeed, flate.DefaultCompression} {
+		src := deflate(t, img, level)
+		for k := 1; k <= 40; k++ {
+			check(t, fmt.Sprintf("level %d, %d bytes short", level, k), src[:len(src)-k])
+		}
+		for k := 1; k <= 300; k++ {
+			dst := make([]byte, len(img)-k)
+			if _, _, err := d.Inflate(dst, src); err != ErrTooLong {
+				t.Fatalf("level %d, output %d bytes short: %v, want ErrTooLong", level, k, err)
+			}
+		}
+	}
+}

@@ -64,7 +64,7 @@ func TestPairLiteralsMatchesEnumeration(t *testing.T) {
 			lens[i] = 7
 		}
 	}
-	build(ref.lit[:], litBits, lens[:], litValue, litSpecial, litSpecial|litLink, false)
+	build(ref.lit[:], litBits, lens[:], litValues, litSpecial, litSpecial|litLink, false)
 	pairLiteralsRef(&ref.lit, lens[:])
 	if d.lit != ref.lit {
 		t.Fatal("fixed code: the pairs differ from the enumeration")
@@ -94,7 +94,7 @@ func TestPairLiteralsMatchesEnumeration(t *testing.T) {
 					if err = d.dynamic(&br); err != nil {
 						t.Fatalf("%s level %d: %v", name, level, err)
 					}
-					build(ref.lit[:], litBits, d.lens[:nlit], litValue, litSpecial, litSpecial|litLink, false)
+					build(ref.lit[:], litBits, d.lens[:nlit], litValues, litSpecial, litSpecial|litLink, false)
 					pairLiteralsRef(&ref.lit, d.lens[:nlit])
 					if !slices.Equal(d.lit[:1<<litBits], ref.lit[:1<<litBits]) {
 						t.Fatalf("%s level %d block %d: the pairs differ from the enumeration", name, level, blocks)
@@ -178,8 +178,8 @@ func TestLongCodesAndMixedBlocks(t *testing.T) {
 				}
 			}
 			w.dynamicBlock(false, lit, []uint8{1}, append(syms, 256))
-			build(d.lit[:], litBits, lit, litValue, litSpecial, litSpecial|litLink, true)
-			build(ref.lit[:], litBits, lit, litValue, litSpecial, litSpecial|litLink, false)
+			build(d.lit[:], litBits, lit, litValues, litSpecial, litSpecial|litLink, true)
+			build(ref.lit[:], litBits, lit, litValues, litSpecial, litSpecial|litLink, false)
 			pairLiteralsRef(&ref.lit, lit)
 			if !slices.Equal(d.lit[:1<<litBits], ref.lit[:1<<litBits]) {
 				t.Fatalf("stream %d: the primary table differs from the enumeration's", i)
