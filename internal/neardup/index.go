@@ -173,23 +173,19 @@ func hamming(a, b *[2]uint64) int {
 // differed from their originals in some unprobed bit of every band.
 func probes(sign uint64, rel *[sigBits]uint8, b, keyBits int) [1 << probeBits]uint32 {
 	var key uint32
-	w0, w1, w2 := 0, 0, 0 // band bit indices of the three smallest rel, smallest first
-	r0, r1, r2 := 256, 256, 256
+	// r0 <= r1 <= r2 are the three smallest rel<<5 | j over the band's
+	// bits (j < 32): the least reliable, ties to the earlier band bit,
+	// kept by min and max rather than by branches, which mispredict.
+	const none = 256 << 5
+	r0, r1, r2 := uint32(none), uint32(none), uint32(none)
 	for j, pos := range bandPositions[b][:keyBits] {
 		key |= uint32(sign>>pos&1) << j
-		switch r := int(rel[pos]); {
-		case r < r0:
-			w2, r2 = w1, r1
-			w1, r1 = w0, r0
-			w0, r0 = j, r
-		case r < r1:
-			w2, r2 = w1, r1
-			w1, r1 = j, r
-		case r < r2:
-			w2, r2 = j, r
-		}
+		v := uint32(rel[pos])<<5 | uint32(j)
+		v, r0 = max(v, r0), min(v, r0)
+		v, r1 = max(v, r1), min(v, r1)
+		r2 = min(v, r2)
 	}
-	k0, k1, k2 := uint32(1)<<w0, uint32(1)<<w1, uint32(1)<<w2
+	k0, k1, k2 := uint32(1)<<(r0&31), uint32(1)<<(r1&31), uint32(1)<<(r2&31)
 	return [1 << probeBits]uint32{key, key ^ k0, key ^ k1, key ^ k0 ^ k1, key ^ k2, key ^ k2 ^ k0, key ^ k2 ^ k1, key ^ k2 ^ k0 ^ k1}
 }
 
