@@ -207,17 +207,11 @@ const exhaustiveBelow = 256
 // candidates returns the candidate pairs (i < j, sorted, each once) of
 // fps, bands spread over up to workers goroutines.
 func candidates(ctx context.Context, fps []*Fingerprint, maxHamming, workers int) ([][2]int32, error) {
-	st := coeffStats(fps)
-	sigs := make([][2]uint64, len(fps))
-	for i, fp := range fps {
-		sigs[i] = st.signature(fp)
+	f, err := newFilter(ctx, fps, maxHamming, workers)
+	if err != nil {
+		return nil, err
 	}
-	f := filter{fps: fps, sigs: sigs, low: make([][sigBits]float32, len(fps)), rel: make([][sigBits]uint8, len(fps)), maxHamming: maxHamming}
-	for i, fp := range fps {
-		w := st.whitened(fp)
-		f.low[i] = lowUnit(&w)
-		f.rel[i] = reliability(&w)
-	}
+	sigs := f.sigs
 	if len(fps) < exhaustiveBelow {
 		var out [][2]int32
 		for i := range fps {
@@ -230,7 +224,7 @@ func candidates(ctx context.Context, fps []*Fingerprint, maxHamming, workers int
 		return out, ctx.Err()
 	}
 	perBand := make([][][2]int32, bandCount)
-	err := safe.ForEach(ctx, bandCount, workers, func() func(int) {
+	err = safe.ForEach(ctx, bandCount, workers, func() func(int) {
 		bk := newBuckets(len(fps))
 		return func(b int) { perBand[b] = bk.pairs(&f, b) }
 	})
@@ -243,6 +237,27 @@ func candidates(ctx context.Context, fps []*Fingerprint, maxHamming, workers int
 	}
 	slices.SortFunc(out, func(x, y [2]int32) int { return cmp.Or(cmp.Compare(x[0], y[0]), cmp.Compare(x[1], y[1])) })
 	return slices.Compact(out), nil
+}
+
+// newFilter takes the collection's coefficient statistics, then each
+// image's signature, low whitened coefficients and their reliabilities,
+// chunks of images spread over up to workers goroutines.
+func newFilter(ctx context.Context, fps []*Fingerprint, maxHamming, workers int) (filter, error) {
+	st := coeffStats(fps)
+	n := len(fps)
+	f := filter{fps: fps, sigs: make([][2]uint64, n), low: make([][sigBits]float32, n), rel: make([][sigBits]uint8, n), maxHamming: maxHamming}
+	const chunk = 4096
+	err := safe.ForEach(ctx, (n+chunk-1)/chunk, workers, func() func(int) {
+		return func(c int) {
+			for i := c * chunk; i < min((c+1)*chunk, n); i++ {
+				f.sigs[i] = st.signature(fps[i])
+				w := st.whitened(fps[i])
+				f.low[i] = lowUnit(&w)
+				f.rel[i] = reliability(&w)
+			}
+		}
+	})
+	return f, err
 }
 
 // buckets holds one band's images by key: start[k]..start[k+1] in items.
