@@ -111,32 +111,34 @@ func (d *Decoder) literals(dst []byte, out int, src []byte, in int, b uint64, n 
 		}
 		b >>= e & 63
 		n -= uint(e & 63)
-		_ = dst[out+1]
-		dst[out] = byte(e >> 8)
-		dst[out+1] = byte(e >> 16)
-		out += 1 + int(e>>24&1)
+		out = putLiterals(dst, out, e)
 		e = t[b&litMask]
 		if int32(e) >= 0 {
 			return out, in, b, n, e
 		}
 		b >>= e & 63
 		n -= uint(e & 63)
-		_ = dst[out+1]
-		dst[out] = byte(e >> 8)
-		dst[out+1] = byte(e >> 16)
-		out += 1 + int(e>>24&1)
+		out = putLiterals(dst, out, e)
 		e = t[b&litMask]
 		if int32(e) >= 0 {
 			return out, in, b, n, e
 		}
 		b >>= e & 63
 		n -= uint(e & 63)
-		_ = dst[out+1]
-		dst[out] = byte(e >> 8)
-		dst[out+1] = byte(e >> 16)
-		out += 1 + int(e>>24&1)
+		out = putLiterals(dst, out, e)
 	}
 	return out, in, b, n, 0
+}
+
+// putLiterals writes the one or two literals of entry e at dst[out:] and
+// returns the new output length: two bytes under one bounds check, the
+// second overwritten later when e holds one literal. Small enough to be
+// inlined, so the bit buffer stays in a register.
+func putLiterals(dst []byte, out int, e uint32) int {
+	_ = dst[out+1]
+	dst[out] = byte(e >> 8)
+	dst[out+1] = byte(e >> 16)
+	return out + 1 + int(e>>24&1)
 }
 
 // copyFast copies a match of length bytes from back bytes before out,
